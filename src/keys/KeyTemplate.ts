@@ -1,0 +1,127 @@
+import { SluiceError } from '../errors/index.js';
+import type { ColumnValue, Row } from '../pipeline/change/RowChange.js';
+import { escapeGlob } from './glob.js';
+
+const COLUMN_RE = /^[A-Za-z0-9_$]+$/;
+
+/**
+ * A key template such as `user:{id}` or `chat:{chat_id}:messages`.
+ * Placeholders name columns; `{{` and `}}` are literal braces, so a Redis
+ * Cluster hash tag can be written `user:{{{id}}}` → `user:{42}`.
+ *
+ * This is the only place a data key string is built: the daemon's mapper
+ * and the cache module render keys through it, so they cannot disagree.
+ */
+export class KeyTemplate {
+  /** The template text as written in the configuration. */
+  readonly source: string;
+  /** The placeholder columns, in order of appearance (may repeat). */
+  readonly columns: readonly string[];
+  /** Literal text around placeholders: `literals.length === columns.length + 1`. */
+  private readonly literals: readonly string[];
+
+  private constructor(source: string, literals: string[], columns: string[]) {
+    this.source = source;
+    this.literals = Object.freeze(literals);
+    this.columns = Object.freeze(columns);
+  }
+
+  /** Parses a template; throws E_TEMPLATE_SYNTAX naming `field` and the offending offset. */
+  static parse(source: string, field = 'template'): KeyTemplate {
+    const literals: string[] = [];
+    const columns: string[] = [];
+    let text = '';
+    const fail = (at: number, why: string): never => {
+      throw new SluiceError('E_TEMPLATE_SYNTAX', `${field}: ${why} at offset ${at} in "${source}"`, {
+        details: { field, template: source, offset: at },
+      });
+    };
+    if (source.length === 0) fail(0, 'empty template');
+    for (let i = 0; i < source.length; i++) {
+      const ch = source[i];
+      if (ch === '{') {
+        if (source[i + 1] === '{') {
+          text += '{';
+          i++;
+          continue;
+        }
+        const end = source.indexOf('}', i + 1);
+        if (end < 0) fail(i, 'unclosed "{"');
+        const name = source.slice(i + 1, end);
+        if (name.includes('{')) fail(i, 'unclosed "{"');
+        if (!COLUMN_RE.test(name)) {
+          fail(i, name === '' ? 'empty placeholder "{}"' : `invalid column name "${name}"`);
+        }
+        literals.push(text);
+        columns.push(name);
+        text = '';
+        i = end;
+      } else if (ch === '}') {
+        if (source[i + 1] === '}') {
+          text += '}';
+          i++;
+          continue;
+        }
+        fail(i, 'unbalanced "}" (write "}}" for a literal brace)');
+      } else {
+        text += ch;
+      }
+    }
+    literals.push(text);
+    return new KeyTemplate(source, literals, columns);
+  }
+
+  /**
+   * Renders the key for one row image, or null when a placeholder column is
+   * NULL (or absent): such a row feeds no key under this template.
+   */
+  render(row: Row): string | null {
+    const { literals, columns } = this;
+    let key = literals[0] ?? '';
+    for (let i = 0; i < columns.length; i++) {
+      const v = renderValue(row[columns[i] as string]);
+      if (v === null) return null;
+      key += v + (literals[i + 1] ?? '');
+    }
+    return key;
+  }
+
+  /**
+   * The Redis glob that matches every key this template can produce:
+   * placeholders become `*`, glob characters in the literal text are escaped,
+   * so a flush never widens beyond the template's own key space.
+   */
+  pattern(): string {
+    return this.literals.map(escapeGlob).join('*');
+  }
+
+  toString(): string {
+    return this.source;
+  }
+}
+
+/**
+ * Renders one column value as key text: integers in decimal (exact beyond
+ * 2^53: the source hands those over as strings or bigints), strings as-is,
+ * binary as lowercase hex, dates as ISO-8601 UTC, booleans as 1/0.
+ * Returns null for SQL NULL.
+ */
+export function renderValue(value: ColumnValue): string | null {
+  if (value === null || value === undefined) return null;
+  switch (typeof value) {
+    case 'string':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? String(value) : null;
+    case 'bigint':
+      return value.toString(10);
+    case 'boolean':
+      return value ? '1' : '0';
+    default:
+      break;
+  }
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (Array.isArray(value)) return value.join(',');
+  return JSON.stringify(value);
+}

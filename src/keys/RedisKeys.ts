@@ -1,0 +1,63 @@
+import { crc16, hashTag, keySlot } from './slot.js';
+
+/**
+ * Every Redis key name Sluice itself owns is built here (data keys come from
+ * KeyTemplate). Keys derived from a data key (its lease and lock) always land
+ * in the data key's Redis Cluster slot, so one Lua script or one UNLINK can
+ * touch both.
+ */
+export const RedisKeys = {
+  /** `sluice:checkpoint:{source}`: the stored binlog position (contract). */
+  checkpoint(source: string): string {
+    return `sluice:checkpoint:${source}`;
+  },
+  /** Daemon heartbeat/status record for `sluice status`. */
+  status(source: string): string {
+    return `sluice:status:${source}`;
+  },
+  /** The lease guarding fills of `dataKey` (see src/cache). */
+  lease(dataKey: string): string {
+    return sameSlot('sluice:lease:', dataKey);
+  },
+  /**
+   * Globs matching the lease keys of every data key `dataPattern` matches
+   * (for key-space flushes). They may match a little more: removing a lease
+   * only aborts a fill, which is always safe.
+   */
+  leasePatterns(dataPattern: string): string[] {
+    return [`sluice:lease:${dataPattern}`, `sluice:lease:{${dataPattern}}`, `sluice:lease:${dataPattern}:*`];
+  },
+  /** The distributed lock of `dataKey` (cacheAsideWithLock). */
+  lock(dataKey: string): string {
+    return sameSlot('sluice:lock:', dataKey);
+  },
+} as const;
+
+const derivedCache = new Map<string, string>();
+const DERIVED_CACHE_MAX = 10_000;
+
+/**
+ * `prefix` + a key in the same cluster slot as `dataKey`:
+ * - dataKey has a hash tag: `prefix + dataKey` keeps that tag (prefix has no braces);
+ * - dataKey has no `}`: `prefix{dataKey}` makes the whole data key the tag;
+ * - otherwise (a `}` but no usable tag, rare): `prefix + dataKey + ":" + n`
+ *   with the smallest n that hashes to the data key's slot (deterministic).
+ */
+function sameSlot(prefix: string, dataKey: string): string {
+  if (hashTag(dataKey) !== null) return prefix + dataKey;
+  if (!dataKey.includes('}')) return `${prefix}{${dataKey}}`;
+  const cacheKey = prefix + dataKey;
+  const hit = derivedCache.get(cacheKey);
+  if (hit !== undefined) return hit;
+  const target = keySlot(dataKey);
+  const base = `${prefix}${dataKey}:`;
+  // hashTag(base + n) is null: the prefix has no "{" and the data key has no
+  // usable tag, so the whole key is hashed; continue the CRC from base.
+  const seed = crc16(Buffer.from(base, 'utf8'));
+  let n = 0;
+  while ((crc16(Buffer.from(String(n), 'utf8'), seed) & 0x3fff) !== target) n++;
+  const key = base + String(n);
+  if (derivedCache.size >= DERIVED_CACHE_MAX) derivedCache.clear();
+  derivedCache.set(cacheKey, key);
+  return key;
+}

@@ -1,0 +1,4 @@
+export { KeyTemplate, renderValue } from './KeyTemplate.js';
+export { RedisKeys } from './RedisKeys.js';
+export { escapeGlob, globToRegExp } from './glob.js';
+export { keySlot, hashTag } from './slot.js';

@@ -1,0 +1,389 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { SluiceError } from '../../errors/index.js';
+import { RedisKeys } from '../../keys/RedisKeys.js';
+import { encodeCheckpoint, type Checkpoint } from '../checkpoint/CheckpointStore.js';
+import { formatPosition } from '../position.js';
+import { encodeHeartbeat, encodeInvalidation } from './message.js';
+
+export interface RedisSinkOptions {
+  readonly redis: Redis;
+  /** `source.name`: the message `src` and the checkpoint's name. */
+  readonly source: string;
+  readonly channel: string;
+  readonly batchMaxKeys: number;
+  readonly batchMaxDelayMs: number;
+  /** Above this many unacknowledged keys the source is paused (rule 4). */
+  readonly maxInFlightKeys: number;
+  /** Bus heartbeat period; 0 disables it (replay). */
+  readonly heartbeatMs: number;
+  /** Where acknowledged boundaries are stored; null for replays (never move the checkpoint). */
+  readonly checkpointKey: string | null;
+  /** Optional rate limit for deletes (replay --max-keys-per-sec). */
+  readonly maxKeysPerSec?: number;
+  readonly logger: Logger;
+  /** Called with true when the source must pause, false when it may resume. */
+  readonly onBackpressure?: (pause: boolean) => void;
+  /** Called after a checkpoint write was acknowledged. */
+  readonly onCheckpoint?: (cp: Checkpoint) => void;
+}
+
+type Item =
+  | { readonly kind: 'keys'; readonly keys: Set<string>; readonly boundary: Checkpoint | null }
+  | {
+      readonly kind: 'patterns';
+      readonly patterns: readonly string[];
+      readonly flushAll: boolean;
+      readonly boundary: Checkpoint | null;
+    }
+  | { readonly kind: 'barrier'; readonly run: () => Promise<void>; readonly boundary: Checkpoint | null };
+
+/** Arguments per UNLINK command (keys and their lease keys). */
+const UNLINK_CHUNK = 1000;
+const SCAN_COUNT = 1000;
+
+/**
+ * The invalidation sink. Keys from row events and transactions are gathered
+ * into a de-duplicated batch, bounded by key count and a short delay; each
+ * batch goes out as one pipeline: variadic UNLINKs of the keys and their
+ * lease keys, then one PUBLISH. Batches are sent strictly one after another,
+ * and a transaction boundary becomes the stored checkpoint only after the
+ * pipeline that carried its keys was acknowledged (rule 1); the checkpoint
+ * write itself rides at the head of the next pipeline, off the hot path.
+ * Failures are retried with backoff forever: an invalidation is never dropped.
+ */
+export class RedisSink {
+  private readonly log: Logger;
+  private current = new Set<string>();
+  private currentBoundary: Checkpoint | null = null;
+  private readonly queue: Item[] = [];
+  private queuedKeys = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private hbTimer: NodeJS.Timeout | null = null;
+  private loop: Promise<void> | null = null;
+  private backpressure = false;
+  private closed = false;
+  /** Acknowledged boundary not yet written as the checkpoint. */
+  private pendingCheckpoint: Checkpoint | null = null;
+  private lastPos: string | undefined;
+  private seqValue = 0;
+  private failures = 0;
+  private rateWindowStart = Date.now();
+  private rateWindowKeys = 0;
+  private drainWaiters: Array<() => void> = [];
+
+  /** Counters for status and metrics. */
+  readonly stats = { batches: 0, keys: 0, publishes: 0, checkpoints: 0, retries: 0, patternKeys: 0 };
+  storedCheckpoint: Checkpoint | null = null;
+
+  constructor(private readonly options: RedisSinkOptions) {
+    this.log = options.logger.child({ component: 'sink' });
+    if (options.heartbeatMs > 0) {
+      this.hbTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
+      this.hbTimer.unref();
+    }
+  }
+
+  /** The last published sequence number (heartbeats repeat it). */
+  get seq(): number {
+    return this.seqValue;
+  }
+
+  /** Keys gathered but not yet acknowledged by Redis. */
+  get inFlightKeys(): number {
+    return this.current.size + this.queuedKeys;
+  }
+
+  /** The open batch: the mapper adds keys straight into it; call `added()` after. */
+  get batch(): Set<string> {
+    return this.current;
+  }
+
+  /** Seals the open batch if it is full and arms the delay timer. */
+  added(): void {
+    if (this.current.size >= this.options.batchMaxKeys) this.seal();
+    else this.arm();
+  }
+
+  /** A transaction boundary: once everything before it is acknowledged it becomes the checkpoint. */
+  boundary(cp: Checkpoint): void {
+    this.currentBoundary = cp;
+    this.lastPos = formatPosition(cp.position);
+    this.arm();
+  }
+
+  /** Removes whole key spaces (TRUNCATE/DROP, position-lost flush), in order with the key batches. */
+  flushPatterns(patterns: readonly string[], flushAll: boolean, boundary: Checkpoint | null): void {
+    this.seal();
+    this.enqueue({ kind: 'patterns', patterns, flushAll, boundary });
+  }
+
+  /** Runs `run` after everything before it is acknowledged, before anything after it. */
+  barrier(run: () => Promise<void>, boundary: Checkpoint | null = null): void {
+    this.seal();
+    this.enqueue({ kind: 'barrier', run, boundary });
+  }
+
+  /** Resolves once every batch handed over so far is acknowledged and the checkpoint written. */
+  async drain(): Promise<void> {
+    if (this.closed) return;
+    this.seal();
+    this.kick();
+    if (this.idle()) return;
+    await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Stops timers after draining; idempotent. Pending work is abandoned after `timeoutMs`. */
+  async close(timeoutMs = 4000): Promise<void> {
+    if (this.closed) return;
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      this.drain().then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.closed = true;
+    if (this.hbTimer) clearInterval(this.hbTimer);
+    if (this.timer) clearTimeout(this.timer);
+    if (!finished) {
+      this.log.warn(
+        { inFlightKeys: this.inFlightKeys, code: 'E_SHUTDOWN_TIMEOUT' },
+        'sink closed with unacknowledged work; it will be re-read from the checkpoint',
+      );
+    }
+  }
+
+  /** Stops all processing at once; queued work is abandoned (it is re-read from the checkpoint). */
+  halt(): void {
+    this.closed = true;
+    if (this.hbTimer) clearInterval(this.hbTimer);
+    if (this.timer) clearTimeout(this.timer);
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private idle(): boolean {
+    return (
+      this.loop === null &&
+      this.queue.length === 0 &&
+      this.current.size === 0 &&
+      this.currentBoundary === null &&
+      this.pendingCheckpoint === null
+    );
+  }
+
+  private arm(): void {
+    if (this.timer !== null || this.loop !== null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.seal();
+    }, this.options.batchMaxDelayMs);
+  }
+
+  private seal(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.current.size > 0 || this.currentBoundary !== null) {
+      const item: Item = { kind: 'keys', keys: this.current, boundary: this.currentBoundary };
+      this.current = new Set();
+      this.currentBoundary = null;
+      this.enqueue(item);
+    } else {
+      this.kick();
+    }
+  }
+
+  private enqueue(item: Item): void {
+    this.queue.push(item);
+    if (item.kind === 'keys') this.queuedKeys += item.keys.size;
+    this.checkBackpressure();
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.loop !== null || this.closed) return;
+    if (this.queue.length === 0 && this.pendingCheckpoint === null) {
+      this.notifyDrained();
+      return;
+    }
+    this.loop = this.run().finally(() => {
+      this.loop = null;
+      // Work that arrived while the last pipeline was in flight: send it now.
+      if (this.current.size > 0 || this.currentBoundary !== null) this.seal();
+      else this.kick();
+    });
+  }
+
+  private notifyDrained(): void {
+    if (this.current.size > 0 || this.currentBoundary !== null) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private checkBackpressure(): void {
+    const inFlight = this.inFlightKeys;
+    if (!this.backpressure && inFlight > this.options.maxInFlightKeys) {
+      this.backpressure = true;
+      this.log.info({ inFlightKeys: inFlight }, 'backpressure: pausing the binlog');
+      this.options.onBackpressure?.(true);
+    } else if (this.backpressure && inFlight <= this.options.maxInFlightKeys / 2) {
+      this.backpressure = false;
+      this.log.info({ inFlightKeys: inFlight }, 'backpressure released: resuming the binlog');
+      this.options.onBackpressure?.(false);
+    }
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      const item = this.queue[0];
+      if (item === undefined && this.pendingCheckpoint === null) return;
+      try {
+        await this.withRetry(() => this.execute(item ?? null));
+      } catch (err) {
+        // A coded error from a barrier (e.g. E_SCHEMA_MISMATCH with policy
+        // fail): stop here for good, so the checkpoint never passes it.
+        this.halt();
+        this.log.error({ code: (err as SluiceError).code }, 'sink halted');
+        return;
+      }
+      if (item !== undefined) {
+        this.queue.shift();
+        if (item.kind === 'keys') this.queuedKeys -= item.keys.size;
+        if (item.boundary !== null) this.pendingCheckpoint = item.boundary;
+        this.checkBackpressure();
+      }
+      if (this.closed) return;
+    }
+  }
+
+  /** Sends one item (or only the pending checkpoint when `item` is null). */
+  private async execute(item: Item | null): Promise<void> {
+    const { redis } = this.options;
+    const cp = this.options.checkpointKey === null ? null : this.pendingCheckpoint;
+    if (item?.kind === 'keys' && item.keys.size > 0) await this.rateLimit(item.keys.size);
+
+    const pipe = redis.pipeline();
+    // The checkpoint of an already acknowledged batch goes first: ordered
+    // before this batch's work, it never claims keys that are not yet deleted.
+    if (cp !== null && this.options.checkpointKey !== null) {
+      pipe.set(this.options.checkpointKey, encodeCheckpoint(cp));
+    }
+    let published = false;
+    if (item?.kind === 'keys' && item.keys.size > 0) {
+      let args: string[] = [];
+      for (const key of item.keys) {
+        args.push(key, RedisKeys.lease(key));
+        if (args.length >= UNLINK_CHUNK) {
+          pipe.unlink(args);
+          args = [];
+        }
+      }
+      if (args.length > 0) pipe.unlink(args);
+      const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
+      pipe.publish(
+        this.options.channel,
+        encodeInvalidation(this.options.source, this.seqValue + 1, {
+          keys: [...item.keys],
+          ...(pos === undefined ? {} : { pos }),
+        }),
+      );
+      published = true;
+    }
+    if (pipe.length > 0) {
+      const results = (await pipe.exec()) ?? [];
+      for (const [err] of results) if (err) throw err;
+    }
+    if (cp !== null) {
+      this.storedCheckpoint = cp;
+      if (this.pendingCheckpoint === cp) this.pendingCheckpoint = null;
+      this.stats.checkpoints++;
+      this.options.onCheckpoint?.(cp);
+    }
+    if (published && item?.kind === 'keys') {
+      this.seqValue++;
+      this.stats.batches++;
+      this.stats.publishes++;
+      this.stats.keys += item.keys.size;
+    }
+    if (item?.kind === 'patterns') await this.flushKeySpace(item);
+    if (item?.kind === 'barrier') await item.run();
+  }
+
+  private async flushKeySpace(item: Extract<Item, { kind: 'patterns' }>): Promise<void> {
+    const { redis } = this.options;
+    const globs = item.patterns.flatMap((p) => [p, ...RedisKeys.leasePatterns(p)]);
+    let removed = 0;
+    for (const glob of globs) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', glob, 'COUNT', SCAN_COUNT);
+        cursor = next;
+        if (keys.length > 0) removed += await redis.unlink(keys);
+      } while (cursor !== '0');
+    }
+    const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
+    await redis.publish(
+      this.options.channel,
+      encodeInvalidation(this.options.source, this.seqValue + 1, {
+        patterns: item.patterns,
+        flush: item.flushAll,
+        ...(pos === undefined ? {} : { pos }),
+      }),
+    );
+    this.seqValue++;
+    this.stats.publishes++;
+    this.stats.patternKeys += removed;
+    this.log.info({ patterns: item.patterns, flushAll: item.flushAll, removed }, 'key space flushed');
+  }
+
+  private async withRetry(fn: () => Promise<void>): Promise<void> {
+    for (;;) {
+      try {
+        await fn();
+        if (this.failures > 0) this.log.info({ after: this.failures }, 'redis recovered');
+        this.failures = 0;
+        return;
+      } catch (err) {
+        if (err instanceof SluiceError) throw err;
+        this.failures++;
+        this.stats.retries++;
+        const delay = Math.min(2000, 50 * 2 ** Math.min(this.failures, 6));
+        const level = this.failures === 1 || this.failures % 20 === 0 ? 'warn' : 'debug';
+        this.log[level](
+          { code: 'E_REDIS', err: (err as Error).message, attempt: this.failures, retryInMs: delay },
+          'redis write failed; retrying without advancing the checkpoint',
+        );
+        if (this.closed) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async rateLimit(keys: number): Promise<void> {
+    const limit = this.options.maxKeysPerSec;
+    if (limit === undefined || limit <= 0) return;
+    this.rateWindowKeys += keys;
+    const elapsed = Date.now() - this.rateWindowStart;
+    const due = (this.rateWindowKeys / limit) * 1000;
+    if (due > elapsed) await new Promise((r) => setTimeout(r, due - elapsed));
+    if (elapsed > 10_000) {
+      this.rateWindowStart = Date.now();
+      this.rateWindowKeys = 0;
+    }
+  }
+
+  private heartbeat(): void {
+    if (this.closed) return;
+    this.options.redis
+      .publish(this.options.channel, encodeHeartbeat(this.options.source, this.seqValue))
+      .catch((err: unknown) => {
+        this.log.debug({ err: (err as Error).message }, 'heartbeat publish failed');
+      });
+  }
+}

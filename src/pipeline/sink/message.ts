@@ -1,0 +1,80 @@
+/**
+ * The invalidation message on the bus (contract, version 1):
+ *   {"v":1,"src":"main","seq":17,"keys":["user:1"],"pos":"binlog.000003:1234"}
+ *   {"v":1,"src":"main","seq":18,"patterns":["user:*"],"pos":"…"}   (TRUNCATE/DROP)
+ *   {"v":1,"src":"main","seq":19,"flush":true}                        (everything)
+ *   {"v":1,"src":"main","seq":19,"type":"hb"}                         (heartbeat, repeats seq)
+ */
+export type BusMessage =
+  | {
+      readonly v: 1;
+      readonly src: string;
+      readonly seq: number;
+      readonly type: 'inv';
+      readonly keys: readonly string[];
+      readonly patterns: readonly string[];
+      readonly flush: boolean;
+      readonly pos: string | undefined;
+    }
+  | { readonly v: 1; readonly src: string; readonly seq: number; readonly type: 'hb' };
+
+/** Messages larger than this are refused by decode (a foreign or corrupt publisher). */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export function encodeInvalidation(
+  src: string,
+  seq: number,
+  body: { keys?: readonly string[]; patterns?: readonly string[]; flush?: boolean; pos?: string },
+): string {
+  const msg: Record<string, unknown> = { v: 1, src, seq };
+  if (body.keys && body.keys.length > 0) msg.keys = body.keys;
+  if (body.patterns && body.patterns.length > 0) msg.patterns = body.patterns;
+  if (body.flush) msg.flush = true;
+  if (body.pos !== undefined) msg.pos = body.pos;
+  return JSON.stringify(msg);
+}
+
+export function encodeHeartbeat(src: string, seq: number): string {
+  return JSON.stringify({ v: 1, src, seq, type: 'hb' });
+}
+
+function isStringArray(x: unknown): x is string[] {
+  return Array.isArray(x) && x.every((k) => typeof k === 'string');
+}
+
+/**
+ * Decodes and validates a bus message; returns null for anything malformed,
+ * oversized or of another version (the caller counts and ignores those).
+ */
+export function decodeMessage(raw: string | Buffer): BusMessage | null {
+  if (raw.length > MAX_MESSAGE_BYTES) return null;
+  let m: unknown;
+  try {
+    m = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof m !== 'object' || m === null) return null;
+  const o = m as Record<string, unknown>;
+  if (o.v !== 1 || typeof o.src !== 'string' || !Number.isSafeInteger(o.seq) || (o.seq as number) < 0) {
+    return null;
+  }
+  const seq = o.seq as number;
+  if (o.type === 'hb') return { v: 1, src: o.src, seq, type: 'hb' };
+  if (o.type !== undefined) return null;
+  const keys = o.keys ?? [];
+  const patterns = o.patterns ?? [];
+  if (!isStringArray(keys) || !isStringArray(patterns)) return null;
+  if (o.flush !== undefined && typeof o.flush !== 'boolean') return null;
+  if (o.pos !== undefined && typeof o.pos !== 'string') return null;
+  return {
+    v: 1,
+    src: o.src,
+    seq,
+    type: 'inv',
+    keys,
+    patterns,
+    flush: o.flush === true,
+    pos: o.pos as string | undefined,
+  };
+}

@@ -1,0 +1,417 @@
+import ZongJi, { type BinlogEvent, type ZongJiOptions } from '@vlasky/zongji';
+import type { Logger } from 'pino';
+import { SluiceError } from '../../errors/index.js';
+import type { Row, RowChange, SourceEvent, TableName } from '../change/RowChange.js';
+import { parseDdl } from '../change/ddl.js';
+import { formatPosition, position, type BinlogPosition } from '../position.js';
+import { mysqlConnectionOptions } from './connection.js';
+
+/** Where the stream starts: a stored position, a GTID set, or the server's current end. */
+export type StartPoint =
+  | { readonly kind: 'position'; readonly position: BinlogPosition }
+  | { readonly kind: 'gtid'; readonly gtid: string }
+  | { readonly kind: 'end' };
+
+/** What the source tells the pipeline. Called synchronously in binlog order. */
+export interface SourceHandler {
+  onEvent(event: SourceEvent): void;
+  /** A connection to the stream is established and the server accepted the start point. */
+  onConnected?(at: BinlogPosition | null): void;
+  /** The source cannot continue (e.g. the position was purged). */
+  onFatal(error: SluiceError): void;
+}
+
+export interface BinlogSourceOptions {
+  readonly url: string;
+  readonly serverId: number;
+  /** Binlog heartbeat period; no event or heartbeat for 3 periods means a stall. */
+  readonly heartbeatMs: number;
+  readonly reconnect: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+  /** Tables whose row events are decoded (others are skipped at the TableMap). */
+  readonly tables: readonly TableName[];
+  readonly logger: Logger;
+  /** Stop after this position (replay); the handler sees everything before it. */
+  readonly stopAt?: BinlogPosition;
+}
+
+/** Server errors that no retry can fix: they go to `onFatal`. */
+const ER_MASTER_FATAL_READING_BINLOG = 1236;
+const ACCESS_DENIED = new Set([1044, 1045, 1142, 1227, 1698]);
+
+interface ZongjiRowsEvent {
+  tableId: number;
+  tableMap: Record<number, { parentSchema: string; tableName: string }>;
+  rows: Array<Row | { before: Row; after: Row }>;
+}
+
+/**
+ * The binlog source: the only module that imports zongji. It turns binlog
+ * events into typed SourceEvents, marks transaction boundaries (XID, COMMIT,
+ * standalone DDL), reconnects with exponential backoff from the last boundary
+ * it delivered, detects a stalled connection through the server heartbeat,
+ * and pauses the connection when the pipeline asks for backpressure.
+ */
+export class BinlogSource {
+  private readonly log: Logger;
+  private zongji: ZongJi | null = null;
+  /** The last transaction boundary handed to the pipeline: where a reconnect resumes. */
+  private resumeAt: StartPoint;
+  private attempt = 0;
+  private generation = 0;
+  private stopped = true;
+  private paused = false;
+  private lastActivity = 0;
+  private stallTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private connectedAt: BinlogPosition | null = null;
+  private readonly tableFilter: Record<string, string[]>;
+
+  constructor(
+    private readonly options: BinlogSourceOptions,
+    private readonly handler: SourceHandler,
+  ) {
+    this.log = options.logger.child({ component: 'source' });
+    this.resumeAt = { kind: 'end' };
+    const filter: Record<string, string[]> = {};
+    for (const t of options.tables) {
+      const dot = t.indexOf('.');
+      (filter[t.slice(0, dot)] ??= []).push(t.slice(dot + 1));
+    }
+    this.tableFilter = filter;
+  }
+
+  /** Starts streaming from `from`; returns at once, events follow through the handler. */
+  start(from: StartPoint): void {
+    this.resumeAt = from;
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Stops the stream; idempotent. No event is delivered after it resolves. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clearTimers();
+    await this.closeZongji();
+  }
+
+  /** Backpressure: stop reading from the socket (the server buffers, then blocks). */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.zongji?.connection?.pause();
+    this.log.debug('binlog paused (backpressure)');
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.lastActivity = Date.now();
+    this.zongji?.connection?.resume();
+    this.log.debug('binlog resumed');
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** The position the source would resume from after a reconnect. */
+  get resumePoint(): StartPoint {
+    return this.resumeAt;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const gen = ++this.generation;
+    const from = this.resumeAt;
+    const zongji = new ZongJi(
+      mysqlConnectionOptions(this.options.url, {
+        // DATETIME/TIMESTAMP decode as UTC; BIGINT beyond 2^53 as exact strings.
+        timezone: 'Z',
+        supportBigNumbers: true,
+        bigNumberStrings: false,
+      }),
+    );
+    this.zongji = zongji;
+    this.lastActivity = Date.now();
+    this.connectedAt = null;
+
+    zongji.on('binlog', (event: BinlogEvent) => {
+      if (gen !== this.generation) return;
+      this.lastActivity = Date.now();
+      try {
+        this.dispatch(zongji, event);
+      } catch (err) {
+        this.fail(
+          err instanceof SluiceError
+            ? err
+            : new SluiceError('E_INTERNAL', `binlog event handler failed: ${String(err)}`, {
+                cause: err,
+              }),
+        );
+      }
+    });
+    zongji.on('error', (err: Error & { errno?: number; code?: string }) => {
+      if (gen !== this.generation) return;
+      this.onError(err);
+    });
+    zongji.on('ready', () => {
+      if (gen !== this.generation) return;
+      this.lastActivity = Date.now();
+    });
+
+    const startOptions: ZongJiOptions = {
+      serverId: this.options.serverId,
+      includeSchema: this.tableFilter,
+      includeEvents: [
+        'rotate',
+        'tablemap',
+        'writerows',
+        'updaterows',
+        'deleterows',
+        'xid',
+        'query',
+        'heartbeat',
+      ],
+    };
+    if (from.kind === 'position') {
+      startOptions.filename = from.position.file;
+      startOptions.position = from.position.pos;
+    } else if (from.kind === 'gtid') {
+      startOptions.gtidSet = from.gtid;
+    } else {
+      startOptions.startAtEnd = true;
+    }
+    zongji.start(startOptions);
+    // The binlog connection exists synchronously after start(); commands on
+    // it run in order, so this SET precedes the dump request. The server then
+    // sends a heartbeat after each idle period: silence means a stall.
+    const periodNs = BigInt(this.options.heartbeatMs) * 1_000_000n;
+    zongji.connection?.query(`SET @master_heartbeat_period = ${periodNs}`, (err: unknown) => {
+      if (err && gen === this.generation) this.onError(err as Error);
+    });
+    this.armStallTimer(gen);
+    this.log.info(
+      { from: describe(from), serverId: this.options.serverId, attempt: this.attempt },
+      'binlog connecting',
+    );
+  }
+
+  private dispatch(zongji: ZongJi, event: BinlogEvent): void {
+    const name = event.getEventName();
+    const at = (): BinlogPosition =>
+      position(zongji.options.filename ?? '', zongji.options.position ?? 4);
+    if (this.connectedAt === null && name !== 'heartbeat') {
+      // The first real event means the server accepted the start point.
+      this.connectedAt = at();
+      this.attempt = 0;
+      this.log.info({ at: formatPosition(this.connectedAt) }, 'binlog streaming');
+      this.handler.onConnected?.(this.connectedAt);
+    }
+    switch (name) {
+      case 'writerows':
+      case 'updaterows':
+      case 'deleterows': {
+        const ev = event as unknown as ZongjiRowsEvent;
+        const meta = ev.tableMap[ev.tableId];
+        if (meta === undefined) return;
+        const table = `${meta.parentSchema}.${meta.tableName}`;
+        const changes: RowChange[] = new Array<RowChange>(ev.rows.length);
+        for (let i = 0; i < ev.rows.length; i++) {
+          const r = ev.rows[i] as Row & { before: Row; after: Row };
+          changes[i] =
+            name === 'writerows'
+              ? { kind: 'insert', table, after: r }
+              : name === 'deleterows'
+                ? { kind: 'delete', table, before: r }
+                : { kind: 'update', table, before: r.before, after: r.after };
+        }
+        this.handler.onEvent({
+          type: 'rows',
+          table,
+          changes,
+          gtid: event.gtid,
+          timestamp: event.timestamp,
+        });
+        return;
+      }
+      case 'xid':
+        this.boundary(at(), event);
+        return;
+      case 'query': {
+        const q = event as unknown as { query: string; schema: string };
+        const text = q.query.trim();
+        const upper = text.slice(0, 8).toUpperCase();
+        if (upper.startsWith('COMMIT') || upper.startsWith('ROLLBACK')) {
+          // COMMIT ends a transaction on non-transactional engines (Aria/MyISAM);
+          // ROLLBACK appears when such rows were already written: both are boundaries.
+          this.boundary(at(), event);
+          return;
+        }
+        const ddl = parseDdl(text, q.schema);
+        if (ddl === null) return;
+        const pos = at();
+        this.resumeAt = { kind: 'position', position: pos };
+        this.handler.onEvent({
+          type: 'ddl',
+          kind: ddl.kind,
+          tables: ddl.tables,
+          query: text,
+          position: pos,
+          gtid: event.gtid,
+          timestamp: event.timestamp,
+        });
+        this.checkStopAt(pos);
+        return;
+      }
+      case 'heartbeat':
+        this.handler.onEvent({ type: 'heartbeat', position: at() });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private boundary(pos: BinlogPosition, event: BinlogEvent): void {
+    this.resumeAt = { kind: 'position', position: pos };
+    this.handler.onEvent({
+      type: 'commit',
+      position: pos,
+      gtid: event.gtid,
+      timestamp: event.timestamp,
+    });
+    this.checkStopAt(pos);
+  }
+
+  private checkStopAt(pos: BinlogPosition): void {
+    const stopAt = this.options.stopAt;
+    if (stopAt && pos.file === stopAt.file && pos.pos >= stopAt.pos) {
+      this.stopped = true;
+      void this.closeZongji();
+    }
+  }
+
+  private onError(err: Error & { errno?: number; code?: string }): void {
+    if (this.stopped) return;
+    const errno = err.errno;
+    if (errno === ER_MASTER_FATAL_READING_BINLOG) {
+      this.fail(
+        new SluiceError(
+          'E_POSITION_LOST',
+          `the server cannot stream from ${describe(this.resumeAt)}: ${err.message}`,
+          { cause: err, details: { from: describe(this.resumeAt), errno } },
+        ),
+      );
+      return;
+    }
+    if (errno !== undefined && ACCESS_DENIED.has(errno)) {
+      this.fail(
+        new SluiceError(
+          'E_SOURCE_CONNECT',
+          `the binlog user lacks a privilege (${err.message}); it needs REPLICATION SLAVE, ` +
+            'BINLOG MONITOR (REPLICATION CLIENT on MySQL) and SELECT',
+          { cause: err, details: { errno } },
+        ),
+      );
+      return;
+    }
+    this.scheduleReconnect(
+      new SluiceError('E_SOURCE_CONNECT', `binlog connection failed: ${err.message}`, {
+        cause: err,
+        details: { errno, code: err.code },
+      }),
+    );
+  }
+
+  private fail(error: SluiceError): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.clearTimers();
+    void this.closeZongji();
+    this.handler.onFatal(error);
+  }
+
+  private scheduleReconnect(reason: SluiceError): void {
+    if (this.stopped || this.retryTimer !== null) return;
+    this.generation++; // ignore anything the failed connection still emits
+    this.clearStallTimer();
+    void this.closeZongji();
+    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
+    const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.attempt, 16));
+    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    this.attempt++;
+    this.log.warn(
+      { code: reason.code, err: reason.message, retryInMs: delay, attempt: this.attempt, from: describe(this.resumeAt) },
+      'binlog connection lost; reconnecting',
+    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private armStallTimer(gen: number): void {
+    this.clearStallTimer();
+    const period = this.options.heartbeatMs;
+    this.stallTimer = setInterval(() => {
+      if (gen !== this.generation || this.paused) {
+        this.lastActivity = Date.now();
+        return;
+      }
+      const silentMs = Date.now() - this.lastActivity;
+      if (silentMs > 3 * period) {
+        this.scheduleReconnect(
+          new SluiceError(
+            'E_SOURCE_STALLED',
+            `no binlog event or heartbeat for ${silentMs} ms (3 periods = ${3 * period} ms)`,
+            { details: { silentMs } },
+          ),
+        );
+      }
+    }, period);
+    this.stallTimer.unref();
+  }
+
+  private clearStallTimer(): void {
+    if (this.stallTimer !== null) clearInterval(this.stallTimer);
+    this.stallTimer = null;
+  }
+
+  private clearTimers(): void {
+    this.clearStallTimer();
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private async closeZongji(): Promise<void> {
+    const zongji = this.zongji;
+    this.zongji = null;
+    if (zongji === null) return;
+    zongji.removeAllListeners('binlog');
+    zongji.removeAllListeners('error');
+    zongji.on('error', () => {}); // teardown noise
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      zongji.once('stopped', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      try {
+        zongji.stop();
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+}
+
+function describe(from: StartPoint): string {
+  switch (from.kind) {
+    case 'position':
+      return formatPosition(from.position);
+    case 'gtid':
+      return `gtid:${from.gtid}`;
+    case 'end':
+      return 'end';
+  }
+}

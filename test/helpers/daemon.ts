@@ -1,0 +1,80 @@
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { KeyTemplate } from '../../src/keys/KeyTemplate.js';
+import { SchemaLookup } from '../../src/db/schemaLookup.js';
+import { Invalidator, type InvalidatorOptions } from '../../src/pipeline/Invalidator.js';
+import { randomId, randomServerId, testEnv } from './env.js';
+import { testRedis } from './redis.js';
+
+export interface TestDaemon {
+  readonly invalidator: Invalidator;
+  readonly redis: Redis;
+  readonly source: string;
+  readonly channel: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * An in-process daemon for `rules` (`{ 'db.t': ['key:{id}'] }`), with its own
+ * source name (checkpoint key), channel and replica id, starting at the
+ * binlog's current end unless `startFrom` says otherwise.
+ */
+export async function startDaemon(
+  rules: Record<string, string[]>,
+  overrides: {
+    startFrom?: string;
+    source?: Partial<InvalidatorOptions['source']>;
+    invalidation?: Partial<InvalidatorOptions['invalidation']>;
+  } = {},
+): Promise<TestDaemon> {
+  const redis = testRedis();
+  const name = `test-${randomId()}`;
+  const channel = `sluice:test:${name}`;
+  const schema = new SchemaLookup(testEnv.sourceUrl);
+  const invalidator = new Invalidator({
+    source: {
+      name,
+      url: testEnv.sourceUrl,
+      serverId: randomServerId(),
+      startFrom: overrides.startFrom ?? 'end',
+      onPositionLost: 'fail',
+      onSchemaMismatch: 'fail',
+      heartbeatMs: 1000,
+      reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
+      ...overrides.source,
+    },
+    invalidation: {
+      channel,
+      batchMaxKeys: 500,
+      batchMaxDelayMs: 2,
+      maxInFlightKeys: 100_000,
+      heartbeatMs: 1000,
+      ...overrides.invalidation,
+    },
+    rules: Object.entries(rules).map(([table, keys]) => ({
+      table,
+      keys: keys.map((k, i) => KeyTemplate.parse(k, `rules.${table}.keys[${i}]`)),
+    })),
+    redis,
+    logger: pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' }),
+    columns: schema.columns,
+  });
+  await invalidator.start();
+  // Streaming has begun once the source reports the server accepted the start point.
+  const deadline = Date.now() + 10_000;
+  while (!invalidator.stats.connected) {
+    if (Date.now() > deadline) throw new Error('daemon did not connect within 10 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    invalidator,
+    redis,
+    source: name,
+    channel,
+    stop: async () => {
+      await invalidator.stop();
+      await schema.close();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+import { mysqlConnectionOptions } from '../../src/pipeline/source/connection.js';
+import { formatPosition, position, type BinlogPosition } from '../../src/pipeline/position.js';
+import { randomId, testEnv } from './env.js';
+
+/**
+ * A test database of its own (`t_<random>`), created through the admin user
+ * and dropped by `drop()`. Tests write through `sql` as the admin.
+ */
+export class TestDb {
+  private constructor(
+    readonly name: string,
+    readonly conn: Connection,
+  ) {}
+
+  static async create(): Promise<TestDb> {
+    const conn = await createConnection({
+      ...mysqlConnectionOptions(testEnv.adminUrl),
+      multipleStatements: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
+    const name = `t_${randomId()}`;
+    await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await conn.query(`USE \`${name}\``);
+    return new TestDb(name, conn);
+  }
+
+  async sql<T = RowDataPacket[]>(statement: string, params: unknown[] = []): Promise<T> {
+    const [rows] = await this.conn.query(statement, params);
+    return rows as T;
+  }
+
+  /** The server's current binlog end (SHOW MASTER STATUS). */
+  async head(): Promise<BinlogPosition> {
+    const rows = await this.sql<RowDataPacket[]>('SHOW MASTER STATUS');
+    const r = rows[0];
+    if (!r) throw new Error('binary logging is off on the test server');
+    return position(String(r.File), Number(r.Position));
+  }
+
+  async headText(): Promise<string> {
+    return formatPosition(await this.head());
+  }
+
+  async drop(): Promise<void> {
+    try {
+      await this.conn.query(`DROP DATABASE IF EXISTS \`${this.name}\``);
+    } finally {
+      await this.conn.end();
+    }
+  }
+}
