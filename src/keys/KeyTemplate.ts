@@ -32,9 +32,13 @@ export class KeyTemplate {
     const columns: string[] = [];
     let text = '';
     const fail = (at: number, why: string): never => {
-      throw new SluiceError('E_TEMPLATE_SYNTAX', `${field}: ${why} at offset ${at} in "${source}"`, {
-        details: { field, template: source, offset: at },
-      });
+      throw new SluiceError(
+        'E_TEMPLATE_SYNTAX',
+        `${field}: ${why} at offset ${at} in "${source}"`,
+        {
+          details: { field, template: source, offset: at },
+        },
+      );
     };
     if (source.length === 0) fail(0, 'empty template');
     for (let i = 0; i < source.length; i++) {
@@ -79,7 +83,10 @@ export class KeyTemplate {
     const { literals, columns } = this;
     let key = literals[0] ?? '';
     for (let i = 0; i < columns.length; i++) {
-      const v = renderValue(row[columns[i] as string]);
+      const column = columns[i] as string;
+      // Own properties only: a column named like an Object.prototype member
+      // (`constructor`) that the row lacks must read as absent, not inherited.
+      const v = Object.hasOwn(row, column) ? renderValue(row[column]) : null;
       if (v === null) return null;
       key += v + (literals[i + 1] ?? '');
     }
@@ -120,7 +127,8 @@ export function renderValue(value: ColumnValue): string | null {
     default:
       break;
   }
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (Array.isArray(value)) return value.join(',');
   return JSON.stringify(value);

@@ -15,6 +15,10 @@ export const RedisKeys = {
   status(source: string): string {
     return `sluice:status:${source}`;
   },
+  /** The last fatal error a daemon of this source recorded (JSON, kept after exit). */
+  lastError(source: string): string {
+    return `sluice:error:${source}`;
+  },
   /** The lease guarding fills of `dataKey` (see src/cache). */
   lease(dataKey: string): string {
     return sameSlot('sluice:lease:', dataKey);
@@ -25,7 +29,11 @@ export const RedisKeys = {
    * only aborts a fill, which is always safe.
    */
   leasePatterns(dataPattern: string): string[] {
-    return [`sluice:lease:${dataPattern}`, `sluice:lease:{${dataPattern}}`, `sluice:lease:${dataPattern}:*`];
+    return [
+      `sluice:lease:${dataPattern}`,
+      `sluice:lease:{${dataPattern}}`,
+      `sluice:lease:${dataPattern}:*`,
+    ];
   },
   /** The distributed lock of `dataKey` (cacheAsideWithLock). */
   lock(dataKey: string): string {
@@ -40,12 +48,14 @@ const DERIVED_CACHE_MAX = 10_000;
  * `prefix` + a key in the same cluster slot as `dataKey`:
  * - dataKey has a hash tag: `prefix + dataKey` keeps that tag (prefix has no braces);
  * - dataKey has no `}`: `prefix{dataKey}` makes the whole data key the tag;
- * - otherwise (a `}` but no usable tag, rare): `prefix + dataKey + ":" + n`
+ * - otherwise (a `}` but no usable tag, or the empty key; rare): `prefix + dataKey + ":" + n`
  *   with the smallest n that hashes to the data key's slot (deterministic).
  */
 function sameSlot(prefix: string, dataKey: string): string {
   if (hashTag(dataKey) !== null) return prefix + dataKey;
-  if (!dataKey.includes('}')) return `${prefix}{${dataKey}}`;
+  // An empty data key cannot be wrapped: `{}` is an empty tag, which Redis
+  // ignores (the whole key would be hashed). It takes the search below.
+  if (dataKey !== '' && !dataKey.includes('}')) return `${prefix}{${dataKey}}`;
   const cacheKey = prefix + dataKey;
   const hit = derivedCache.get(cacheKey);
   if (hit !== undefined) return hit;

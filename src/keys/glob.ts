@@ -18,21 +18,41 @@ export function globToRegExp(glob: string): RegExp {
     } else if (ch === '?') {
       re += '[\\s\\S]';
     } else if (ch === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) {
-        re += '\\[';
-        continue;
+      // Mirrors Redis stringmatchlen: `\` escapes inside the class, `a-z` is a
+      // range (reversed ends are swapped), the first `]` closes it (so `[]`
+      // is empty), and an unclosed class runs to the end of the pattern.
+      let j = i + 1;
+      const negate = glob[j] === '^';
+      if (negate) j++;
+      let cls = '';
+      for (; j < glob.length; j++) {
+        const c = glob[j] as string;
+        if (c === '\\' && j + 1 < glob.length) {
+          cls += escapeClass(glob[++j] as string);
+        } else if (c === ']') {
+          break;
+        } else if (j + 2 < glob.length && glob[j + 1] === '-') {
+          const a = c;
+          const b = glob[j + 2] as string;
+          cls +=
+            a <= b ? `${escapeClass(a)}-${escapeClass(b)}` : `${escapeClass(b)}-${escapeClass(a)}`;
+          j += 2;
+        } else {
+          cls += escapeClass(c);
+        }
       }
-      let body = glob.slice(i + 1, end);
-      const negate = body.startsWith('^');
-      if (negate) body = body.slice(1);
-      re += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
-      i = end;
+      if (cls === '') re += negate ? '[\\s\\S]' : '(?!)';
+      else re += `[${negate ? '^' : ''}${cls}]`;
+      i = j;
     } else {
       re += escapeRe(ch);
     }
   }
   return new RegExp(re + '$', 's');
+}
+
+function escapeClass(ch: string): string {
+  return ch.replace(/[\\\][^-]/g, '\\$&');
 }
 
 function escapeRe(ch: string): string {

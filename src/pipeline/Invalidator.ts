@@ -2,8 +2,10 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ColumnLookup } from '../db/schemaLookup.js';
 import { SluiceError } from '../errors/index.js';
+import { RedisKeys } from '../keys/RedisKeys.js';
 import type { SourceEvent } from './change/RowChange.js';
 import { CheckpointStore, type Checkpoint } from './checkpoint/CheckpointStore.js';
+import { hostname, newInstanceId, writeStatus } from './checkpoint/StatusRecord.js';
 import { KeyMapper, type MappingRule } from './mapping/KeyMapper.js';
 import { formatPosition, parseGtidSet, parsePosition } from './position.js';
 import { RedisSink } from './sink/RedisSink.js';
@@ -60,6 +62,11 @@ export class Invalidator {
   /** Settles when the daemon stops: resolves on stop(), rejects on a fatal error. */
   readonly done: Promise<void>;
   readonly stats: InvalidatorStats = { rows: 0, transactions: 0, lastEventAt: 0, connected: false };
+  readonly instance = newInstanceId();
+  private readonly startedAt = new Date().toISOString();
+  private statusTimer: NodeJS.Timeout | null = null;
+  private lastError: { code: string; message: string; at: string } | null = null;
+  private readPosition: string | null = null;
 
   constructor(private readonly options: InvalidatorOptions) {
     this.log = options.logger.child({ component: 'pipeline' });
@@ -100,6 +107,40 @@ export class Invalidator {
   async start(): Promise<void> {
     const from = await this.resolveStart();
     this.startSource(from);
+    this.statusTimer = setInterval(() => void this.publishStatus(), 1000);
+    this.statusTimer.unref();
+    void this.publishStatus();
+  }
+
+  /** Refreshes `sluice:status:{source}` for `sluice status`; best effort. */
+  private async publishStatus(): Promise<void> {
+    const cp = this.sink.storedCheckpoint;
+    try {
+      await writeStatus(this.options.redis, this.options.source.name, {
+        instance: this.instance,
+        pid: process.pid,
+        host: hostname(),
+        startedAt: this.startedAt,
+        updatedAt: new Date().toISOString(),
+        lastEventAt: this.stats.lastEventAt,
+        readPosition: this.readPosition,
+        checkpoint: cp ? formatPosition(cp.position) : null,
+        connected: this.stats.connected,
+        paused: this.source?.isPaused ?? false,
+        seq: this.sink.seq,
+        lastError: this.lastError,
+      });
+    } catch {
+      // Redis is down: the sink reports that; status is advisory.
+    }
+  }
+
+  /** Remembers the last error for `sluice status`. */
+  recordError(code: string, message: string): void {
+    this.lastError = { code, message, at: new Date().toISOString() };
+    this.options.redis
+      .set(RedisKeys.lastError(this.options.source.name), JSON.stringify(this.lastError))
+      .catch(() => undefined);
   }
 
   private startSource(from: StartPoint): void {
@@ -164,6 +205,7 @@ export class Invalidator {
       case 'commit':
         this.stats.transactions++;
         this.stats.lastEventAt = ev.timestamp;
+        this.readPosition = formatPosition(ev.position);
         this.sink.boundary(checkpointOf(ev));
         return;
       case 'ddl':
@@ -171,6 +213,8 @@ export class Invalidator {
         this.onDdl(ev);
         return;
       case 'heartbeat':
+        // Caught up: the server had nothing newer to send.
+        this.stats.lastEventAt = Date.now();
         return;
     }
   }
@@ -238,6 +282,7 @@ export class Invalidator {
       this.startSource({ kind: 'end' });
       return;
     }
+    this.recordError(err.code, err.message);
     this.log.error({ code: err.code, err: err.message, details: err.details }, 'fatal: stopping');
     void this.shutdown().then(
       () => this.settle.reject(err),
@@ -256,6 +301,7 @@ export class Invalidator {
 
   private shutdown(timeoutMs = 4000): Promise<void> {
     this.stopping ??= (async () => {
+      if (this.statusTimer) clearInterval(this.statusTimer);
       await this.source?.stop();
       await this.sink.close(timeoutMs);
       const cp = this.sink.storedCheckpoint;
@@ -263,6 +309,7 @@ export class Invalidator {
         { checkpoint: cp ? formatPosition(cp.position) : null, rows: this.stats.rows, ...this.sink.stats },
         'pipeline stopped',
       );
+      await this.options.redis.del(RedisKeys.status(this.options.source.name)).catch(() => 0);
     })();
     return this.stopping;
   }

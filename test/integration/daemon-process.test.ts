@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Redis } from 'ioredis';
+import { RedisKeys } from '../../src/keys/RedisKeys.js';
+import { CliProcess, runCli, writeConfig } from '../helpers/cli.js';
+import { TestDb } from '../helpers/db.js';
+import { randomId, randomServerId, testEnv } from '../helpers/env.js';
+import { plant, survivors, testRedis } from '../helpers/redis.js';
+
+/**
+ * `sluice run` as a real process: crash safety (kill -9 mid-burst), graceful
+ * SIGTERM, and configuration errors.
+ */
+describe('sluice run (process)', () => {
+  let db: TestDb;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    db = await TestDb.create();
+    redis = testRedis();
+    await db.sql('CREATE TABLE events (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+  });
+
+  afterAll(async () => {
+    await db.drop();
+    redis.disconnect();
+  });
+
+  function config(prefix: string, source: string): string {
+    return writeConfig(`
+source:
+  name: ${source}
+  url: ${testEnv.sourceUrl}/${db.name}
+  serverId: ${randomServerId()}
+  heartbeatMs: 500
+redis:
+  url: ${testEnv.redisUrl}
+invalidation:
+  channel: sluice:test:${source}
+rules:
+  - table: ${db.name}.events
+    keys: ["${prefix}:ev:{id}", "${prefix}:ev:v:{v}"]
+`);
+  }
+
+  async function checkpointText(source: string): Promise<string | null> {
+    const raw = await redis.get(RedisKeys.checkpoint(source));
+    if (raw === null) return null;
+    const cp = JSON.parse(raw) as { file: string; pos: number };
+    return `${cp.file}:${cp.pos}`;
+  }
+
+  /** Inserts rows [from, to) in transactions of `perTx` rows. */
+  async function burst(from: number, to: number, perTx: number): Promise<void> {
+    for (let i = from; i < to; i += perTx) {
+      const values = [];
+      for (let j = i; j < Math.min(to, i + perTx); j++) values.push(`(${j}, ${j})`);
+      await db.sql(`INSERT INTO events VALUES ${values.join(',')}`);
+    }
+  }
+
+  it('kill -9 in the middle of a 20,000-row burst, then restart: every key of every row is gone', async () => {
+    const p = `k9${randomId()}`;
+    const source = `crash-${randomId()}`;
+    const cfg = config(p, source);
+
+    const first = new CliProcess(['run', '--config', cfg]);
+    // A first commit gives the daemon a checkpoint to resume from.
+    await vi.waitFor(() => expect(first.stdout).toContain('binlog streaming'), { timeout: 15_000 });
+    await db.sql('INSERT INTO events VALUES (0, 0)');
+    await vi.waitFor(async () => expect(await checkpointText(source)).toBe(await db.headText()), {
+      timeout: 10_000,
+    });
+
+    const keys: string[] = [];
+    for (let i = 1; i <= 20_000; i++) keys.push(`${p}:ev:${i}`, `${p}:ev:v:${i}`);
+    await plant(redis, keys);
+
+    const writing = burst(1, 20_001, 100);
+    // Kill once the daemon is visibly in the middle of the burst.
+    await vi.waitFor(
+      async () => {
+        const left = (await survivors(redis, keys)).length;
+        expect(left).toBeLessThan(keys.length);
+      },
+      { timeout: 30_000, interval: 5 },
+    );
+    first.kill('SIGKILL');
+    const killed = await first.exited;
+    expect(killed.signal).toBe('SIGKILL');
+    await writing;
+    const leftAfterCrash = (await survivors(redis, keys)).length;
+    expect(leftAfterCrash).toBeGreaterThan(0); // the crash really left work undone
+
+    const second = new CliProcess(['run', '--config', cfg]);
+    const head = await db.headText();
+    await vi.waitFor(async () => expect(await checkpointText(source)).toBe(head), { timeout: 30_000 });
+    expect(await survivors(redis, keys)).toEqual([]);
+    second.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  });
+
+  it('SIGTERM finishes the in-flight batch, stores the checkpoint and exits 0 within 5 s', async () => {
+    const p = `st${randomId()}`;
+    const source = `term-${randomId()}`;
+    const daemon = new CliProcess(['run', '--config', config(p, source)]);
+    await vi.waitFor(() => expect(daemon.stdout).toContain('binlog streaming'), { timeout: 15_000 });
+    const keys = await plant(redis, [`${p}:ev:30001`, `${p}:ev:v:30001`]);
+    await db.sql('INSERT INTO events VALUES (30001, 30001)');
+    const head = await db.headText();
+    await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), { timeout: 5000 });
+
+    const t0 = Date.now();
+    daemon.kill('SIGTERM');
+    const exit = await daemon.exited;
+    expect(exit.code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(await checkpointText(source)).toBe(head);
+    // The log names the stop and never the password.
+    expect(daemon.stdout).toContain('pipeline stopped');
+    expect(daemon.stdout).not.toContain('sluice-secret');
+  });
+
+  it('a configuration error exits 2 and names the field', async () => {
+    const cfg = writeConfig(`
+source:
+  url: ${testEnv.sourceUrl}/${db.name}
+redis:
+  url: ${testEnv.redisUrl}
+rules:
+  - table: ${db.name}.events
+    keys: ["ev:{id}", "ev:{emial}"]
+`);
+    const res = await runCli(['run', '--config', cfg]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`rules[0].keys[1]: column "emial" does not exist in ${db.name}.events`);
+    expect(res.stderr).not.toContain('sluice-secret');
+
+    const bad = writeConfig(`source: { url: "${testEnv.sourceUrl}", serverId: "x" }\nredis: { url: "${testEnv.redisUrl}" }\nrules: []\n`);
+    const res2 = await runCli(['run', '--config', bad]);
+    expect(res2.code).toBe(2);
+    expect(res2.stderr).toContain('source.serverId');
+    expect(res2.stderr).toContain('rules');
+  });
+});
