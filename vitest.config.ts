@@ -2,14 +2,30 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/globalSetup.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    // Integration tests share one MariaDB and one Redis; each test isolates
-    // itself with its own database and key prefix, but binlog-heavy tests
-    // are kinder to a 2-core machine one file at a time.
-    fileParallelism: false,
     env: { TZ: 'UTC' },
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          env: { TZ: 'UTC' },
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          // Starts the project's own MariaDB (binlog) and Redis: scripts/services.sh.
+          globalSetup: ['test/globalSetup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // One shared MariaDB and Redis: each test isolates itself with its own
+          // database, key prefix and source name, but binlog-heavy files are
+          // kinder to a 2-core machine one at a time.
+          fileParallelism: false,
+          env: { TZ: 'UTC' },
+        },
+      },
+    ],
   },
 });

@@ -7,21 +7,26 @@ export const ERROR_CODES = {
   E_CONFIG_INVALID: 'The configuration file failed validation; the message names the field path.',
   E_CONFIG_NOT_FOUND: 'The configuration file does not exist or cannot be read.',
   E_CONFIG_PARSE: 'The configuration file is not valid YAML.',
-  E_CONFIG_ENV: 'A ${VAR} reference names an unset environment variable and has no default.',
-  E_TEMPLATE_SYNTAX: 'A key template has unbalanced braces, an empty placeholder or an invalid column name.',
+  E_CONFIG_ENV:
+    'A ${VAR} reference in the configuration is malformed, or names an unset variable and has no default.',
+  E_TEMPLATE_SYNTAX:
+    'A key template has unbalanced braces, an empty placeholder or an invalid column name.',
   E_TEMPLATE_COLUMN: 'A key template names a column that the table does not have.',
   E_TABLE_NOT_FOUND: 'A rule names a table that does not exist on the source.',
   E_USAGE: 'Bad command-line usage (unknown option, malformed argument).',
   E_POSITION_INVALID: 'A binlog position or GTID set could not be parsed.',
   E_POSITION_LOST:
     'The stored checkpoint is no longer on the server (binlog purged); see source.onPositionLost.',
-  E_SOURCE_CONNECT: 'The binlog connection to MySQL/MariaDB failed; the daemon retries with backoff.',
-  E_SOURCE_STALLED: 'No binlog event or heartbeat arrived for three heartbeat periods; reconnecting.',
+  E_SOURCE_CONNECT:
+    'The binlog connection to MySQL/MariaDB failed; the daemon retries with backoff.',
+  E_SOURCE_STALLED:
+    'No binlog event or heartbeat arrived for three heartbeat periods; reconnecting.',
   E_SOURCE_SETTINGS:
     'The server binlog settings are unusable (binlog off, not ROW, not FULL row image or metadata).',
   E_SCHEMA_MISMATCH:
     'A mapped table lost a column that a key template needs; see source.onSchemaMismatch.',
-  E_REDIS: 'A Redis command failed; the sink retries with backoff without advancing the checkpoint.',
+  E_REDIS:
+    'A Redis command failed; the sink retries with backoff without advancing the checkpoint.',
   E_SHUTDOWN_TIMEOUT: 'Graceful shutdown did not finish in time; the process exited anyway.',
   E_INTERNAL: 'An unexpected internal error (a bug): please report it.',
 } as const;

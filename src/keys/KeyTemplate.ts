@@ -102,6 +102,30 @@ export class KeyTemplate {
     return this.literals.map(escapeGlob).join('*');
   }
 
+  /**
+   * The inverse of `render` for keys this template produced: the placeholder
+   * values as text, or null when `key` does not fit. With adjacent
+   * placeholders or separators inside values the split is ambiguous; the
+   * first (leftmost-shortest) reading is returned.
+   */
+  match(key: string): Record<string, string> | null {
+    this.matcher ??= new RegExp(
+      '^' +
+        this.literals.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('([\\s\\S]*?)') +
+        '$',
+      's',
+    );
+    const m = this.matcher.exec(key);
+    if (m === null) return null;
+    const out: Record<string, string> = {};
+    this.columns.forEach((c, i) => {
+      out[c] = m[i + 1] ?? '';
+    });
+    return out;
+  }
+
+  private matcher: RegExp | undefined;
+
   toString(): string {
     return this.source;
   }

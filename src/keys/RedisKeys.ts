@@ -29,11 +29,7 @@ export const RedisKeys = {
    * only aborts a fill, which is always safe.
    */
   leasePatterns(dataPattern: string): string[] {
-    return [
-      `sluice:lease:${dataPattern}`,
-      `sluice:lease:{${dataPattern}}`,
-      `sluice:lease:${dataPattern}:*`,
-    ];
+    return derivedPatterns('sluice:lease:', dataPattern);
   },
   /** The distributed lock of `dataKey` (cacheAsideWithLock). */
   lock(dataKey: string): string {
@@ -41,26 +37,37 @@ export const RedisKeys = {
   },
 } as const;
 
+/** The globs of `derivedKey(prefix, k)` for every k matching `dataPattern`. */
+function derivedPatterns(prefix: string, dataPattern: string): string[] {
+  return [
+    `${prefix}t:${dataPattern}`,
+    `${prefix}w:{${dataPattern}}`,
+    `${prefix}s:${dataPattern}:*`,
+  ];
+}
+
 const derivedCache = new Map<string, string>();
 const DERIVED_CACHE_MAX = 10_000;
 
 /**
- * `prefix` + a key in the same cluster slot as `dataKey`:
- * - dataKey has a hash tag: `prefix + dataKey` keeps that tag (prefix has no braces);
- * - dataKey has no `}`: `prefix{dataKey}` makes the whole data key the tag;
- * - otherwise (a `}` but no usable tag, or the empty key; rare): `prefix + dataKey + ":" + n`
- *   with the smallest n that hashes to the data key's slot (deterministic).
+ * A key derived from `dataKey`, in the same cluster slot, one-to-one (a
+ * marker letter per form keeps the forms from colliding):
+ * - dataKey has a hash tag: `prefix t:dataKey` keeps that tag (prefix has no braces);
+ * - dataKey has no `}`: `prefix w:{dataKey}` makes the whole data key the tag;
+ * - otherwise (a `}` but no usable tag, or the empty key; rare):
+ *   `prefix s:dataKey:n` with the smallest n that hashes to the data key's
+ *   slot (deterministic; n has no `:`, so the form is one-to-one too).
  */
 function sameSlot(prefix: string, dataKey: string): string {
-  if (hashTag(dataKey) !== null) return prefix + dataKey;
+  if (hashTag(dataKey) !== null) return `${prefix}t:${dataKey}`;
   // An empty data key cannot be wrapped: `{}` is an empty tag, which Redis
   // ignores (the whole key would be hashed). It takes the search below.
-  if (dataKey !== '' && !dataKey.includes('}')) return `${prefix}{${dataKey}}`;
+  if (dataKey !== '' && !dataKey.includes('}')) return `${prefix}w:{${dataKey}}`;
   const cacheKey = prefix + dataKey;
   const hit = derivedCache.get(cacheKey);
   if (hit !== undefined) return hit;
   const target = keySlot(dataKey);
-  const base = `${prefix}${dataKey}:`;
+  const base = `${prefix}s:${dataKey}:`;
   // hashTag(base + n) is null: the prefix has no "{" and the data key has no
   // usable tag, so the whole key is hashed; continue the CRC from base.
   const seed = crc16(Buffer.from(base, 'utf8'));

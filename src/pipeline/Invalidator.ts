@@ -7,7 +7,7 @@ import type { SourceEvent } from './change/RowChange.js';
 import { CheckpointStore, type Checkpoint } from './checkpoint/CheckpointStore.js';
 import { hostname, newInstanceId, writeStatus } from './checkpoint/StatusRecord.js';
 import { KeyMapper, type MappingRule } from './mapping/KeyMapper.js';
-import { formatPosition, parseGtidSet, parsePosition } from './position.js';
+import { formatPosition, parseGtidSet, parsePosition, type BinlogPosition } from './position.js';
 import { RedisSink } from './sink/RedisSink.js';
 import { BinlogSource, type StartPoint } from './source/BinlogSource.js';
 
@@ -183,7 +183,10 @@ export class Invalidator {
       return { kind: 'end' };
     }
     this.sink.storedCheckpoint = cp;
-    this.log.info({ checkpoint: formatPosition(cp.position), gtid: cp.gtid }, 'resuming from checkpoint');
+    this.log.info(
+      { checkpoint: formatPosition(cp.position), gtid: cp.gtid },
+      'resuming from checkpoint',
+    );
     return { kind: 'position', position: cp.position };
   }
 
@@ -196,7 +199,10 @@ export class Invalidator {
         this.stats.lastEventAt = ev.timestamp;
         if (this.debugRows) {
           for (const change of ev.changes) {
-            this.log.debug({ table: ev.table, kind: change.kind, keys: this.mapper.keysFor(change) }, 'row');
+            this.log.debug(
+              { table: ev.table, kind: change.kind, keys: this.mapper.keysFor(change) },
+              'row',
+            );
           }
         }
         this.sink.added();
@@ -222,7 +228,9 @@ export class Invalidator {
   private onDdl(ev: Extract<SourceEvent, { type: 'ddl' }>): void {
     const cp = checkpointOf(ev);
     const mapped = ev.tables.filter(
-      (t) => this.mapper.maps(t) || (t.endsWith('.*') && this.mapper.tables.some((m) => m.startsWith(t.slice(0, -1)))),
+      (t) =>
+        this.mapper.maps(t) ||
+        (t.endsWith('.*') && this.mapper.tables.some((m) => m.startsWith(t.slice(0, -1)))),
     );
     if (mapped.length === 0) {
       this.sink.boundary(cp);
@@ -233,7 +241,10 @@ export class Invalidator {
     );
     const patterns = [...new Set(tables.flatMap((t) => this.mapper.patterns(t)))];
     if (ev.kind === 'truncate' || ev.kind === 'drop') {
-      this.log.warn({ kind: ev.kind, tables, patterns }, 'mapped table emptied: flushing its key space');
+      this.log.warn(
+        { kind: ev.kind, tables, patterns },
+        'mapped table emptied: flushing its key space',
+      );
       this.sink.flushPatterns(patterns, false, cp);
       return;
     }
@@ -246,7 +257,11 @@ export class Invalidator {
     this.sink.boundary(cp);
   }
 
-  private async recheckSchema(tables: readonly string[], patterns: readonly string[], query: string): Promise<void> {
+  private async recheckSchema(
+    tables: readonly string[],
+    patterns: readonly string[],
+    query: string,
+  ): Promise<void> {
     const missing: string[] = [];
     for (const table of tables) {
       const dot = table.indexOf('.');
@@ -267,7 +282,10 @@ export class Invalidator {
       // Never let the checkpoint pass the ALTER: the barrier fails for good.
       throw err;
     }
-    this.log.error({ code: err.code, missing, patterns }, `${err.message}; flushing the table key space (onSchemaMismatch: flush)`);
+    this.log.error(
+      { code: err.code, missing, patterns },
+      `${err.message}; flushing the table key space (onSchemaMismatch: flush)`,
+    );
     this.sink.flushPatterns(patterns, false, null);
   }
 
@@ -306,7 +324,11 @@ export class Invalidator {
       await this.sink.close(timeoutMs);
       const cp = this.sink.storedCheckpoint;
       this.log.info(
-        { checkpoint: cp ? formatPosition(cp.position) : null, rows: this.stats.rows, ...this.sink.stats },
+        {
+          checkpoint: cp ? formatPosition(cp.position) : null,
+          rows: this.stats.rows,
+          ...this.sink.stats,
+        },
         'pipeline stopped',
       );
       await this.options.redis.del(RedisKeys.status(this.options.source.name)).catch(() => 0);
@@ -315,6 +337,6 @@ export class Invalidator {
   }
 }
 
-function checkpointOf(ev: { position: import('./position.js').BinlogPosition; gtid: string | undefined }): Checkpoint {
+function checkpointOf(ev: { position: BinlogPosition; gtid: string | undefined }): Checkpoint {
   return { position: ev.position, gtid: ev.gtid, at: new Date().toISOString() };
 }

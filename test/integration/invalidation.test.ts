@@ -50,7 +50,10 @@ describe('binlog → Redis invalidation', () => {
 
   /** Waits until none of `gone` exists, then asserts exactly `kept` survive. */
   async function expectDeleted(gone: string[], kept: string[]): Promise<void> {
-    await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]), { timeout: 5000, interval: 20 });
+    await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]), {
+      timeout: 5000,
+      interval: 20,
+    });
     expect(await survivors(redis, kept)).toEqual(kept);
   }
 
@@ -106,7 +109,10 @@ describe('binlog → Redis invalidation', () => {
     const k = (s: string): string => `${p}:${s}`;
     const big = '18446744073709551615';
     await plant(redis, [k(`user:${big}`), k('user:name:Zoë 🐳')]);
-    const kept = await plant(redis, [k('user:18446744073709551616'), k('user:18446744073709552000')]);
+    const kept = await plant(redis, [
+      k('user:18446744073709551616'),
+      k('user:18446744073709552000'),
+    ]);
     await db.sql(`INSERT INTO users VALUES (${big}, 'big@x', 'Zoë 🐳')`);
     await expectDeleted([k(`user:${big}`), k('user:name:Zoë 🐳')], kept);
   });
@@ -137,7 +143,10 @@ describe('binlog → Redis invalidation', () => {
   });
 
   it('TRUNCATE flushes that table key space only, with escaped literal glob characters', async () => {
-    const d = await start({ users: ['user:{id}', 'star*x:{email}'], members: ['member:{org_id}:{user_id}'] });
+    const d = await start({
+      users: ['user:{id}', 'star*x:{email}'],
+      members: ['member:{org_id}:{user_id}'],
+    });
     const k = (s: string): string => `${p}:${s}`;
     const bus = await collectMessages(d.channel);
     const gone = await plant(redis, [k('user:1'), k('user:abc'), k('star*x:q'), k('star*x:')]);
@@ -159,7 +168,9 @@ describe('binlog → Redis invalidation', () => {
       await db.sql(`INSERT INTO users VALUES (${i}, 'x${i}@x', 'n')`);
       heads.push(await db.headText());
       // One transaction per batch: wait for its message before the next write.
-      await vi.waitFor(() => expect(bus.messages.filter((m) => m.keys).length).toBe(i - 9), { timeout: 5000 });
+      await vi.waitFor(() => expect(bus.messages.filter((m) => m.keys).length).toBe(i - 9), {
+        timeout: 5000,
+      });
     }
     const inv = bus.messages.filter((m) => m.keys);
     expect(inv.map((m) => m.keys)).toEqual([[`${p}:user:10`], [`${p}:user:11`], [`${p}:user:12`]]);

@@ -33,11 +33,14 @@ export function decodeCheckpoint(raw: string, key: string): Checkpoint {
     !Number.isSafeInteger(r.pos) ||
     (r.gtid !== undefined && typeof r.gtid !== 'string')
   ) {
-    throw new SluiceError('E_POSITION_INVALID', `${key}: stored checkpoint has an unexpected shape: ${raw}`);
+    throw new SluiceError(
+      'E_POSITION_INVALID',
+      `${key}: stored checkpoint has an unexpected shape: ${raw}`,
+    );
   }
   return {
     position: position(r.file, r.pos as number),
-    gtid: r.gtid as string | undefined,
+    gtid: r.gtid,
     at: typeof r.at === 'string' ? r.at : '',
   };
 }

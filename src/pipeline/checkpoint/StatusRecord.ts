@@ -21,7 +21,11 @@ export interface DaemonStatus {
   readonly connected: boolean;
   readonly paused: boolean;
   readonly seq: number;
-  readonly lastError: { readonly code: string; readonly message: string; readonly at: string } | null;
+  readonly lastError: {
+    readonly code: string;
+    readonly message: string;
+    readonly at: string;
+  } | null;
 }
 
 export const STATUS_TTL_MS = 5000;
@@ -30,7 +34,11 @@ export function newInstanceId(): string {
   return `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 }
 
-export async function writeStatus(redis: Redis, source: string, status: DaemonStatus): Promise<void> {
+export async function writeStatus(
+  redis: Redis,
+  source: string,
+  status: DaemonStatus,
+): Promise<void> {
   await redis.set(RedisKeys.status(source), JSON.stringify(status), 'PX', STATUS_TTL_MS);
 }
 

@@ -36,7 +36,11 @@ type Item =
       readonly flushAll: boolean;
       readonly boundary: Checkpoint | null;
     }
-  | { readonly kind: 'barrier'; readonly run: () => Promise<void>; readonly boundary: Checkpoint | null };
+  | {
+      readonly kind: 'barrier';
+      readonly run: () => Promise<void>;
+      readonly boundary: Checkpoint | null;
+    };
 
 /** Arguments per UNLINK command (keys and their lease keys). */
 const UNLINK_CHUNK = 1000;
@@ -73,7 +77,14 @@ export class RedisSink {
   private drainWaiters: Array<() => void> = [];
 
   /** Counters for status and metrics. */
-  readonly stats = { batches: 0, keys: 0, publishes: 0, checkpoints: 0, retries: 0, patternKeys: 0 };
+  readonly stats = {
+    batches: 0,
+    keys: 0,
+    publishes: 0,
+    checkpoints: 0,
+    retries: 0,
+    patternKeys: 0,
+  };
   storedCheckpoint: Checkpoint | null = null;
 
   constructor(private readonly options: RedisSinkOptions) {
@@ -339,7 +350,10 @@ export class RedisSink {
     this.seqValue++;
     this.stats.publishes++;
     this.stats.patternKeys += removed;
-    this.log.info({ patterns: item.patterns, flushAll: item.flushAll, removed }, 'key space flushed');
+    this.log.info(
+      { patterns: item.patterns, flushAll: item.flushAll, removed },
+      'key space flushed',
+    );
   }
 
   private async withRetry(fn: () => Promise<void>): Promise<void> {
@@ -356,7 +370,12 @@ export class RedisSink {
         const delay = Math.min(2000, 50 * 2 ** Math.min(this.failures, 6));
         const level = this.failures === 1 || this.failures % 20 === 0 ? 'warn' : 'debug';
         this.log[level](
-          { code: 'E_REDIS', err: (err as Error).message, attempt: this.failures, retryInMs: delay },
+          {
+            code: 'E_REDIS',
+            err: (err as Error).message,
+            attempt: this.failures,
+            retryInMs: delay,
+          },
           'redis write failed; retrying without advancing the checkpoint',
         );
         if (this.closed) throw err;

@@ -56,7 +56,12 @@ export function decodeMessage(raw: string | Buffer): BusMessage | null {
   }
   if (typeof m !== 'object' || m === null) return null;
   const o = m as Record<string, unknown>;
-  if (o.v !== 1 || typeof o.src !== 'string' || !Number.isSafeInteger(o.seq) || (o.seq as number) < 0) {
+  if (
+    o.v !== 1 ||
+    typeof o.src !== 'string' ||
+    !Number.isSafeInteger(o.seq) ||
+    (o.seq as number) < 0
+  ) {
     return null;
   }
   const seq = o.seq as number;
@@ -75,6 +80,6 @@ export function decodeMessage(raw: string | Buffer): BusMessage | null {
     keys,
     patterns,
     flush: o.flush === true,
-    pos: o.pos as string | undefined,
+    pos: o.pos,
   };
 }

@@ -340,7 +340,13 @@ export class BinlogSource {
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.attempt++;
     this.log.warn(
-      { code: reason.code, err: reason.message, retryInMs: delay, attempt: this.attempt, from: describe(this.resumeAt) },
+      {
+        code: reason.code,
+        err: reason.message,
+        retryInMs: delay,
+        attempt: this.attempt,
+        from: describe(this.resumeAt),
+      },
       'binlog connection lost; reconnecting',
     );
     this.retryTimer = setTimeout(() => {

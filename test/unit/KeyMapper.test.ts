@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { KeyTemplate } from '../../src/keys/KeyTemplate.js';
+import { KeyMapper } from '../../src/pipeline/mapping/KeyMapper.js';
+
+const mapper = new KeyMapper([
+  {
+    table: 'app.users',
+    keys: [KeyTemplate.parse('user:{id}'), KeyTemplate.parse('user:email:{email}')],
+  },
+  {
+    table: 'app.messages',
+    keys: [KeyTemplate.parse('message:{id}'), KeyTemplate.parse('chat:{chat_id}:messages')],
+  },
+]);
+
+const ada = { id: 1, email: 'ada@example.com', name: 'Ada' };
+
+describe('KeyMapper', () => {
+  it('maps an insert to the keys of the new row', () => {
+    expect(mapper.keysFor({ kind: 'insert', table: 'app.users', after: ada })).toEqual([
+      'user:1',
+      'user:email:ada@example.com',
+    ]);
+  });
+
+  it('maps a delete to the keys of the old row', () => {
+    expect(
+      mapper.keysFor({
+        kind: 'delete',
+        table: 'app.messages',
+        before: { id: 10, chat_id: 3, user_id: 1, body: 'hi' },
+      }),
+    ).toEqual(['message:10', 'chat:3:messages']);
+  });
+
+  it('maps an update that keeps the keys to each key once', () => {
+    expect(
+      mapper.keysFor({
+        kind: 'update',
+        table: 'app.users',
+        before: ada,
+        after: { ...ada, name: 'Ada L.' },
+      }),
+    ).toEqual(['user:1', 'user:email:ada@example.com']);
+  });
+
+  it('maps an update that changes the email to the old and the new email key', () => {
+    expect(
+      mapper.keysFor({
+        kind: 'update',
+        table: 'app.users',
+        before: ada,
+        after: { ...ada, email: 'ada@lovelace.dev' },
+      }),
+    ).toEqual(['user:1', 'user:email:ada@example.com', 'user:email:ada@lovelace.dev']);
+  });
+
+  it('skips a template whose placeholder column is NULL', () => {
+    expect(
+      mapper.keysFor({ kind: 'insert', table: 'app.users', after: { id: 2, email: null } }),
+    ).toEqual(['user:2']);
+    expect(
+      mapper.keysFor({
+        kind: 'update',
+        table: 'app.users',
+        before: { id: 2, email: null },
+        after: { id: 2, email: 'b@example.com' },
+      }),
+    ).toEqual(['user:2', 'user:email:b@example.com']);
+  });
+
+  it('maps nothing for an unmapped table', () => {
+    const out = new Set<string>();
+    expect(mapper.maps('app.audit')).toBe(false);
+    expect(mapper.collect({ kind: 'insert', table: 'app.audit', after: { id: 1 } }, out)).toBe(0);
+    expect([...out]).toEqual([]);
+    expect(mapper.patterns('app.audit')).toEqual([]);
+  });
+
+  it('collects into a shared set and reports only new keys', () => {
+    const out = new Set<string>();
+    const m1 = { kind: 'insert', table: 'app.messages', after: { id: 1, chat_id: 3 } } as const;
+    const m2 = { kind: 'insert', table: 'app.messages', after: { id: 2, chat_id: 3 } } as const;
+    expect(mapper.collect(m1, out)).toBe(2);
+    expect(mapper.collect(m2, out)).toBe(1);
+    expect([...out]).toEqual(['message:1', 'chat:3:messages', 'message:2']);
+  });
+
+  it('lists tables, columns and flush patterns', () => {
+    expect(mapper.tables).toEqual(['app.users', 'app.messages']);
+    expect(mapper.maps('app.users')).toBe(true);
+    expect([...mapper.columns('app.messages')]).toEqual(['id', 'chat_id']);
+    expect(mapper.patterns('app.users')).toEqual(['user:*', 'user:email:*']);
+    expect(mapper.patterns('app.messages')).toEqual(['message:*', 'chat:*:messages']);
+  });
+
+  it('merges two rules for one table and de-duplicates patterns', () => {
+    const merged = new KeyMapper([
+      { table: 'db.t', keys: [KeyTemplate.parse('t:{id}')] },
+      { table: 'db.t', keys: [KeyTemplate.parse('t:{code}')] },
+    ]);
+    expect(merged.keysFor({ kind: 'insert', table: 'db.t', after: { id: 1, code: 'x' } })).toEqual([
+      't:1',
+      't:x',
+    ]);
+    expect(merged.patterns('db.t')).toEqual(['t:*']);
+  });
+});

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { redactUrl } from '../../src/config/redact.js';
+
+describe('redactUrl', () => {
+  it.each([
+    ['mysql://sluice:sluice-secret@127.0.0.1:3307/app', 'mysql://sluice:***@127.0.0.1:3307/app'],
+    ['redis://:pw@127.0.0.1:6380/0', 'redis://:***@127.0.0.1:6380/0'],
+    ['rediss://default:pw@cache:6379', 'rediss://default:***@cache:6379'],
+    // invalid URLs are redacted too: that is when they get printed
+    ['mysql://u:hunter2@host:notaport/app', 'mysql://u:***@host:notaport/app'],
+    ['mysql://u:p@ss/w@rd@host/app', 'mysql://u:***@host/app'],
+    ['mysql://u:12/ss@h/app', 'mysql://u:***@h/app'],
+    ['mysql://u:pw@h/app?ssl=true&password=x&b=1', 'mysql://u:***@h/app?ssl=true&password=***&b=1'],
+  ])('%s → %s', (url, expected) => {
+    expect(redactUrl(url)).toBe(expected);
+  });
+
+  it.each([
+    'mysql://127.0.0.1:3307/app',
+    'mysql://sluice@127.0.0.1/app',
+    'redis://127.0.0.1:6380/0',
+    'not a url',
+    '',
+  ])('leaves %j without a password unchanged', (url) => {
+    expect(redactUrl(url)).toBe(url);
+  });
+});

@@ -1,0 +1,205 @@
+import { describe, expect, it } from 'vitest';
+import {
+  buildMappingRules,
+  checkConfig,
+  parseListen,
+  parseStartFrom,
+  validateConfig,
+} from '../../src/config/schema.js';
+import { SluiceError } from '../../src/errors/index.js';
+import { KeyTemplate } from '../../src/keys/KeyTemplate.js';
+import { KeyMapper } from '../../src/pipeline/mapping/KeyMapper.js';
+
+const document = {
+  source: { url: 'mysql://sluice:secret@127.0.0.1:3307/app' },
+  redis: { url: 'redis://127.0.0.1:6380/0' },
+  rules: [
+    { table: 'app.users', keys: ['user:{id}', 'user:email:{email}'] },
+    { table: 'app.messages', keys: ['message:{id}', 'chat:{chat_id}:messages'] },
+  ],
+};
+
+function issuesOf(input: unknown): readonly { path: string; message: string }[] {
+  const result = checkConfig(input);
+  return result.ok ? [] : result.issues;
+}
+
+describe('validateConfig', () => {
+  it('builds KeyMapper rules from the configured templates', () => {
+    const rules = buildMappingRules(validateConfig(document));
+    expect(rules.map((r) => r.table)).toEqual(['app.users', 'app.messages']);
+    expect(rules[0]?.keys.every((k) => k instanceof KeyTemplate)).toBe(true);
+    expect(rules[1]?.keys.map((k) => k.source)).toEqual([
+      'message:{id}',
+      'chat:{chat_id}:messages',
+    ]);
+    const mapper = new KeyMapper(rules);
+    expect(
+      mapper.keysFor({ kind: 'insert', table: 'app.messages', after: { id: 5, chat_id: 2 } }),
+    ).toEqual(['message:5', 'chat:2:messages']);
+  });
+
+  it('accepts numbers and booleans given as text (from ${VAR})', () => {
+    const config = validateConfig({
+      ...document,
+      source: { ...document.source, serverId: '4200' },
+      database: { pool: { enableKeepAlive: 'false', connectionLimit: '8', maxIdle: '8' } },
+    });
+    expect(config.source.serverId).toBe(4200);
+    expect(config.database.pool).toEqual({
+      connectionLimit: 8,
+      maxIdle: 8,
+      idleTimeoutMs: 60000,
+      enableKeepAlive: false,
+      slowQueryMs: 100,
+    });
+  });
+
+  it('throws one E_CONFIG_INVALID without a file name', () => {
+    let err: unknown;
+    try {
+      validateConfig({ ...document, log: { level: 'loud' } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SluiceError);
+    expect((err as SluiceError).code).toBe('E_CONFIG_INVALID');
+    expect((err as SluiceError).message).toBe(
+      'configuration is invalid (1 problem):\n' +
+        'log.level: Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"',
+    );
+  });
+
+  it.each<[string, unknown, { path: string; message: string }]>([
+    [
+      'the root is not a mapping',
+      ['a'],
+      { path: '(root)', message: 'Invalid input: expected object, received array' },
+    ],
+    [
+      'reconnect.maxDelayMs below initialDelayMs',
+      {
+        ...document,
+        source: { ...document.source, reconnect: { initialDelayMs: 5000, maxDelayMs: 100 } },
+      },
+      { path: 'source.reconnect.maxDelayMs', message: 'must be >= initialDelayMs (5000)' },
+    ],
+    [
+      'pool.maxIdle above connectionLimit',
+      { ...document, database: { pool: { connectionLimit: 4 } } },
+      { path: 'database.pool.maxIdle', message: 'must be <= connectionLimit (4)' },
+    ],
+    [
+      'maxInFlightKeys below batchMaxKeys',
+      { ...document, invalidation: { batchMaxKeys: 1000, maxInFlightKeys: 10 } },
+      { path: 'invalidation.maxInFlightKeys', message: 'must be >= batchMaxKeys (1000)' },
+    ],
+    [
+      'batchMaxDelayMs out of range',
+      { ...document, invalidation: { batchMaxDelayMs: 5000 } },
+      { path: 'invalidation.batchMaxDelayMs', message: 'Too big: expected number to be <=1000' },
+    ],
+    [
+      'heartbeatMs below 100',
+      { ...document, source: { ...document.source, heartbeatMs: 10 } },
+      { path: 'source.heartbeatMs', message: 'Too small: expected number to be >=100' },
+    ],
+    [
+      'bad api.listen',
+      { ...document, api: { listen: 'localhost' } },
+      { path: 'api.listen', message: 'must be HOST:PORT, e.g. 127.0.0.1:8080' },
+    ],
+    [
+      'empty gtid set',
+      { ...document, source: { ...document.source, startFrom: 'gtid:' } },
+      { path: 'source.startFrom', message: '"gtid:" has an empty GTID set' },
+    ],
+    [
+      'source name with a space',
+      { ...document, source: { ...document.source, name: 'my source' } },
+      { path: 'source.name', message: 'must be 1-64 characters of A-Z a-z 0-9 _ . -' },
+    ],
+    [
+      'rule without keys',
+      { ...document, rules: [{ table: 'app.users', keys: [] }] },
+      { path: 'rules[0].keys', message: 'Too small: expected array to have >=1 items' },
+    ],
+    [
+      'API key with two placeholder columns',
+      {
+        ...document,
+        rules: [{ table: 'app.t', keys: ['t:{a}:{b}'] }],
+        api: { resources: { t: { table: 'app.t', key: 't:{a}:{b}' } } },
+      },
+      {
+        path: 'api.resources.t.key',
+        message: '"t:{a}:{b}" must have exactly one placeholder column: the id the route looks up',
+      },
+    ],
+    [
+      'API list key with a placeholder other than list.by',
+      {
+        ...document,
+        api: {
+          resources: {
+            m: {
+              table: 'app.messages',
+              key: 'message:{id}',
+              list: { by: 'chat_id', cursor: 'id', key: 'message:{id}' },
+            },
+          },
+        },
+      },
+      {
+        path: 'api.resources.m.list.by',
+        message: 'column "chat_id" is not a placeholder of list.key "message:{id}"',
+      },
+    ],
+  ])('%s', (_name, input, issue) => {
+    expect(issuesOf(input)).toEqual([issue]);
+  });
+
+  it('reports template errors together with zod errors', () => {
+    expect(
+      issuesOf({ ...document, log: { level: 1 }, rules: [{ table: 'app.users', keys: ['u:{'] }] }),
+    ).toEqual([
+      {
+        path: 'log.level',
+        message: 'Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"',
+      },
+      { path: 'rules[0].keys[0]', message: 'unclosed "{" at offset 2 in "u:{"' },
+    ]);
+  });
+});
+
+describe('parseStartFrom', () => {
+  it.each([
+    ['checkpoint', { kind: 'checkpoint' }],
+    ['end', { kind: 'end' }],
+    ['binlog.000003:1234', { kind: 'position', position: { file: 'binlog.000003', pos: 1234 } }],
+    ['gtid:0-1-42', { kind: 'gtid', gtid: '0-1-42' }],
+  ])('%s', (text, expected) => {
+    expect(parseStartFrom(text)).toEqual(expected);
+  });
+
+  it('throws E_POSITION_INVALID naming the field', () => {
+    expect(() => parseStartFrom('latest')).toThrow(
+      'source.startFrom: "latest" is not checkpoint, end, FILE:POS or gtid:SET',
+    );
+  });
+});
+
+describe('parseListen', () => {
+  it.each([
+    ['127.0.0.1:8080', { host: '127.0.0.1', port: 8080 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+    ['[::1]:9000', { host: '::1', port: 9000 }],
+    ['0.0.0.0:65535', { host: '0.0.0.0', port: 65535 }],
+  ])('%s', (text, expected) => {
+    expect(parseListen(text)).toEqual(expected);
+  });
+
+  it.each(['8080', 'host:', 'host:65536', ':8080', 'a b:1'])('rejects %j', (text) => {
+    expect(parseListen(text)).toBeNull();
+  });
+});
