@@ -21,7 +21,9 @@ export class TestDb {
       bigNumberStrings: true,
     });
     const name = `t_${randomId()}`;
-    await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await conn.query(
+      `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+    );
     await conn.query(`USE \`${name}\``);
     return new TestDb(name, conn);
   }

@@ -6,7 +6,11 @@ export function testRedis(): Redis {
 }
 
 /** Sets `value` under every key; returns the keys. */
-export async function plant(redis: Redis, keys: Iterable<string>, value = 'stale'): Promise<string[]> {
+export async function plant(
+  redis: Redis,
+  keys: Iterable<string>,
+  value = 'stale',
+): Promise<string[]> {
   const list = [...keys];
   for (let i = 0; i < list.length; i += 1000) {
     const pipe = redis.pipeline();

@@ -93,7 +93,9 @@ rules:
 
     const second = new CliProcess(['run', '--config', cfg]);
     const head = await db.headText();
-    await vi.waitFor(async () => expect(await checkpointText(source)).toBe(head), { timeout: 30_000 });
+    await vi.waitFor(async () => expect(await checkpointText(source)).toBe(head), {
+      timeout: 30_000,
+    });
     expect(await survivors(redis, keys)).toEqual([]);
     second.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
@@ -103,11 +105,15 @@ rules:
     const p = `st${randomId()}`;
     const source = `term-${randomId()}`;
     const daemon = new CliProcess(['run', '--config', config(p, source)]);
-    await vi.waitFor(() => expect(daemon.stdout).toContain('binlog streaming'), { timeout: 15_000 });
+    await vi.waitFor(() => expect(daemon.stdout).toContain('binlog streaming'), {
+      timeout: 15_000,
+    });
     const keys = await plant(redis, [`${p}:ev:30001`, `${p}:ev:v:30001`]);
     await db.sql('INSERT INTO events VALUES (30001, 30001)');
     const head = await db.headText();
-    await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), { timeout: 5000 });
+    await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), {
+      timeout: 5000,
+    });
 
     const t0 = Date.now();
     daemon.kill('SIGTERM');
@@ -132,10 +138,14 @@ rules:
 `);
     const res = await runCli(['run', '--config', cfg]);
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain(`rules[0].keys[1]: column "emial" does not exist in ${db.name}.events`);
+    expect(res.stderr).toContain(
+      `rules[0].keys[1]: column "emial" does not exist in ${db.name}.events`,
+    );
     expect(res.stderr).not.toContain('sluice-secret');
 
-    const bad = writeConfig(`source: { url: "${testEnv.sourceUrl}", serverId: "x" }\nredis: { url: "${testEnv.redisUrl}" }\nrules: []\n`);
+    const bad = writeConfig(
+      `source: { url: "${testEnv.sourceUrl}", serverId: "x" }\nredis: { url: "${testEnv.redisUrl}" }\nrules: []\n`,
+    );
     const res2 = await runCli(['run', '--config', bad]);
     expect(res2.code).toBe(2);
     expect(res2.stderr).toContain('source.serverId');
