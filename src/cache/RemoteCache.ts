@@ -1,0 +1,119 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { RedisKeys } from '../keys/RedisKeys.js';
+import { withScripts, type LeaseGetReply, type ScriptedClient } from './scripts.js';
+
+export type LeaseResult =
+  | { readonly kind: 'hit'; readonly raw: string }
+  | { readonly kind: 'granted' }
+  | { readonly kind: 'busy'; readonly pttl: number };
+
+/**
+ * L2: Redis. Every call here may fail when Redis is down; `tryOp` is the one
+ * place those failures are caught, counted and logged, and the caller gets
+ * `undefined` and degrades (reads go to the database, writes are skipped).
+ */
+export class RemoteCache {
+  private readonly client: (Redis | Cluster) & ScriptedClient;
+  private readonly log: Logger;
+  private lastErrorLog = 0;
+  errors = 0;
+
+  constructor(
+    client: Redis | Cluster,
+    logger: Logger,
+    private readonly leaseMs: number,
+  ) {
+    this.client = withScripts(client);
+    this.log = logger.child({ component: 'l2' });
+  }
+
+  get redis(): Redis | Cluster {
+    return this.client;
+  }
+
+  async tryOp<T>(name: string, op: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await op();
+    } catch (err) {
+      this.errors++;
+      const now = Date.now();
+      if (now - this.lastErrorLog > 5000) {
+        this.lastErrorLog = now;
+        this.log.warn(
+          { code: 'E_REDIS', op: name, err: (err as Error).message },
+          'redis unavailable: serving from the database without caching',
+        );
+      }
+      return undefined;
+    }
+  }
+
+  get(key: string): Promise<string | null | undefined> {
+    return this.tryOp('get', () => this.client.get(key));
+  }
+
+  mget(keys: readonly string[]): Promise<Array<string | null> | undefined> {
+    return this.tryOp('mget', () => this.client.mget(...keys));
+  }
+
+  /** Reads `key`, or takes its fill lease with `token` on a miss. */
+  async leaseGet(key: string, token: string): Promise<LeaseResult | undefined> {
+    const r = await this.tryOp<LeaseGetReply>('leaseGet', () =>
+      this.client.leaseGet(key, RedisKeys.lease(key), token, this.leaseMs),
+    );
+    if (r === undefined) return undefined;
+    const [code, payload] = r;
+    if (Number(code) === 1) return { kind: 'hit', raw: payload };
+    if (Number(code) === 2) return { kind: 'granted' };
+    return { kind: 'busy', pttl: Number(payload) };
+  }
+
+  /** Writes `raw` if `token` still holds the lease; true when written. */
+  async fill(key: string, token: string, raw: string, ttlMs: number): Promise<boolean> {
+    const r = await this.tryOp('leaseFill', () =>
+      this.client.leaseFill(key, RedisKeys.lease(key), token, raw, Math.max(1, Math.round(ttlMs))),
+    );
+    return r === 1;
+  }
+
+  /** A writer takes the lease unconditionally (and drops the old value). */
+  async take(key: string, token: string): Promise<boolean> {
+    const r = await this.tryOp('leaseTake', () =>
+      this.client.leaseTake(key, RedisKeys.lease(key), token, this.leaseMs),
+    );
+    return r === 1;
+  }
+
+  /** Releases a lock only if `token` owns it (compare-and-delete). */
+  async releaseLock(lockKey: string, token: string): Promise<boolean> {
+    return (await this.tryOp('lockRelease', () => this.client.lockRelease(lockKey, token))) === 1;
+  }
+
+  /** UNLINKs keys and their leases; false when Redis is down. */
+  async unlink(keys: readonly string[]): Promise<boolean> {
+    if (keys.length === 0) return true;
+    const args = keys.flatMap((k) => [k, RedisKeys.lease(k)]);
+    const r = await this.tryOp('unlink', () => this.client.unlink(...args));
+    return r !== undefined;
+  }
+
+  /** SCAN + UNLINK in batches (never KEYS); returns the number removed, undefined when Redis is down. */
+  async unlinkPattern(glob: string): Promise<number | undefined> {
+    return this.tryOp('unlinkPattern', async () => {
+      let removed = 0;
+      const nodes = 'nodes' in this.client ? this.client.nodes('master') : [this.client];
+      for (const node of nodes) {
+        for (const g of [glob, ...RedisKeys.leasePatterns(glob)]) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await node.scan(cursor, 'MATCH', g, 'COUNT', 1000);
+            cursor = next;
+            if (keys.length > 0) removed += await node.unlink(...keys);
+          } while (cursor !== '0');
+        }
+      }
+      return removed;
+    });
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Sluice as a library: the multi-level cache the daemon keeps consistent,
+ * plus the key and configuration helpers it shares with the daemon.
+ */
+export { SluiceCache } from './cache/SluiceCache.js';
+export type {
+  CacheRead,
+  CacheSource,
+  Loader,
+  SetOptions,
+  SluiceCacheOptions,
+  WriteBehindSink,
+} from './cache/SluiceCache.js';
+export type { CacheStatsSnapshot } from './cache/CacheStats.js';
+export type { LocalCacheOptions } from './cache/LocalCache.js';
+export { KeyTemplate } from './keys/KeyTemplate.js';
+export { RedisKeys } from './keys/RedisKeys.js';
+export { loadConfig } from './config/loader.js';
+export type { SluiceConfig } from './config/schema.js';
+export { SluiceError, ERROR_CODES, type ErrorCode } from './errors/index.js';
