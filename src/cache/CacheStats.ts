@@ -12,6 +12,14 @@ export interface CacheStatsSnapshot {
   readonly l1Resets: number;
   readonly l1Entries: number;
   readonly redisErrors: number;
+  /** Invalidation bus counters: messages applied, malformed ignored, seq gaps, L1 resets, heartbeats. */
+  readonly bus: {
+    readonly messages: number;
+    readonly ignored: number;
+    readonly gaps: number;
+    readonly resets: number;
+    readonly heartbeats: number;
+  };
   /** Share of reads answered from L1 or L2 (0..1); 0 before any read. */
   readonly hitRate: number;
 }
@@ -116,7 +124,11 @@ export class CacheStats {
     });
   }
 
-  snapshot(l1Entries: number, redisErrors: number): CacheStatsSnapshot {
+  snapshot(
+    l1Entries: number,
+    redisErrors: number,
+    bus: CacheStatsSnapshot['bus'],
+  ): CacheStatsSnapshot {
     const reads = this.hitsL1 + this.missesL1;
     return {
       hits: { l1: this.hitsL1, l2: this.hitsL2 },
@@ -127,6 +139,7 @@ export class CacheStats {
       l1Resets: this.l1Resets,
       l1Entries,
       redisErrors,
+      bus: { ...bus },
       hitRate: reads === 0 ? 0 : (this.hitsL1 + this.hitsL2) / reads,
     };
   }

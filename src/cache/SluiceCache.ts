@@ -9,7 +9,7 @@ import { ABSENT, decodeEntry, encodeEntry, entryJson, type Entry } from './codec
 import { FillTracker, type Fill } from './FillTracker.js';
 import { InvalidationBus } from './InvalidationBus.js';
 import { LocalCache, type LocalCacheOptions, type LocalEntry } from './LocalCache.js';
-import { RemoteCache } from './RemoteCache.js';
+import { RemoteCache, type LeaseResult } from './RemoteCache.js';
 
 /** Where a read was answered: the `X-Cache` header of the read API. */
 export type CacheSource = 'l1' | 'l2' | 'miss';
@@ -59,6 +59,18 @@ export interface SluiceCacheOptions {
   /** Prometheus registry for the cache metrics. */
   readonly registry?: Registry;
   readonly writeBehind?: WriteBehindSink;
+  /**
+   * @internal Switches protections off, for the race tests that prove each
+   * protection is what prevents its race. Never set this in production.
+   */
+  readonly unsafe?: {
+    /** Plain GET/SET instead of leases (allows stale sets). */
+    readonly noLeases?: boolean;
+    /** Store L1 fills even when an invalidation arrived during the fill. */
+    readonly noFillTracking?: boolean;
+    /** Keep L1 on seq gaps, restarts and resubscribes. */
+    readonly noResets?: boolean;
+  };
 }
 
 function token(): string {
@@ -132,6 +144,7 @@ export class SluiceCache {
           }
         },
         onReset: () => {
+          if (options.unsafe?.noResets) return;
           this.fills.invalidateAll();
           this.l1?.clear();
           this.counters.l1Resets++;
@@ -426,7 +439,7 @@ export class SluiceCache {
   // ── stats and lifecycle ────────────────────────────────────────────────
 
   stats(): CacheStatsSnapshot {
-    return this.counters.snapshot(this.l1?.size ?? 0, this.l2.errors);
+    return this.counters.snapshot(this.l1?.size ?? 0, this.l2.errors, this.bus.stats);
   }
 
   /** Share of reads answered by L1 or L2. */
@@ -463,7 +476,7 @@ export class SluiceCache {
 
   private storeL1(fill: Fill | null, key: string, entry: Entry, json: string | null): void {
     if (fill === null || this.l1 === null) return;
-    if (fill.stale || !this.bus.usable) {
+    if ((fill.stale && !this.options.unsafe?.noFillTracking) || !this.bus.usable) {
       this.counters.fillsDropped++;
       return;
     }
@@ -480,7 +493,9 @@ export class SluiceCache {
     const fill = this.beginFill(key);
     try {
       const t = token();
-      let lease = await this.l2.leaseGet(key, t);
+      let lease = this.options.unsafe?.noLeases
+        ? await this.unsafeGet(key)
+        : await this.l2.leaseGet(key, t);
       if (lease?.kind === 'busy') {
         this.counters.leaseWaits++;
         const raw = await this.waitForFill(
@@ -505,7 +520,11 @@ export class SluiceCache {
         value === undefined || value === null ? ABSENT : { present: true, value };
       const json = entry.present ? JSON.stringify(entry.value) : null;
       if (lease?.kind === 'granted') {
-        const ok = await this.l2.fill(key, t, encodeEntry(entry), this.ttlFor(entry, options));
+        const ok = this.options.unsafe?.noLeases
+          ? (await this.l2.tryOp('set', () =>
+              this.options.redis.set(key, encodeEntry(entry), 'PX', this.ttlFor(entry, options)),
+            )) === 'OK'
+          : await this.l2.fill(key, t, encodeEntry(entry), this.ttlFor(entry, options));
         if (ok) this.storeL1(fill, key, entry, json);
         else this.counters.fillsDropped++;
       }
@@ -515,6 +534,13 @@ export class SluiceCache {
     } finally {
       if (fill) this.fills.end(fill);
     }
+  }
+
+  /** The read of a cache without leases (unsafe.noLeases): a hit, or "go ahead and fill". */
+  private async unsafeGet(key: string): Promise<LeaseResult | undefined> {
+    const raw = await this.l2.get(key);
+    if (raw === undefined) return undefined;
+    return raw === null ? { kind: 'granted' } : { kind: 'hit', raw };
   }
 
   /** Polls L2 for another reader's fill, with backoff, until `waitMs`. */
