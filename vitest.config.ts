@@ -26,6 +26,19 @@ export default defineConfig({
           env: { TZ: 'UTC' },
         },
       },
+      {
+        test: {
+          name: 'chaos',
+          // Fault tests (npm run test:chaos): own MariaDB and Redis, stopped,
+          // paused and restarted on purpose. Not part of `vitest run` by default.
+          include: ['test/chaos/**/*.test.ts'],
+          globalSetup: ['test/chaos/globalSetup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+          env: { TZ: 'UTC' },
+        },
+      },
     ],
   },
 });

@@ -10,16 +10,20 @@ import { randomId, testEnv } from './env.js';
 export class TestDb {
   private constructor(
     readonly name: string,
-    readonly conn: Connection,
+    public conn: Connection,
   ) {}
 
-  static async create(): Promise<TestDb> {
-    const conn = await createConnection({
+  private static connect(): Promise<Connection> {
+    return createConnection({
       ...mysqlConnectionOptions(testEnv.adminUrl),
       multipleStatements: true,
       supportBigNumbers: true,
       bigNumberStrings: true,
     });
+  }
+
+  static async create(): Promise<TestDb> {
+    const conn = await TestDb.connect();
     const name = `t_${randomId()}`;
     await conn.query(
       `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
@@ -43,6 +47,13 @@ export class TestDb {
 
   async headText(): Promise<string> {
     return formatPosition(await this.head());
+  }
+
+  /** A new connection (after the server was restarted). */
+  async reconnect(): Promise<void> {
+    this.conn.destroy();
+    this.conn = await TestDb.connect();
+    await this.conn.query(`USE \`${this.name}\``);
   }
 
   async drop(): Promise<void> {

@@ -2,7 +2,9 @@ import { Redis } from 'ioredis';
 import { testEnv } from './env.js';
 
 export function testRedis(): Redis {
-  return new Redis(testEnv.redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(testEnv.redisUrl, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined); // fault tests stop Redis on purpose
+  return redis;
 }
 
 /** Sets `value` under every key; returns the keys. */

@@ -297,7 +297,11 @@ export class BinlogSource {
       this.fail(
         new SluiceError(
           'E_POSITION_LOST',
-          `the server cannot stream from ${describe(this.resumeAt)}: ${err.message}`,
+          `the server cannot stream from ${describe(this.resumeAt)} (${err.message}). ` +
+            'The binlog holding the checkpoint was probably purged: invalidations in between are lost. ' +
+            'Either restart with source.onPositionLost: flush (removes every mapped key space and continues ' +
+            'from the current end), or flush the caches yourself and move the checkpoint with ' +
+            '`sluice position set FILE:POS`.',
           { cause: err, details: { from: describe(this.resumeAt), errno } },
         ),
       );
