@@ -52,6 +52,8 @@ export class InvalidationBus {
   private subscribed = false;
   private closed = false;
   private everSubscribed = false;
+  /** The first subscribe failed (Redis down at start): retry it on the next 'ready'. */
+  private subscribeFailed = false;
   private silent = true;
   private ownSeq = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -78,7 +80,7 @@ export class InvalidationBus {
     sub.on('close', () => this.onDown());
     sub.on('reconnecting', () => this.onDown());
     sub.on('ready', () => {
-      if (this.everSubscribed && !this.closed) void this.subscribe();
+      if ((this.everSubscribed || this.subscribeFailed) && !this.closed) void this.subscribe();
     });
     await this.subscribe();
     this.timer = setInterval(
@@ -116,6 +118,13 @@ export class InvalidationBus {
         { err: (err as Error).message },
         'subscribe failed; L1 bypassed until it succeeds',
       );
+      this.subscribeFailed = true;
+      return;
+    }
+    this.subscribeFailed = false;
+    if (this.closed) {
+      // close() ran while the subscribe was pending: do not stay subscribed.
+      await this.options.subscriber.unsubscribe(this.options.channel).catch(() => undefined);
       return;
     }
     if (this.everSubscribed) {

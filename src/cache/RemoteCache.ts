@@ -33,6 +33,12 @@ export class RemoteCache {
   }
 
   async tryOp<T>(name: string, op: () => Promise<T>): Promise<T | undefined> {
+    // Known to be down: do not queue behind reconnect attempts, degrade now.
+    const status = (this.client as { status?: string }).status;
+    if (status === 'reconnecting' || status === 'end' || status === 'close') {
+      this.errors++;
+      return undefined;
+    }
     try {
       return await op();
     } catch (err) {
