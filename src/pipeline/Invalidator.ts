@@ -32,8 +32,19 @@ export interface InvalidatorOptions {
   readonly rules: readonly MappingRule[];
   readonly redis: Redis;
   readonly logger: Logger;
+  /** This process's instance id (status record, leader lease). */
+  readonly instance?: string;
+  /** High availability: checkpoint writes are fenced with the leader's token. */
+  readonly fence?: { readonly key: string; readonly token: () => number };
   /** Live column lookup, for re-checking templates after ALTER TABLE. */
   readonly columns: ColumnLookup;
+  /** The delayed second delete (`invalidation.secondDeleteMs > 0`): gets every acknowledged batch. */
+  readonly secondDelete?: SecondDeleteScheduler;
+}
+
+/** Schedules a second delete of keys whose first delete Redis acknowledged; must not block. */
+export interface SecondDeleteScheduler {
+  schedule(keys: readonly string[]): void;
 }
 
 /** Counters and times for `status`, metrics and tests. */
@@ -62,7 +73,7 @@ export class Invalidator {
   /** Settles when the daemon stops: resolves on stop(), rejects on a fatal error. */
   readonly done: Promise<void>;
   readonly stats: InvalidatorStats = { rows: 0, transactions: 0, lastEventAt: 0, connected: false };
-  readonly instance = newInstanceId();
+  readonly instance: string;
   private readonly startedAt = new Date().toISOString();
   private statusTimer: NodeJS.Timeout | null = null;
   private lastError: { code: string; message: string; at: string } | null = null;
@@ -70,6 +81,7 @@ export class Invalidator {
 
   constructor(private readonly options: InvalidatorOptions) {
     this.log = options.logger.child({ component: 'pipeline' });
+    this.instance = options.instance ?? newInstanceId();
     this.debugRows = this.log.isLevelEnabled('debug');
     this.mapper = new KeyMapper(options.rules);
     this.checkpoints = new CheckpointStore(options.redis, options.source.name);
@@ -85,6 +97,11 @@ export class Invalidator {
       checkpointKey: this.checkpoints.key,
       logger: options.logger,
       onBackpressure: (pause) => (pause ? this.source?.pause() : this.source?.resume()),
+      onHalt: (err) => this.onFatal(err),
+      ...(options.fence === undefined ? {} : { fence: options.fence }),
+      ...(options.secondDelete === undefined
+        ? {}
+        : { onBatchAcked: (keys) => options.secondDelete?.schedule(keys) }),
     });
     this.done = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
@@ -289,7 +306,13 @@ export class Invalidator {
     this.sink.flushPatterns(patterns, false, null);
   }
 
+  /** Stops the daemon with a coded error (e.g. leadership lost); `done` rejects with it. */
+  fail(err: SluiceError): void {
+    this.onFatal(err);
+  }
+
   private onFatal(err: SluiceError): void {
+    if (this.stopping !== null) return;
     if (err.code === 'E_POSITION_LOST' && this.options.source.onPositionLost === 'flush') {
       const patterns = this.mapper.tables.flatMap((t) => this.mapper.patterns(t));
       this.log.error(

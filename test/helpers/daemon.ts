@@ -25,6 +25,7 @@ export async function startDaemon(
     startFrom?: string;
     source?: Partial<InvalidatorOptions['source']>;
     invalidation?: Partial<InvalidatorOptions['invalidation']>;
+    secondDelete?: InvalidatorOptions['secondDelete'];
   } = {},
 ): Promise<TestDaemon> {
   const redis = testRedis();
@@ -58,6 +59,7 @@ export async function startDaemon(
     redis,
     logger: pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' }),
     columns: schema.columns,
+    ...(overrides.secondDelete === undefined ? {} : { secondDelete: overrides.secondDelete }),
   });
   await invalidator.start();
   // Streaming has begun once the source reports the server accepted the start point.

@@ -19,13 +19,23 @@ export interface RedisSinkOptions {
   readonly heartbeatMs: number;
   /** Where acknowledged boundaries are stored; null for replays (never move the checkpoint). */
   readonly checkpointKey: string | null;
+  /**
+   * High availability: the checkpoint is written only while the fencing
+   * counter still holds this leader's token; a stale token halts the sink
+   * with E_FENCED (an old leader that woke up cannot move the checkpoint).
+   */
+  readonly fence?: { readonly key: string; readonly token: () => number };
   /** Optional rate limit for deletes (replay --max-keys-per-sec). */
   readonly maxKeysPerSec?: number;
   readonly logger: Logger;
   /** Called with true when the source must pause, false when it may resume. */
   readonly onBackpressure?: (pause: boolean) => void;
+  /** Called once when the sink halts on a coded error (fenced off, barrier failure). */
+  readonly onHalt?: (err: SluiceError) => void;
   /** Called after a checkpoint write was acknowledged. */
   readonly onCheckpoint?: (cp: Checkpoint) => void;
+  /** Called with a batch's keys after Redis acknowledged their UNLINK + PUBLISH (the delayed second delete). */
+  readonly onBatchAcked?: (keys: readonly string[]) => void;
 }
 
 type Item =
@@ -41,6 +51,17 @@ type Item =
       readonly run: () => Promise<void>;
       readonly boundary: Checkpoint | null;
     };
+
+/**
+ * fenced-set: KEYS[1] fencing counter, KEYS[2] checkpoint key; ARGV[1] token,
+ * ARGV[2] checkpoint JSON. Writes only if the counter equals the token.
+ * Returns 1 if written, 0 if fenced off.
+ */
+const FENCED_SET = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2])
+  return 1
+end
+return 0`;
 
 /** Arguments per UNLINK command (keys and their lease keys). */
 const UNLINK_CHUNK = 1000;
@@ -261,12 +282,16 @@ export class RedisSink {
         // fail): stop here for good, so the checkpoint never passes it.
         this.halt();
         this.log.error({ code: (err as SluiceError).code }, 'sink halted');
+        if (err instanceof SluiceError) this.options.onHalt?.(err);
         return;
       }
       if (item !== undefined) {
         this.queue.shift();
         if (item.kind === 'keys') this.queuedKeys -= item.keys.size;
-        if (item.boundary !== null) this.pendingCheckpoint = item.boundary;
+        // A replay (no checkpoint key) never stores boundaries.
+        if (item.boundary !== null && this.options.checkpointKey !== null) {
+          this.pendingCheckpoint = item.boundary;
+        }
         this.checkBackpressure();
       }
       if (this.closed) return;
@@ -282,10 +307,20 @@ export class RedisSink {
     const pipe = redis.pipeline();
     // The checkpoint of an already acknowledged batch goes first: ordered
     // before this batch's work, it never claims keys that are not yet deleted.
+    const fence = this.options.fence;
     if (cp !== null && this.options.checkpointKey !== null) {
-      pipe.set(this.options.checkpointKey, encodeCheckpoint(cp));
+      if (fence === undefined) pipe.set(this.options.checkpointKey, encodeCheckpoint(cp));
+      else
+        pipe.eval(
+          FENCED_SET,
+          2,
+          fence.key,
+          this.options.checkpointKey,
+          fence.token(),
+          encodeCheckpoint(cp),
+        );
     }
-    let published = false;
+    let published: string[] | null = null;
     if (item?.kind === 'keys' && item.keys.size > 0) {
       let args: string[] = [];
       for (const key of item.keys) {
@@ -297,18 +332,24 @@ export class RedisSink {
       }
       if (args.length > 0) pipe.unlink(args);
       const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
+      published = [...item.keys];
       pipe.publish(
         this.options.channel,
         encodeInvalidation(this.options.source, this.seqValue + 1, {
-          keys: [...item.keys],
+          keys: published,
           ...(pos === undefined ? {} : { pos }),
         }),
       );
-      published = true;
     }
     if (pipe.length > 0) {
       const results = (await pipe.exec()) ?? [];
       for (const [err] of results) if (err) throw err;
+      if (cp !== null && fence !== undefined && Number(results[0]?.[1]) !== 1) {
+        throw new SluiceError(
+          'E_FENCED',
+          `checkpoint write refused: fencing token ${fence.token()} is stale (another instance leads)`,
+        );
+      }
     }
     if (cp !== null) {
       this.storedCheckpoint = cp;
@@ -316,14 +357,25 @@ export class RedisSink {
       this.stats.checkpoints++;
       this.options.onCheckpoint?.(cp);
     }
-    if (published && item?.kind === 'keys') {
+    if (published !== null && item?.kind === 'keys') {
       this.seqValue++;
       this.stats.batches++;
       this.stats.publishes++;
       this.stats.keys += item.keys.size;
+      this.batchAcked(published);
     }
     if (item?.kind === 'patterns') await this.flushKeySpace(item);
     if (item?.kind === 'barrier') await item.run();
+  }
+
+  /** Hands an acknowledged batch to `onBatchAcked`; its failure never fails the batch. */
+  private batchAcked(keys: readonly string[]): void {
+    if (this.options.onBatchAcked === undefined) return;
+    try {
+      this.options.onBatchAcked(keys);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'onBatchAcked failed');
+    }
   }
 
   private async flushKeySpace(item: Extract<Item, { kind: 'patterns' }>): Promise<void> {
