@@ -5,8 +5,23 @@ import { buildMappingRules } from '../config/schema.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
 import { closeRedis, createRedis } from '../infra/redis.js';
 import { onShutdownSignal } from '../infra/signals.js';
+import { DaemonJobs } from '../jobs/DaemonJobs.js';
+import { SluiceError } from '../errors/index.js';
+import { LeaderLease } from '../pipeline/checkpoint/LeaderLease.js';
+import { newInstanceId } from '../pipeline/checkpoint/StatusRecord.js';
 import { Invalidator } from '../pipeline/Invalidator.js';
+import { checkSource } from '../pipeline/source/sourceChecks.js';
 import { commandContext, type GlobalOptions } from './context.js';
+
+/** Source checks whose failure makes the binlog unusable: `sluice run` refuses to start. */
+const FATAL_CHECKS = new Set([
+  'connect',
+  'log_bin',
+  'binlog_format',
+  'binlog_row_image',
+  'binlog_row_metadata',
+  'server_id',
+]);
 
 export function registerRun(program: Command): void {
   program
@@ -32,6 +47,22 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
     'sluice starting',
   );
 
+  // The binlog settings the correctness rules depend on (as `sluice check-source`).
+  const checks = await checkSource(config.source.url, config);
+  for (const c of checks.filter(
+    (x) => x.status === 'warn' || (x.status === 'fail' && !FATAL_CHECKS.has(x.id)),
+  )) {
+    log.warn({ check: c.id, fix: c.fix }, c.message);
+  }
+  const fatal = checks.filter((c) => c.status === 'fail' && FATAL_CHECKS.has(c.id));
+  if (fatal.length > 0) {
+    throw new SluiceError(
+      'E_SOURCE_SETTINGS',
+      `the source server cannot be used:\n${fatal.map((c) => `  ${c.id}: ${c.message}${c.fix ? ` (fix: ${c.fix})` : ''}`).join('\n')}`,
+      { details: { failed: fatal.map((c) => c.id) } },
+    );
+  }
+
   // Templates must match the live tables before a single event is read.
   const schema = new SchemaLookup(config.source.url);
   try {
@@ -43,22 +74,54 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
 
   const redis = createRedis(config.redis.url, 'sink');
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+  // Durable jobs: the write-behind worker and the delayed second delete,
+  // whose queue the sink feeds with every acknowledged batch.
+  const jobs = new DaemonJobs({ config, logger });
+  const instance = newInstanceId();
+  const lease = new LeaderLease({
+    redis,
+    source: config.source.name,
+    instance,
+    leaseMs: config.source.leaderLeaseMs,
+    logger,
+  });
   const daemon = new Invalidator({
+    instance,
+    fence: { key: lease.fenceKey, token: () => lease.token },
     source: config.source,
     invalidation: config.invalidation,
     rules: buildMappingRules(config),
     redis,
     logger,
     columns: schema.columns,
+    ...(jobs.secondDelete === undefined ? {} : { secondDelete: jobs.secondDelete }),
   });
+  let leading = false;
   const removeSignals = onShutdownSignal(logger, async () => {
+    if (!leading) {
+      await lease.release(); // a standby just stops waiting
+      return;
+    }
+    // The pipeline first: its last acknowledged batches still get their second delete.
     await daemon.stop(4000);
+    await jobs.close();
+    await lease.release(); // a standby takes over at once
   });
   try {
-    await daemon.start();
-    await daemon.done;
+    await jobs.start();
+    // Several daemons may run for one source: one leads, the others wait here.
+    leading = await lease.acquire();
+    if (leading) {
+      lease.keep((reason) =>
+        daemon.fail(new SluiceError('E_LEADERSHIP_LOST', `leadership lost: ${reason}`)),
+      );
+      await daemon.start();
+      await daemon.done;
+    }
   } finally {
     removeSignals();
+    await lease.release();
+    await jobs.close();
     await schema.close();
     await closeRedis(redis);
   }
