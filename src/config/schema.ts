@@ -129,6 +129,8 @@ const sourceSchema = z.strictObject({
   onSchemaMismatch: z.enum(['fail', 'flush']).default('fail'),
   /** Binlog heartbeat period; three silent periods count as a stall. */
   heartbeatMs: int(100, 60_000).default(1000),
+  /** High availability: leader lease lifetime (a standby takes over within it). */
+  leaderLeaseMs: int(500, 600_000).default(5000),
   reconnect: z
     .strictObject({
       initialDelayMs: int(1, 3_600_000).default(500),

@@ -19,14 +19,28 @@ export const ERROR_CODES = {
     'The stored checkpoint is no longer on the server (binlog purged); see source.onPositionLost.',
   E_SOURCE_CONNECT:
     'The binlog connection to MySQL/MariaDB failed; the daemon retries with backoff.',
+  E_SOURCE_DECODE:
+    'A binlog event could not be decoded three times at the same position (e.g. schema drift without FULL row metadata).',
   E_SOURCE_STALLED:
     'No binlog event or heartbeat arrived for three heartbeat periods; reconnecting.',
   E_SOURCE_SETTINGS:
     'The server binlog settings are unusable (binlog off, not ROW, not FULL row image or metadata).',
+  E_SOURCE_BUSY:
+    'A daemon is running for the source (fresh status record); stop it or pass --force.',
   E_SCHEMA_MISMATCH:
     'A mapped table lost a column that a key template needs; see source.onSchemaMismatch.',
+  E_FENCED:
+    'The checkpoint write was refused: another instance took the leader lease (this one stops).',
+  E_LEADERSHIP_LOST: 'The leader lease could not be renewed; this instance stops streaming.',
   E_REDIS:
     'A Redis command failed; the sink retries with backoff without advancing the checkpoint.',
+  E_WRITE_BEHIND_FAILED:
+    'A write-behind database write failed for good (attempts exhausted or a permanent SQL error): its key was invalidated and the job kept in the failed set.',
+  E_BAD_REQUEST:
+    'The read API refused a request: a malformed id, list, cursor or limit, or an unknown query parameter (HTTP 400).',
+  E_NOT_FOUND: 'The read API has no such row, resource or route (HTTP 404).',
+  E_UNAUTHORIZED:
+    'A read API admin route (/metrics) was called without the api.token bearer token (HTTP 401).',
   E_SHUTDOWN_TIMEOUT: 'Graceful shutdown did not finish in time; the process exited anyway.',
   E_INTERNAL: 'An unexpected internal error (a bug): please report it.',
 } as const;

@@ -19,6 +19,22 @@ export const RedisKeys = {
   lastError(source: string): string {
     return `sluice:error:${source}`;
   },
+  /**
+   * The BullMQ prefix of a source's durable jobs (write-behind, second
+   * delete). The hash tag keeps every key of those queues in one cluster
+   * slot, as BullMQ requires.
+   */
+  jobsPrefix(source: string): string {
+    return `sluice:jobs:{${source}}`;
+  },
+  /** The leader lease of a source (value: the leading instance), in the checkpoint key's slot. */
+  leader(source: string): string {
+    return sameSlot('sluice:leader:', `sluice:checkpoint:${source}`);
+  },
+  /** The fencing counter of a source, in the checkpoint key's cluster slot. */
+  fence(source: string): string {
+    return sameSlot('sluice:fence:', `sluice:checkpoint:${source}`);
+  },
   /** The lease guarding fills of `dataKey` (see src/cache). */
   lease(dataKey: string): string {
     return sameSlot('sluice:lease:', dataKey);

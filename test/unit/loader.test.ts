@@ -301,6 +301,7 @@ describe('loadConfig: valid configurations', () => {
         onPositionLost: 'fail',
         onSchemaMismatch: 'fail',
         heartbeatMs: 1000,
+        leaderLeaseMs: 5000,
         reconnect: { initialDelayMs: 500, maxDelayMs: 30000 },
       },
       database: {

@@ -65,6 +65,8 @@ export class BinlogSource {
   private retryTimer: NodeJS.Timeout | null = null;
   private connectedAt: BinlogPosition | null = null;
   private readonly tableFilter: Record<string, string[]>;
+  private decodeFailures = 0;
+  private decodeFailuresAt = '';
 
   constructor(
     private readonly options: BinlogSourceOptions,
@@ -317,6 +319,25 @@ export class BinlogSource {
         ),
       );
       return;
+    }
+    if (errno === undefined && err.code === undefined) {
+      // Not a network or server error: zongji could not decode an event
+      // (e.g. a row image that no longer matches the live schema). Retrying
+      // from the same position fails the same way: after a few attempts it
+      // is fatal, with the position, rather than a silent endless loop.
+      const at = describe(this.resumeAt);
+      this.decodeFailures = this.decodeFailuresAt === at ? this.decodeFailures + 1 : 1;
+      this.decodeFailuresAt = at;
+      if (this.decodeFailures >= 3) {
+        this.fail(
+          new SluiceError(
+            'E_SOURCE_DECODE',
+            `cannot decode the binlog after ${at} (${err.message}); 3 attempts failed the same way`,
+            { cause: err, details: { at } },
+          ),
+        );
+        return;
+      }
     }
     this.scheduleReconnect(
       new SluiceError('E_SOURCE_CONNECT', `binlog connection failed: ${err.message}`, {

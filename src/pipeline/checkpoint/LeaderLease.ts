@@ -1,0 +1,135 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { RedisKeys } from '../../keys/RedisKeys.js';
+
+/** Renews the lease while leading; takes it over when it expires. */
+const ACQUIRE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
+end
+return 0`;
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`;
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`;
+
+export interface LeaderLeaseOptions {
+  readonly redis: Redis;
+  readonly source: string;
+  readonly instance: string;
+  /** Lease lifetime; a standby takes over at most this long after the leader stops renewing. */
+  readonly leaseMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * Leadership of one source among several `sluice run` processes, through a
+ * Redis lease (`SET NX PX`, renewed every third of its lifetime) and a
+ * fencing token (`INCR` on every acquisition). The checkpoint is written only
+ * with the current token (see RedisSink), so an old leader that wakes up
+ * after a pause can still delete keys (harmless) but never move the
+ * checkpoint. Redis is the arbiter: no home-made consensus.
+ */
+export class LeaderLease {
+  private readonly log: Logger;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  /** The fencing token of the current leadership, 0 while not leading. */
+  token = 0;
+
+  constructor(private readonly options: LeaderLeaseOptions) {
+    this.log = options.logger.child({ component: 'leader' });
+  }
+
+  get leaderKey(): string {
+    return RedisKeys.leader(this.options.source);
+  }
+
+  get fenceKey(): string {
+    return RedisKeys.fence(this.options.source);
+  }
+
+  /** Resolves once this instance leads (false if stop() was called first). */
+  async acquire(): Promise<boolean> {
+    const { redis, instance, leaseMs } = this.options;
+    let announced = false;
+    while (!this.stopped) {
+      let token = 0;
+      try {
+        token = Number(
+          await redis.eval(ACQUIRE, 2, this.leaderKey, this.fenceKey, instance, leaseMs),
+        );
+      } catch (err) {
+        this.log.warn(
+          { code: 'E_REDIS', err: (err as Error).message },
+          'leader lease: redis unavailable',
+        );
+      }
+      if (token > 0) {
+        this.token = token;
+        this.log.info({ instance, fence: token }, 'leading: this instance streams the binlog');
+        return true;
+      }
+      if (!announced) {
+        announced = true;
+        const holder = await redis.get(this.leaderKey).catch(() => null);
+        this.log.info({ leader: holder, leaseMs }, 'standby: another instance leads this source');
+      }
+      // Wake up right when the current lease would expire (a dead leader
+      // stops renewing), but look again at least every fifth of a lease.
+      const pttl = Number(await redis.pttl(this.leaderKey).catch(() => -1));
+      const wait = pttl > 0 ? Math.min(pttl + 5, leaseMs / 5) : 50;
+      await new Promise((r) => setTimeout(r, Math.max(5, Math.floor(wait))));
+    }
+    return false;
+  }
+
+  /** Renews the lease until stopped; `onLost` runs once if leadership is lost. */
+  keep(onLost: (reason: string) => void): void {
+    const { redis, instance, leaseMs } = this.options;
+    let failingSince = 0;
+    this.renewTimer = setInterval(
+      () => {
+        redis.eval(RENEW, 1, this.leaderKey, instance, leaseMs).then(
+          (ok) => {
+            failingSince = 0;
+            if (Number(ok) !== 1)
+              this.lose(onLost, 'the lease expired and another instance took it');
+          },
+          () => {
+            // Redis unreachable: the lease may expire under us. Stop leading
+            // before a standby could have taken over.
+            failingSince ||= Date.now();
+            if (Date.now() - failingSince > leaseMs / 2)
+              this.lose(onLost, 'cannot renew the lease (redis unavailable)');
+          },
+        );
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
+    this.renewTimer.unref();
+  }
+
+  private lose(onLost: (reason: string) => void, reason: string): void {
+    if (this.renewTimer === null) return;
+    clearInterval(this.renewTimer);
+    this.renewTimer = null;
+    this.token = 0;
+    this.log.error({ code: 'E_LEADERSHIP_LOST', reason }, 'leadership lost');
+    onLost(reason);
+  }
+
+  /** Stops renewing and gives the lease up (if still ours), so a standby takes over at once. */
+  async release(): Promise<void> {
+    this.stopped = true;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
+    await this.options.redis.eval(RELEASE, 1, this.leaderKey, this.options.instance).catch(() => 0);
+  }
+}

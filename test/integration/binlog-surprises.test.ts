@@ -1,0 +1,110 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Redis } from 'ioredis';
+import { RedisKeys } from '../../src/keys/RedisKeys.js';
+import { TestDb } from '../helpers/db.js';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { randomId } from '../helpers/env.js';
+import { plant, survivors, testRedis } from '../helpers/redis.js';
+
+/** What real binlogs contain besides tidy InnoDB rows, and awkward key text. */
+describe('binlog surprises and awkward keys', () => {
+  let db: TestDb;
+  let redis: Redis;
+  let daemon: TestDaemon | undefined;
+
+  beforeAll(async () => {
+    db = await TestDb.create();
+    redis = testRedis();
+  });
+  afterEach(async () => {
+    await daemon?.stop();
+    daemon = undefined;
+  });
+  afterAll(async () => {
+    await db.drop();
+    redis.disconnect();
+  });
+
+  async function checkpoint(source: string): Promise<string | null> {
+    const raw = await redis.get(RedisKeys.checkpoint(source));
+    if (raw === null) return null;
+    const cp = JSON.parse(raw) as { file: string; pos: number };
+    return `${cp.file}:${cp.pos}`;
+  }
+
+  it('a table without a primary key, an Aria and a MyISAM table: keys deleted, checkpoint at the COMMIT', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE nopk (a INT, b VARCHAR(10)) ENGINE=InnoDB');
+    await db.sql('CREATE TABLE aria (id INT PRIMARY KEY, v INT) ENGINE=Aria');
+    await db.sql('CREATE TABLE myisam (id INT PRIMARY KEY, v INT) ENGINE=MyISAM');
+    daemon = await startDaemon({
+      [`${db.name}.nopk`]: [`${p}:np:{a}:{b}`],
+      [`${db.name}.aria`]: [`${p}:ar:{id}`],
+      [`${db.name}.myisam`]: [`${p}:my:{id}`],
+    });
+    const gone = await plant(redis, [`${p}:np:1:x`, `${p}:np:1:y`, `${p}:ar:1`, `${p}:my:1`]);
+    await db.sql("INSERT INTO nopk VALUES (1, 'x')");
+    await db.sql("UPDATE nopk SET b = 'y' WHERE a = 1");
+    await db.sql('INSERT INTO aria VALUES (1, 1)');
+    await db.sql('INSERT INTO myisam VALUES (1, 1)');
+    await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]));
+    const head = await db.headText();
+    await vi.waitFor(async () => expect(await checkpoint(daemon?.source ?? '')).toBe(head));
+  });
+
+  it('a 20 MB row is decoded and its key deleted', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT) ENGINE=InnoDB');
+    daemon = await startDaemon({ [`${db.name}.big`]: [`${p}:big:{id}`] });
+    const gone = await plant(redis, [`${p}:big:1`]);
+    await db.sql("INSERT INTO big VALUES (1, REPEAT('x', 20 * 1024 * 1024))");
+    await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]), {
+      timeout: 20_000,
+    });
+  });
+
+  it('ENUM and SET values with commas and quotes render exactly (FULL row metadata)', async () => {
+    const p = `s${randomId()}`;
+    await db.sql(
+      "CREATE TABLE en (id INT PRIMARY KEY, kind ENUM('a,b', 'c''d', 'plain')) ENGINE=InnoDB",
+    );
+    daemon = await startDaemon({ [`${db.name}.en`]: [`${p}:kind:{kind}`] });
+    const gone = await plant(redis, [`${p}:kind:a,b`, `${p}:kind:c'd`]);
+    const kept = await plant(redis, [`${p}:kind:plain`]);
+    await db.sql("INSERT INTO en VALUES (1, 'a,b'), (2, 'c''d')");
+    await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]));
+    expect(await survivors(redis, kept)).toEqual(kept);
+  });
+
+  it('values with glob characters, braces, colons, spaces and 10 KB text delete exactly their key', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE odd (id INT PRIMARY KEY, name TEXT) ENGINE=InnoDB');
+    daemon = await startDaemon({ [`${db.name}.odd`]: [`${p}:n:{name}`] });
+    const long = 'z'.repeat(10 * 1024);
+    const names = ['a*b', 'a?b', 'a[bc]d', '{tag}', 'x}y{', 'a:b:c', 'with space', '\\*', long];
+    const gone = await plant(
+      redis,
+      names.map((n) => `${p}:n:${n}`),
+    );
+    // Keys a glob reading of those names would match: they must survive.
+    const kept = await plant(redis, [`${p}:n:aXb`, `${p}:n:abd`, `${p}:n:a:b:d`, `${p}:n:*`]);
+    for (const [i, n] of names.entries()) await db.sql('INSERT INTO odd VALUES (?, ?)', [i, n]);
+    await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]));
+    expect(await survivors(redis, kept)).toEqual(kept);
+  });
+
+  it('DDL on unmapped tables and in other databases changes nothing and moves the checkpoint', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE mapped (id INT PRIMARY KEY) ENGINE=InnoDB');
+    daemon = await startDaemon({ [`${db.name}.mapped`]: [`${p}:m:{id}`] });
+    const kept = await plant(redis, [`${p}:m:1`]);
+    await db.sql('CREATE TABLE unmapped (id INT PRIMARY KEY)');
+    await db.sql('ALTER TABLE unmapped ADD COLUMN v INT');
+    await db.sql('TRUNCATE TABLE unmapped');
+    await db.sql('DROP TABLE unmapped');
+    const head = await db.headText();
+    await vi.waitFor(async () => expect(await checkpoint(daemon?.source ?? '')).toBe(head));
+    expect(await survivors(redis, kept)).toEqual(kept);
+    expect(daemon.invalidator.sinkStats.patternKeys).toBe(0);
+  });
+});
