@@ -11,6 +11,8 @@ export type {
   SluiceCacheOptions,
   WriteBehindSink,
 } from './cache/SluiceCache.js';
+export { cacheFromConfig, type ConfiguredCache } from './cache/fromConfig.js';
+export { WriteBehindQueue, type WriteBehindQueueOptions } from './jobs/WriteBehindQueue.js';
 export type { CacheStatsSnapshot } from './cache/CacheStats.js';
 export type { LocalCacheOptions } from './cache/LocalCache.js';
 export { KeyTemplate } from './keys/KeyTemplate.js';

@@ -218,3 +218,37 @@ describe('SluiceCache operations', () => {
     expect(text).toContain('sluice_cache_db_loads_total 1');
   });
 });
+
+describe('cacheFromConfig', () => {
+  it('builds a working cache from the daemon configuration, with a write-behind queue', async () => {
+    const { validateConfig } = await import('../../src/config/schema.js');
+    const { cacheFromConfig } = await import('../../src/cache/fromConfig.js');
+    const source = `cfg${randomId()}`;
+    const config = validateConfig({
+      source: { name: source, url: 'mysql://u:p@127.0.0.1:1/x' },
+      redis: { url: process.env.SLUICE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6380' },
+      invalidation: { channel: `sluice:test:${source}` },
+      rules: [{ table: 'a.b', keys: ['k:{id}'] }],
+    });
+    const redis = testRedis();
+    const built = await cacheFromConfig(config, { l1: false });
+    const cache = built.cache;
+    try {
+      expect(await cache.getOrSet(`${source}:k`, () => Promise.resolve({ a: 1 }))).toEqual({
+        a: 1,
+      });
+      expect(await redis.get(`${source}:k`)).toBe('v{"a":1}');
+      await cache.writeBehind(
+        `${source}:w`,
+        { b: 2 },
+        { sql: 'UPDATE t SET b = ? WHERE id = ?', params: [2, 1] },
+      );
+      expect(await redis.get(`${source}:w`)).toBe('v{"b":2}');
+      const waiting = await redis.llen(`${RedisKeys.jobsPrefix(source)}:write-behind:wait`);
+      expect(waiting).toBe(1);
+    } finally {
+      await built.close();
+      redis.disconnect();
+    }
+  });
+});

@@ -1,0 +1,57 @@
+import { Redis } from 'ioredis';
+import type { SluiceConfig } from '../config/schema.js';
+import { WriteBehindQueue } from '../jobs/WriteBehindQueue.js';
+import { RedisKeys } from '../keys/RedisKeys.js';
+import { SluiceCache, type SluiceCacheOptions } from './SluiceCache.js';
+
+/** A cache built from the daemon's configuration, with the connections it opened. */
+export interface ConfiguredCache {
+  readonly cache: SluiceCache;
+  /** Closes the cache, its write-behind queue and its Redis connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds a SluiceCache from the same configuration file the daemon uses:
+ * its Redis, its invalidation channel and heartbeat period, and a
+ * write-behind queue that the daemon's worker (`sluice run`) processes.
+ * `overrides` replaces any cache option (L1 size, TTLs, logger, registry).
+ */
+export async function cacheFromConfig(
+  config: SluiceConfig,
+  overrides: Partial<Omit<SluiceCacheOptions, 'redis'>> = {},
+): Promise<ConfiguredCache> {
+  const redis = new Redis(config.redis.url, {
+    connectionName: 'sluice:cache',
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+  });
+  // BullMQ needs its own connection with unlimited retries per request.
+  const jobsConnection = new Redis(config.redis.url, {
+    connectionName: 'sluice:write-behind',
+    maxRetriesPerRequest: null,
+  });
+  redis.on('error', () => undefined);
+  jobsConnection.on('error', () => undefined);
+  const writeBehind = new WriteBehindQueue({
+    connection: jobsConnection,
+    prefix: RedisKeys.jobsPrefix(config.source.name),
+  });
+  const cache = new SluiceCache({
+    redis,
+    channel: config.invalidation.channel,
+    heartbeatMs: config.invalidation.heartbeatMs,
+    writeBehind,
+    ...overrides,
+  });
+  await cache.start();
+  return {
+    cache,
+    close: async () => {
+      await cache.close();
+      await writeBehind.close();
+      redis.disconnect();
+      jobsConnection.disconnect();
+    },
+  };
+}
