@@ -31,7 +31,8 @@ export const ERROR_CODES = {
     'A mapped table lost a column that a key template needs; see source.onSchemaMismatch.',
   E_FENCED:
     'The checkpoint write was refused: another instance took the leader lease (this one stops).',
-  E_LEADERSHIP_LOST: 'The leader lease could not be renewed; this instance stops streaming.',
+  E_LEADERSHIP_LOST:
+    'Another instance took the leader lease (it expired while this one was paused or cut off); this one stops.',
   E_REDIS:
     'A Redis command failed; the sink retries with backoff without advancing the checkpoint.',
   E_WRITE_BEHIND_FAILED:

@@ -8,9 +8,16 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return redis.call('INCR', KEYS[2])
 end
 return 0`;
+/** 1 renewed; 0 the lease expired and was free, re-taken with a new fencing token (returned as -token); -1 held by another. */
 const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return -redis.call('INCR', KEYS[2])
 end
 return 0`;
 const RELEASE = `
@@ -90,24 +97,32 @@ export class LeaderLease {
     return false;
   }
 
-  /** Renews the lease until stopped; `onLost` runs once if leadership is lost. */
+  /**
+   * Renews the lease until stopped; `onLost` runs once if another instance
+   * took it. While Redis is unreachable the leader keeps its role: nothing
+   * it writes can land then, and once Redis is back it renews, or re-takes a
+   * lease that expired meanwhile with a new fencing token (a standby that
+   * took it first wins, and this instance's stale token fences it off).
+   */
   keep(onLost: (reason: string) => void): void {
     const { redis, instance, leaseMs } = this.options;
-    let failingSince = 0;
     this.renewTimer = setInterval(
       () => {
-        redis.eval(RENEW, 1, this.leaderKey, instance, leaseMs).then(
-          (ok) => {
-            failingSince = 0;
-            if (Number(ok) !== 1)
+        redis.eval(RENEW, 2, this.leaderKey, this.fenceKey, instance, leaseMs).then(
+          (reply) => {
+            const r = Number(reply);
+            if (r < 0) {
+              this.token = -r;
+              this.log.warn(
+                { fence: this.token },
+                'lease had expired (redis outage?): re-taken with a new fencing token',
+              );
+            } else if (r === 0) {
               this.lose(onLost, 'the lease expired and another instance took it');
+            }
           },
-          () => {
-            // Redis unreachable: the lease may expire under us. Stop leading
-            // before a standby could have taken over.
-            failingSince ||= Date.now();
-            if (Date.now() - failingSince > leaseMs / 2)
-              this.lose(onLost, 'cannot renew the lease (redis unavailable)');
+          (err: unknown) => {
+            this.log.debug({ err: (err as Error).message }, 'lease renewal failed; retrying');
           },
         );
       },
