@@ -18,8 +18,11 @@ export type BusMessage =
     }
   | { readonly v: 1; readonly src: string; readonly seq: number; readonly type: 'hb' };
 
-/** Messages larger than this are refused by decode (a foreign or corrupt publisher). */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/**
+ * Messages larger than this are refused by decode (a foreign or corrupt
+ * publisher). The daemon's largest message is one batch: batchMaxKeys keys.
+ */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export function encodeInvalidation(
   src: string,
@@ -46,8 +49,11 @@ function isStringArray(x: unknown): x is string[] {
  * Decodes and validates a bus message; returns null for anything malformed,
  * oversized or of another version (the caller counts and ignores those).
  */
-export function decodeMessage(raw: string | Buffer): BusMessage | null {
-  if (raw.length > MAX_MESSAGE_BYTES) return null;
+export function decodeMessage(
+  raw: string | Buffer,
+  maxBytes = MAX_MESSAGE_BYTES,
+): BusMessage | null {
+  if (raw.length > maxBytes) return null;
   let m: unknown;
   try {
     m = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
