@@ -16,9 +16,13 @@ COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY config ./config
+COPY deploy/healthcheck.js ./deploy/healthcheck.js
 USER node
 EXPOSE 8080
+# `serve`: GET /healthz on its listen address (--listen, else SLUICE_API_LISTEN,
+# else 127.0.0.1:8080). `run` (the default command) has no HTTP endpoint: it
+# is healthy while it runs (it exits on a fatal error; the restart policy acts).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD ["node", "deploy/healthcheck.js"]
 ENTRYPOINT ["node", "bin/sluice.js"]
 CMD ["run"]

@@ -90,6 +90,15 @@ export class ServerInfo {
     }
   }
 
+  /**
+   * Wraps a connection that is already open and whose flavor is known. The
+   * unit tests drive ServerInfo through it with recorded MySQL 8.x answers
+   * (only MariaDB runs in this project's test services); use `connect`.
+   */
+  static over(conn: Connection, flavor: ServerFlavor, where = 'the source server'): ServerInfo {
+    return new ServerInfo(conn, flavor, where);
+  }
+
   async close(): Promise<void> {
     await this.conn.end().catch(() => this.conn.destroy());
   }

@@ -1,10 +1,21 @@
-import type { ConnectionOptions } from 'mysql2';
+import { readFileSync } from 'node:fs';
+import { authPlugins, type ConnectionOptions } from 'mysql2';
 import { SluiceError } from '../../errors/index.js';
 
 /**
- * mysql2 connection options from a `mysql://user:pass@host:port/db?ssl=...`
- * URL. TLS options pass through as query parameters: `ssl=true`,
- * `ssl-ca=/path`, `ssl-reject-unauthorized=false`.
+ * mysql2 connection options from a `mysql://user:pass@host:port/db?…` URL.
+ * Every connection Sluice opens (binlog, admin queries, pools) is built here.
+ *
+ * Query parameters:
+ * - `ssl=true` (or `1`): TLS; `ssl-ca=/path` (implies TLS) trusts that CA;
+ *   `ssl-reject-unauthorized=false` accepts any certificate (tests only).
+ * - `server-public-key=/path.pem`: the server's RSA public key, for
+ *   `caching_sha2_password` / `sha256_password` accounts reached without
+ *   TLS. Over TLS the password travels inside the encrypted channel and no
+ *   key is needed. Without TLS and without this key, mysql2 asks the server
+ *   for its key on every full authentication (what Connector/J calls
+ *   `allowPublicKeyRetrieval=true`): it works, but an active man in the
+ *   middle could answer with a key of its own and learn the password.
  */
 export function mysqlConnectionOptions(
   url: string,
@@ -31,18 +42,26 @@ export function mysqlConnectionOptions(
   if (ssl === 'true' || ssl === '1' || ca) {
     opts.ssl = {
       rejectUnauthorized: u.searchParams.get('ssl-reject-unauthorized') !== 'false',
-      ...(ca ? { ca: readFileSyncSafe(ca) } : {}),
+      ...(ca ? { ca: readParameterFile(ca, 'ssl-ca') } : {}),
+    };
+  }
+  const keyFile = u.searchParams.get('server-public-key');
+  if (keyFile) {
+    // A pinned key: the password is RSA-encrypted with it, never with a key
+    // the network handed us. Both SHA-256 plugins take it.
+    const serverPublicKey = readParameterFile(keyFile, 'server-public-key');
+    opts.authPlugins = {
+      caching_sha2_password: authPlugins.caching_sha2_password({ serverPublicKey }),
+      sha256_password: authPlugins.sha256_password({ serverPublicKey }),
     };
   }
   return opts;
 }
 
-import { readFileSync } from 'node:fs';
-
-function readFileSyncSafe(path: string): string {
+function readParameterFile(path: string, parameter: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new SluiceError('E_CONFIG_INVALID', `cannot read ssl-ca file ${path}`, { cause });
+    throw new SluiceError('E_CONFIG_INVALID', `cannot read ${parameter} file ${path}`, { cause });
   }
 }
