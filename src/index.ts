@@ -12,6 +12,12 @@ export type {
   WriteBehindSink,
 } from './cache/SluiceCache.js';
 export { cacheFromConfig, type ConfiguredCache } from './cache/fromConfig.js';
+export {
+  ClusterBusSubscriber,
+  type ClusterBusSubscriberOptions,
+} from './cache/ClusterBusSubscriber.js';
+export type { BusSubscriber } from './cache/InvalidationBus.js';
+export { createRedisClient, type RedisTarget } from './infra/redis.js';
 export { WriteBehindQueue, type WriteBehindQueueOptions } from './jobs/WriteBehindQueue.js';
 export type { CacheStatsSnapshot } from './cache/CacheStats.js';
 export type { LocalCacheOptions } from './cache/LocalCache.js';

@@ -1,9 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { columnKinds, keyValue, type ColumnKind, type KeyParam } from '../db/columnKinds.js';
 import type { DbPool } from '../db/createPool.js';
 import { loadByIds } from '../db/loadByIds.js';
 import { canonicalJson } from '../db/rows.js';
+import { masters, mgetBySlot } from '../infra/clusterCommands.js';
+import { isCluster } from '../infra/redis.js';
 import type { KeyTemplate } from '../keys/KeyTemplate.js';
 import { decodeEntry, type Entry } from './codec.js';
 
@@ -51,7 +53,7 @@ export interface AuditReport {
 }
 
 export interface CacheAuditorOptions {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   /** The cache module's pool (src/db/createPool): rows load exactly as the cache loads them. */
   readonly db: DbPool;
   readonly resources: readonly AuditResource[];
@@ -171,29 +173,34 @@ export class CacheAuditor {
       if (failure !== null) throw failure.error;
     };
 
-    let cursor = '0';
-    scan: do {
-      const [next, keys] = await this.options.redis.scan(
-        cursor,
-        'MATCH',
-        resource.key.pattern(),
-        'COUNT',
-        SCAN_COUNT,
-      );
-      cursor = next;
-      for (const key of keys) {
-        if (seen.has(key)) continue; // SCAN may return a key twice
-        seen.add(key);
-        const belongs = classify(key);
-        if (belongs === 'list') counts.lists++;
-        else if (belongs === 'other') counts.skipped++;
-        else {
-          batch.push({ key, id: belongs.id });
-          if (batch.length >= this.batchSize) await flush();
-          if (++audited >= sample) break scan;
+    // A cluster: every master holds its own share of the keys.
+    const client = this.options.redis;
+    const nodes = isCluster(client) ? masters(client) : [client];
+    scan: for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(
+          cursor,
+          'MATCH',
+          resource.key.pattern(),
+          'COUNT',
+          SCAN_COUNT,
+        );
+        cursor = next;
+        for (const key of keys) {
+          if (seen.has(key)) continue; // SCAN may return a key twice
+          seen.add(key);
+          const belongs = classify(key);
+          if (belongs === 'list') counts.lists++;
+          else if (belongs === 'other') counts.skipped++;
+          else {
+            batch.push({ key, id: belongs.id });
+            if (batch.length >= this.batchSize) await flush();
+            if (++audited >= sample) break scan;
+          }
         }
-      }
-    } while (cursor !== '0');
+      } while (cursor !== '0');
+    }
     await flush();
     await Promise.all(inflight);
     if (failure !== null) throw (failure as { error: unknown }).error;
@@ -239,7 +246,9 @@ export class CacheAuditor {
     kind: ColumnKind,
     items: readonly Item[],
   ): Promise<Verdict[]> {
-    const raws = await this.options.redis.mget(items.map((i) => i.key));
+    const client = this.options.redis;
+    const keys = items.map((i) => i.key);
+    const raws = isCluster(client) ? await mgetBySlot(client, keys) : await client.mget(keys);
     const params = new Map<string, KeyParam>();
     for (const item of items) {
       const value = keyValue(kind, item.id);

@@ -1,5 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { publishInOrder } from '../infra/clusterCommands.js';
+import { isCluster } from '../infra/redis.js';
 import { decodeMessage, encodeInvalidation } from '../pipeline/sink/message.js';
 
 /** What the bus tells the cache. */
@@ -14,11 +16,23 @@ export interface BusListener {
 
 export type BusResetReason = 'flush' | 'gap' | 'restart' | 'resubscribed' | 'heartbeat';
 
+/**
+ * The subscription connection, as the bus uses it: an ioredis `Redis`, or
+ * anything emitting the same events (ClusterBusSubscriber).
+ */
+export interface BusSubscriber {
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'ready' | 'close' | 'reconnecting' | 'error', listener: () => void): unknown;
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  disconnect(): void;
+}
+
 export interface InvalidationBusOptions {
   /** A dedicated connection: it enters subscriber mode. */
-  readonly subscriber: Redis;
-  /** A normal connection for publishing this process's own invalidations. */
-  readonly publisher: Redis;
+  readonly subscriber: BusSubscriber;
+  /** A normal connection (or the cluster) for publishing this process's own invalidations. */
+  readonly publisher: Redis | Cluster;
   readonly channel: string;
   /** The daemon's heartbeat period (a source is silent after 3 periods). */
   readonly heartbeatMs: number;
@@ -93,10 +107,10 @@ export class InvalidationBus {
   /** Publishes an invalidation made by this process (cache delete, pattern flush). */
   async publish(body: { keys?: readonly string[]; patterns?: readonly string[] }): Promise<void> {
     this.ownSeq++;
-    await this.options.publisher.publish(
-      this.options.channel,
-      encodeInvalidation(this.options.publisherId, this.ownSeq, body),
-    );
+    const { publisher, channel } = this.options;
+    const message = encodeInvalidation(this.options.publisherId, this.ownSeq, body);
+    if (isCluster(publisher)) await publishInOrder(publisher, channel, message);
+    else await publisher.publish(channel, message);
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,18 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import {
+  execBySlot,
+  mgetBySlot,
+  unlinkCommands,
+  unlinkMatching,
+} from '../infra/clusterCommands.js';
+import { isCluster } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { withScripts, type LeaseGetReply, type ScriptedClient } from './scripts.js';
+
+/** Keys per UNLINK / SCAN page. */
+const UNLINK_CHUNK = 1000;
+const SCAN_COUNT = 1000;
 
 export type LeaseResult =
   | { readonly kind: 'hit'; readonly raw: string }
@@ -12,6 +23,10 @@ export type LeaseResult =
  * L2: Redis. Every call here may fail when Redis is down; `tryOp` is the one
  * place those failures are caught, counted and logged, and the caller gets
  * `undefined` and degrades (reads go to the database, writes are skipped).
+ *
+ * On a Redis Cluster, multi-key commands are split per slot (MGET, UNLINK)
+ * and pattern removals SCAN every master; the lease scripts need nothing:
+ * a lease key is always in its data key's slot.
  */
 export class RemoteCache {
   private readonly client: (Redis | Cluster) & ScriptedClient;
@@ -60,7 +75,10 @@ export class RemoteCache {
   }
 
   mget(keys: readonly string[]): Promise<Array<string | null> | undefined> {
-    return this.tryOp('mget', () => this.client.mget(...keys));
+    const client = this.client;
+    return this.tryOp('mget', () =>
+      isCluster(client) ? mgetBySlot(client, keys) : client.mget(...keys),
+    );
   }
 
   /** Reads `key`, or takes its fill lease with `token` on a miss. */
@@ -100,24 +118,29 @@ export class RemoteCache {
   async unlink(keys: readonly string[]): Promise<boolean> {
     if (keys.length === 0) return true;
     const args = keys.flatMap((k) => [k, RedisKeys.lease(k)]);
-    const r = await this.tryOp('unlink', () => this.client.unlink(...args));
+    const client = this.client;
+    const r = await this.tryOp<unknown>('unlink', () =>
+      isCluster(client)
+        ? execBySlot(client, unlinkCommands(args, UNLINK_CHUNK))
+        : client.unlink(...args),
+    );
     return r !== undefined;
   }
 
   /** SCAN + UNLINK in batches (never KEYS); returns the number removed, undefined when Redis is down. */
   async unlinkPattern(glob: string): Promise<number | undefined> {
+    const client = this.client;
+    const globs = [glob, ...RedisKeys.leasePatterns(glob)];
     return this.tryOp('unlinkPattern', async () => {
+      if (isCluster(client)) return unlinkMatching(client, globs, SCAN_COUNT);
       let removed = 0;
-      const nodes = 'nodes' in this.client ? this.client.nodes('master') : [this.client];
-      for (const node of nodes) {
-        for (const g of [glob, ...RedisKeys.leasePatterns(glob)]) {
-          let cursor = '0';
-          do {
-            const [next, keys] = await node.scan(cursor, 'MATCH', g, 'COUNT', 1000);
-            cursor = next;
-            if (keys.length > 0) removed += await node.unlink(...keys);
-          } while (cursor !== '0');
-        }
+      for (const g of globs) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await client.scan(cursor, 'MATCH', g, 'COUNT', SCAN_COUNT);
+          cursor = next;
+          if (keys.length > 0) removed += await client.unlink(...keys);
+        } while (cursor !== '0');
       }
       return removed;
     });

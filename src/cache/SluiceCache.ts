@@ -3,11 +3,13 @@ import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { isCluster } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { CacheStats, type CacheStatsSnapshot } from './CacheStats.js';
+import { ClusterBusSubscriber } from './ClusterBusSubscriber.js';
 import { ABSENT, decodeEntry, encodeEntry, entryJson, type Entry } from './codec.js';
 import { FillTracker, type Fill } from './FillTracker.js';
-import { InvalidationBus } from './InvalidationBus.js';
+import { InvalidationBus, type BusSubscriber } from './InvalidationBus.js';
 import { LocalCache, type LocalCacheOptions, type LocalEntry } from './LocalCache.js';
 import { RemoteCache, type LeaseResult } from './RemoteCache.js';
 
@@ -35,10 +37,13 @@ export interface WriteBehindSink {
 }
 
 export interface SluiceCacheOptions {
-  /** Redis for cache commands. */
+  /** Redis for cache commands: a single Redis or a Redis Cluster. */
   readonly redis: Redis | Cluster;
-  /** A dedicated connection for the subscription (default: `redis.duplicate()`). */
-  readonly subscriber?: Redis;
+  /**
+   * A dedicated connection for the subscription (default: `redis.duplicate()`,
+   * or for a cluster a ClusterBusSubscriber on one of its nodes).
+   */
+  readonly subscriber?: BusSubscriber;
   readonly channel?: string;
   /** The daemon's heartbeat period (default 1000 ms). */
   readonly heartbeatMs?: number;
@@ -101,7 +106,7 @@ export class SluiceCache {
   private readonly counters: CacheStats;
   private readonly log: Logger;
   private readonly ownsSubscriber: boolean;
-  private readonly subscriber: Redis;
+  private readonly subscriber: BusSubscriber;
   private readonly ttlMs: number;
   private readonly ttlJitter: number;
   private readonly negativeTtlMs: number;
@@ -120,11 +125,15 @@ export class SluiceCache {
     this.l1 = options.l1 === false ? null : new LocalCache(options.l1);
     this.l2 = new RemoteCache(options.redis, this.log, this.leaseMs);
     this.ownsSubscriber = options.subscriber === undefined;
-    this.subscriber = options.subscriber ?? (options.redis as Redis).duplicate();
+    this.subscriber =
+      options.subscriber ??
+      (isCluster(options.redis)
+        ? new ClusterBusSubscriber(options.redis)
+        : options.redis.duplicate());
     this.subscriber.on('error', () => undefined); // state changes are handled by the bus
     this.bus = new InvalidationBus({
       subscriber: this.subscriber,
-      publisher: options.redis as Redis,
+      publisher: options.redis,
       channel: options.channel ?? 'sluice:invalidate',
       heartbeatMs: options.heartbeatMs ?? 1000,
       ...(options.requireHeartbeat === undefined
@@ -171,7 +180,7 @@ export class SluiceCache {
 
   /** Subscription and Redis state, for readiness probes. */
   health(): { redis: boolean; subscribed: boolean; l1Usable: boolean } {
-    const status = (this.options.redis as Redis).status;
+    const status = this.options.redis.status;
     return {
       redis: status === 'ready',
       subscribed: this.bus.isSubscribed,

@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/schema.js';
+import { createRedisClient } from '../infra/redis.js';
 import { WriteBehindQueue } from '../jobs/WriteBehindQueue.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { SluiceCache, type SluiceCacheOptions } from './SluiceCache.js';
@@ -21,14 +21,10 @@ export async function cacheFromConfig(
   config: SluiceConfig,
   overrides: Partial<Omit<SluiceCacheOptions, 'redis'>> = {},
 ): Promise<ConfiguredCache> {
-  const redis = new Redis(config.redis.url, {
-    connectionName: 'sluice:cache',
-    maxRetriesPerRequest: 1,
-    enableAutoPipelining: true,
-  });
+  // A single Redis or a cluster (`redis.cluster`), like the daemon's.
+  const redis = createRedisClient(config.redis, 'cache', { enableAutoPipelining: true });
   // BullMQ needs its own connection with unlimited retries per request.
-  const jobsConnection = new Redis(config.redis.url, {
-    connectionName: 'sluice:write-behind',
+  const jobsConnection = createRedisClient(config.redis, 'write-behind', {
     maxRetriesPerRequest: null,
   });
   redis.on('error', () => undefined);

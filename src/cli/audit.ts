@@ -54,7 +54,7 @@ async function audit(opts: AuditOptions): Promise<void> {
   );
   let report: AuditReport;
   try {
-    report = await withRedis(config.redis.url, (redis) =>
+    report = await withRedis(config.redis, (redis) =>
       new CacheAuditor({
         redis,
         db,

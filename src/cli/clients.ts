@@ -1,19 +1,39 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { redactUrl } from '../config/redact.js';
 import { SluiceError } from '../errors/index.js';
-import { closeRedis, createRedis } from '../infra/redis.js';
+import { closeRedis, createRedisClient, type RedisTarget } from '../infra/redis.js';
 import { ServerInfo } from '../source-admin/ServerInfo.js';
 
+const CONNECT_TIMEOUT_MS = 5000;
+
 /**
- * Runs `fn` with a Redis client that is known to be reachable, and closes it.
- * An unreachable Redis is E_REDIS naming the redacted URL.
+ * Runs `fn` with a Redis client (`redis.*`: a single Redis or a cluster)
+ * that is known to be reachable, and closes it. An unreachable Redis is
+ * E_REDIS naming the redacted URL.
  */
-export async function withRedis<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = createRedis(url, 'cli', { maxRetriesPerRequest: 0, connectTimeout: 5000 });
+export async function withRedis<T>(
+  target: RedisTarget,
+  fn: (redis: Redis | Cluster) => Promise<T>,
+): Promise<T> {
+  const url = target.url;
+  const redis = createRedisClient(target, 'cli', {
+    maxRetriesPerRequest: 0,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+  });
   redis.on('error', () => undefined); // reported by the failing command below
   try {
     try {
-      await redis.ping();
+      // A cluster client waits for the cluster instead of failing: bound it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        redis.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`)),
+            CONNECT_TIMEOUT_MS,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
     } catch (cause) {
       throw new SluiceError(
         'E_REDIS',

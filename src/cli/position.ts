@@ -70,7 +70,7 @@ export function registerPosition(program: Command): void {
 async function showPosition(opts: ShowOptions): Promise<void> {
   const { config, logger } = commandContext(opts, 'stderr');
   quiet(logger);
-  await withRedis(config.redis.url, async (redis) => {
+  await withRedis(config.redis, async (redis) => {
     const store = new CheckpointStore(redis, config.source.name);
     const cp = await store.read();
     if (opts.json === true) {
@@ -100,7 +100,7 @@ async function setPosition(text: string, opts: SetOptions): Promise<void> {
   quiet(logger);
   const force = opts.force === true;
 
-  await withRedis(config.redis.url, async (redis) => {
+  await withRedis(config.redis, async (redis) => {
     const daemon = await readStatus(redis, config.source.name);
     if (daemon !== null && !force) {
       throw new SluiceError(

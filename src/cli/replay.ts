@@ -137,7 +137,7 @@ async function replay(opts: ReplayOptions): Promise<void> {
             ),
         }),
       )
-    : await withRedis(config.redis.url, (redis) =>
+    : await withRedis(config.redis, (redis) =>
         run(
           new Replayer({
             ...base,

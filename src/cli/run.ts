@@ -3,7 +3,7 @@ import { checkAgainstSchema } from '../config/liveCheck.js';
 import { redactUrl } from '../config/redact.js';
 import { buildMappingRules } from '../config/schema.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
-import { closeRedis, createRedis } from '../infra/redis.js';
+import { closeRedis, createRedisClient } from '../infra/redis.js';
 import { onShutdownSignal } from '../infra/signals.js';
 import { DaemonJobs } from '../jobs/DaemonJobs.js';
 import { SluiceError } from '../errors/index.js';
@@ -72,7 +72,9 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
     throw err;
   }
 
-  const redis = createRedis(config.redis.url, 'sink');
+  // A single Redis, or a cluster (`redis.cluster`): the sink, the checkpoint,
+  // the leader lease and the status record all use this client.
+  const redis = createRedisClient(config.redis, 'sink');
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   // Durable jobs: the write-behind worker and the delayed second delete,
   // whose queue the sink feeds with every acknowledged batch.

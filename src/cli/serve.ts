@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { SluiceCache } from '../cache/SluiceCache.js';
 import { checkAgainstSchema } from '../config/liveCheck.js';
@@ -9,7 +9,7 @@ import { createPool } from '../db/createPool.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
 import { SluiceError } from '../errors/index.js';
 import { buildServer } from '../http/buildServer.js';
-import { closeRedis, createRedis } from '../infra/redis.js';
+import { closeRedis, createRedisClient } from '../infra/redis.js';
 import { onShutdownSignal } from '../infra/signals.js';
 import { commandContext, type GlobalOptions } from './context.js';
 
@@ -71,7 +71,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   // No offline queue: while Redis is unreachable a cache command fails at
   // once and the read goes to the database, instead of waiting for the next
   // reconnect attempt (seconds per request).
-  const redis = createRedis(config.redis.url, 'cache', {
+  const redis = createRedisClient(config.redis, 'cache', {
     enableAutoPipelining: true,
     enableOfflineQueue: false,
   });
@@ -131,7 +131,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
 }
 
 /** Waits up to `ms` for the client's first connection; false if it did not come. */
-function ready(redis: Redis, ms: number): Promise<boolean> {
+function ready(redis: Redis | Cluster, ms: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const onReady = (): void => {

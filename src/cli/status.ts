@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { redactUrl } from '../config/redact.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import {
@@ -87,7 +87,7 @@ async function status(opts: StatusOptions): Promise<void> {
     lastError: StatusReport['lastError'];
   } | null = null;
   try {
-    stored = await withRedis(config.redis.url, (redis) => readStored(redis, config.source.name));
+    stored = await withRedis(config.redis, (redis) => readStored(redis, config.source.name));
   } catch (err) {
     problems.push(`redis: ${(err as Error).message}`);
   }
@@ -110,7 +110,7 @@ async function status(opts: StatusOptions): Promise<void> {
 }
 
 async function readStored(
-  redis: Redis,
+  redis: Redis | Cluster,
   source: string,
 ): Promise<{
   cp: Checkpoint | null;

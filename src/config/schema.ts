@@ -48,6 +48,15 @@ function url(protocols: readonly string[]) {
   });
 }
 
+/** The path of a URL (`/0`), or '' when it does not parse (reported by url()). */
+function urlPath(text: string): string {
+  try {
+    return new URL(text).pathname;
+  } catch {
+    return '';
+  }
+}
+
 const TABLE_RE = /^[^\s.`]+\.[^\s.`]+$/;
 const tableName = z.string().regex(TABLE_RE, 'must name a table as "db.table"');
 
@@ -171,9 +180,30 @@ const databaseSchema = z.strictObject({
     .prefault({}),
 });
 
-const redisSchema = z.strictObject({
-  url: url(['redis:', 'rediss:']),
-});
+const hostPort = z
+  .string()
+  .refine((text) => parseListen(text) !== null, 'must be HOST:PORT, e.g. 10.0.0.5:6379');
+
+const redisSchema = z
+  .strictObject({
+    url: url(['redis:', 'rediss:']),
+    /** Redis Cluster: `url` (and `nodes`) are seed nodes; the client discovers the rest. */
+    cluster: bool().default(false),
+    /** More cluster seed nodes (HOST:PORT), tried when `url`'s node is down. */
+    nodes: z.array(hostPort).default([]),
+  })
+  .superRefine((r, ctx) => {
+    if (!r.cluster && r.nodes.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'needs redis.cluster: true' });
+    }
+    if (r.cluster && !/^\/?0?$/.test(urlPath(r.url))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'a Redis Cluster has only database 0: drop the /N from the URL',
+      });
+    }
+  });
 
 const invalidationSchema = z
   .strictObject({

@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SluiceConfig } from '../config/schema.js';
 import { createPool, type DbPool } from '../db/createPool.js';
-import { closeRedis, createRedis } from '../infra/redis.js';
+import { closeRedis, createRedisClient } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { SecondDeleteQueue } from './SecondDeleteQueue.js';
 import { SecondDeleteWorker } from './SecondDeleteWorker.js';
@@ -30,7 +30,7 @@ export class DaemonJobs {
   readonly secondDelete: SecondDeleteQueue | undefined;
   private readonly secondDeleteWorker: SecondDeleteWorker | undefined;
   private readonly writeBehind: WriteBehindWorker;
-  private readonly connection: Redis;
+  private readonly connection: Redis | Cluster;
   private readonly db: DbPool;
   private readonly log: Logger;
   private closing: Promise<void> | null = null;
@@ -39,8 +39,9 @@ export class DaemonJobs {
     this.log = logger.child({ component: 'jobs' });
     const prefix = RedisKeys.jobsPrefix(config.source.name);
     const channel = config.invalidation.channel;
-    // BullMQ blocks on its connections: no per-request retry limit.
-    this.connection = createRedis(config.redis.url, 'jobs', { maxRetriesPerRequest: null });
+    // BullMQ blocks on its connections: no per-request retry limit. On a
+    // cluster its keys share one slot (the hash-tagged jobs prefix).
+    this.connection = createRedisClient(config.redis, 'jobs', { maxRetriesPerRequest: null });
     this.connection.on('error', () => undefined); // logged by the queues and workers
     this.db = createPool(config.database.url, config.database.pool, logger);
     this.writeBehind = new WriteBehindWorker({

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { execBySlot, publishInOrder, unlinkCommands } from '../infra/clusterCommands.js';
+import { isCluster } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { encodeInvalidation } from '../pipeline/sink/message.js';
 
@@ -18,6 +20,11 @@ const UNLINK_CHUNK = 1000;
  * pipelines on one connection reach Redis in the order they were queued, so
  * subscribers see it in order; a failed publish leaves a gap, which only
  * makes them clear their L1 (safe).
+ *
+ * On a Redis Cluster the UNLINKs go per slot, one pipeline per node, and the
+ * PUBLISH only after all of them were acknowledged (see RedisSink). The
+ * sequence is then taken when the PUBLISH is sent, always through the same
+ * node (publishInOrder), so subscribers still see it in order.
  */
 export class KeyInvalidator {
   /** The `src` of this instance's messages: `<role>:<host>:<pid>:<random>`. */
@@ -25,7 +32,7 @@ export class KeyInvalidator {
   private seq = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly channel: string,
     role: string,
   ) {
@@ -35,6 +42,13 @@ export class KeyInvalidator {
   /** UNLINKs `keys` and their leases and publishes them; throws when Redis did not acknowledge. */
   async invalidate(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
+    if (isCluster(this.redis)) {
+      const args = keys.flatMap((k) => [k, RedisKeys.lease(k)]);
+      await execBySlot(this.redis, unlinkCommands(args, UNLINK_CHUNK));
+      const message = encodeInvalidation(this.publisherId, ++this.seq, { keys });
+      await publishInOrder(this.redis, this.channel, message);
+      return;
+    }
     const pipe = this.redis.pipeline();
     let args: string[] = [];
     for (const key of keys) {

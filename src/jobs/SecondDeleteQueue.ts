@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import type { SecondDeleteScheduler } from '../pipeline/Invalidator.js';
@@ -16,7 +16,7 @@ export interface SecondDeleteJobData {
 
 export interface SecondDeleteQueueOptions {
   /** A connection for the producer; owned by the caller. */
-  readonly connection: Redis;
+  readonly connection: Redis | Cluster;
   /** BullMQ prefix; must match the worker's (default `RedisKeys.jobsPrefix('main')`). */
   readonly prefix?: string;
   /** `invalidation.secondDeleteMs`: how long after the first delete the second one runs. */

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { KeyInvalidator } from './KeyInvalidator.js';
@@ -11,7 +11,7 @@ export interface SecondDeleteWorkerOptions {
    * A connection with `maxRetriesPerRequest: null` (BullMQ duplicates it for
    * its blocking reads); also carries the UNLINK + PUBLISH. Owned by the caller.
    */
-  readonly connection: Redis;
+  readonly connection: Redis | Cluster;
   /** BullMQ prefix; must match the queue's (default `RedisKeys.jobsPrefix('main')`). */
   readonly prefix?: string;
   /** The invalidation channel (`invalidation.channel`). */

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { WriteBehindSink } from '../cache/SluiceCache.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { encodeParams, type JsonParam } from './params.js';
@@ -20,7 +20,7 @@ export interface WriteBehindQueueOptions {
    * A connection for the producer. It may fail fast (`maxRetriesPerRequest: 1`):
    * a write-behind whose job cannot be queued deletes its key and throws.
    */
-  readonly connection: Redis;
+  readonly connection: Redis | Cluster;
   /** BullMQ prefix; must match the worker's (default `RedisKeys.jobsPrefix('main')`). */
   readonly prefix?: string;
   /** Tries per job, the first included (default 8). */

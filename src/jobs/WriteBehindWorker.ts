@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Pool } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { SluiceError } from '../errors/index.js';
@@ -16,7 +16,7 @@ export interface WriteBehindWorkerOptions {
    * duplicates it for its blocking reads). Also used for the invalidation
    * of a failed job's key. Owned by the caller.
    */
-  readonly connection: Redis;
+  readonly connection: Redis | Cluster;
   /** BullMQ prefix; must match the queue's (default `RedisKeys.jobsPrefix('main')`). */
   readonly prefix?: string;
   /** The database the statements run on (`database.url`). Owned by the caller. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ColumnLookup } from '../db/schemaLookup.js';
 import { SluiceError } from '../errors/index.js';
@@ -30,7 +30,7 @@ export interface InvalidatorOptions {
     readonly heartbeatMs: number;
   };
   readonly rules: readonly MappingRule[];
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly logger: Logger;
   /** This process's instance id (status record, leader lease). */
   readonly instance?: string;
@@ -114,6 +114,16 @@ export class Invalidator {
   /** The sink's counters (batches, keys, publishes, checkpoints, retries). */
   get sinkStats(): RedisSink['stats'] {
     return this.sink.stats;
+  }
+
+  /** Keys read but not yet acknowledged by Redis. */
+  get inFlightKeys(): number {
+    return this.sink.inFlightKeys;
+  }
+
+  /** True while the binlog is paused for backpressure. */
+  get paused(): boolean {
+    return this.source?.isPaused ?? false;
   }
 
   get storedCheckpoint(): Checkpoint | null {

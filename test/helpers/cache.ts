@@ -1,26 +1,38 @@
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
+import { ClusterBusSubscriber } from '../../src/cache/ClusterBusSubscriber.js';
+import type { BusSubscriber } from '../../src/cache/InvalidationBus.js';
 import { SluiceCache, type SluiceCacheOptions } from '../../src/cache/SluiceCache.js';
 import { encodeHeartbeat, encodeInvalidation } from '../../src/pipeline/sink/message.js';
 import { randomId, testEnv } from './env.js';
 
-/** A SluiceCache on the test Redis with its own connections; close() closes all. */
+/**
+ * A SluiceCache on the test Redis with its own connections; close() closes
+ * all. With `cluster` (a factory of Cluster clients) it runs on that cluster,
+ * subscribed through a ClusterBusSubscriber.
+ */
 export async function testCache(
   options: Partial<SluiceCacheOptions> & { channel: string },
+  cluster?: () => Cluster,
 ): Promise<{
   cache: SluiceCache;
-  redis: Redis;
+  redis: Redis | Cluster;
   subscriberName: string;
   close: () => Promise<void>;
 }> {
-  const redis = new Redis(testEnv.redisUrl, {
-    maxRetriesPerRequest: 1,
-    enableAutoPipelining: true,
-  });
   const subscriberName = `test-sub-${randomId()}`;
-  const subscriber = new Redis(testEnv.redisUrl, {
-    connectionName: subscriberName,
-    maxRetriesPerRequest: 1,
-  });
+  let redis: Redis | Cluster;
+  let subscriber: BusSubscriber;
+  if (cluster === undefined) {
+    redis = new Redis(testEnv.redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+    subscriber = new Redis(testEnv.redisUrl, {
+      connectionName: subscriberName,
+      maxRetriesPerRequest: 1,
+    });
+  } else {
+    const c = cluster();
+    redis = c;
+    subscriber = new ClusterBusSubscriber(c, { connectionName: subscriberName });
+  }
   const cache = new SluiceCache({ redis, subscriber, ...options });
   await cache.start();
   return {
@@ -40,14 +52,18 @@ export async function testCache(
  * messages with sequence numbers the test controls (to drop one on purpose).
  */
 export class FakePublisher {
-  private readonly redis = new Redis(testEnv.redisUrl, { maxRetriesPerRequest: 1 });
+  private readonly redis: Redis;
   private timer: NodeJS.Timeout | null = null;
   seq = 0;
 
+  /** `redisUrl`: where to publish (on a cluster, any node reaches every subscriber). */
   constructor(
     readonly channel: string,
     readonly src = `fake-${randomId()}`,
-  ) {}
+    redisUrl = testEnv.redisUrl,
+  ) {
+    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  }
 
   startHeartbeats(periodMs: number): void {
     const beat = (): void =>

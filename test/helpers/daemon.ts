@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { KeyTemplate } from '../../src/keys/KeyTemplate.js';
 import { SchemaLookup } from '../../src/db/schemaLookup.js';
@@ -8,7 +8,7 @@ import { testRedis } from './redis.js';
 
 export interface TestDaemon {
   readonly invalidator: Invalidator;
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly source: string;
   readonly channel: string;
   stop(): Promise<void>;
@@ -17,7 +17,8 @@ export interface TestDaemon {
 /**
  * An in-process daemon for `rules` (`{ 'db.t': ['key:{id}'] }`), with its own
  * source name (checkpoint key), channel and replica id, starting at the
- * binlog's current end unless `startFrom` says otherwise.
+ * binlog's current end unless `startFrom` says otherwise. `redis` makes its
+ * client (default: the test Redis; e.g. a Cluster client), closed on stop().
  */
 export async function startDaemon(
   rules: Record<string, string[]>,
@@ -26,9 +27,11 @@ export async function startDaemon(
     source?: Partial<InvalidatorOptions['source']>;
     invalidation?: Partial<InvalidatorOptions['invalidation']>;
     secondDelete?: InvalidatorOptions['secondDelete'];
+    fence?: InvalidatorOptions['fence'];
+    redis?: () => Redis | Cluster;
   } = {},
 ): Promise<TestDaemon> {
-  const redis = testRedis();
+  const redis = overrides.redis?.() ?? testRedis();
   const name = `test-${randomId()}`;
   const channel = `sluice:test:${name}`;
   const schema = new SchemaLookup(testEnv.sourceUrl);
@@ -60,6 +63,7 @@ export async function startDaemon(
     logger: pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' }),
     columns: schema.columns,
     ...(overrides.secondDelete === undefined ? {} : { secondDelete: overrides.secondDelete }),
+    ...(overrides.fence === undefined ? {} : { fence: overrides.fence }),
   });
   await invalidator.start();
   // Streaming has begun once the source reports the server accepted the start point.

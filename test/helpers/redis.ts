@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { testEnv } from './env.js';
 
 export function testRedis(): Redis {
@@ -9,11 +9,16 @@ export function testRedis(): Redis {
 
 /** Sets `value` under every key; returns the keys. */
 export async function plant(
-  redis: Redis,
+  redis: Redis | Cluster,
   keys: Iterable<string>,
   value = 'stale',
 ): Promise<string[]> {
   const list = [...keys];
+  if (redis.isCluster) {
+    // Keys live on several nodes: one command each (auto-pipelined per node).
+    await Promise.all(list.map((k) => redis.set(k, value)));
+    return list;
+  }
   for (let i = 0; i < list.length; i += 1000) {
     const pipe = redis.pipeline();
     for (const k of list.slice(i, i + 1000)) pipe.set(k, value);
@@ -23,7 +28,14 @@ export async function plant(
 }
 
 /** The subset of `keys` that still exists. */
-export async function survivors(redis: Redis, keys: readonly string[]): Promise<string[]> {
+export async function survivors(
+  redis: Redis | Cluster,
+  keys: readonly string[],
+): Promise<string[]> {
+  if (redis.isCluster) {
+    const exists = await Promise.all(keys.map((k) => redis.exists(k)));
+    return keys.filter((_, i) => exists[i] === 1);
+  }
   const out: string[] = [];
   for (let i = 0; i < keys.length; i += 1000) {
     const chunk = keys.slice(i, i + 1000);
@@ -37,11 +49,16 @@ export async function survivors(redis: Redis, keys: readonly string[]): Promise<
   return out;
 }
 
-/** Collects every message published on `channel` from now on. */
+/**
+ * Collects every message published on `channel` from now on (through
+ * `redisUrl`: on a cluster, any node gets every message).
+ */
 export async function collectMessages(
   channel: string,
+  redisUrl = testEnv.redisUrl,
 ): Promise<{ messages: Array<Record<string, unknown>>; close: () => Promise<void> }> {
-  const sub = testRedis();
+  const sub = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  sub.on('error', () => undefined);
   const messages: Array<Record<string, unknown>> = [];
   sub.on('message', (_ch: string, raw: string) => {
     messages.push(JSON.parse(raw) as Record<string, unknown>);

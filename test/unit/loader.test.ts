@@ -314,7 +314,7 @@ describe('loadConfig: valid configurations', () => {
           slowQueryMs: 100,
         },
       },
-      redis: { url: 'redis://127.0.0.1:6380/0' },
+      redis: { url: 'redis://127.0.0.1:6380/0', cluster: false, nodes: [] },
       invalidation: {
         channel: 'sluice:invalidate',
         secondDeleteMs: 0,

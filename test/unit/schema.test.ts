@@ -203,3 +203,47 @@ describe('parseListen', () => {
     expect(parseListen(text)).toBeNull();
   });
 });
+
+describe('redis.cluster and redis.nodes', () => {
+  it('default to a single Redis', () => {
+    expect(validateConfig(document).redis).toEqual({
+      url: 'redis://127.0.0.1:6380/0',
+      cluster: false,
+      nodes: [],
+    });
+  });
+
+  it('accept a cluster with more seed nodes (cluster as text from ${VAR} too)', () => {
+    const config = validateConfig({
+      ...document,
+      redis: {
+        url: 'redis://10.0.0.1:7001',
+        cluster: 'true',
+        nodes: ['10.0.0.2:7002', '[::1]:7003'],
+      },
+    });
+    expect(config.redis).toEqual({
+      url: 'redis://10.0.0.1:7001',
+      cluster: true,
+      nodes: ['10.0.0.2:7002', '[::1]:7003'],
+    });
+  });
+
+  it('refuse seed nodes without a cluster, a bad node, and a database other than 0', () => {
+    expect(issuesOf({ ...document, redis: { url: 'redis://h:6379', nodes: ['h2:6379'] } })).toEqual(
+      [{ path: 'redis.nodes', message: 'needs redis.cluster: true' }],
+    );
+    expect(
+      issuesOf({ ...document, redis: { url: 'redis://h:6379', cluster: true, nodes: ['h2'] } }),
+    ).toEqual([{ path: 'redis.nodes[0]', message: 'must be HOST:PORT, e.g. 10.0.0.5:6379' }]);
+    expect(issuesOf({ ...document, redis: { url: 'redis://h:6379/3', cluster: true } })).toEqual([
+      {
+        path: 'redis.url',
+        message: 'a Redis Cluster has only database 0: drop the /N from the URL',
+      },
+    ]);
+    expect(issuesOf({ ...document, redis: { url: 'redis://h:6379/0', cluster: true } })).toEqual(
+      [],
+    );
+  });
+});

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { SluiceError } from '../../errors/index.js';
 import { RedisKeys } from '../../keys/RedisKeys.js';
 import { position, type BinlogPosition } from '../position.js';
@@ -50,7 +50,7 @@ export class CheckpointStore {
   readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     readonly source: string,
   ) {
     this.key = RedisKeys.checkpoint(source);

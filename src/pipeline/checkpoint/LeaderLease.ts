@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisKeys } from '../../keys/RedisKeys.js';
 
@@ -27,7 +27,7 @@ end
 return 0`;
 
 export interface LeaderLeaseOptions {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly source: string;
   readonly instance: string;
   /** Lease lifetime; a standby takes over at most this long after the leader stops renewing. */

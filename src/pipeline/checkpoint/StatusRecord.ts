@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { RedisKeys } from '../../keys/RedisKeys.js';
 
 /**
@@ -35,14 +35,17 @@ export function newInstanceId(): string {
 }
 
 export async function writeStatus(
-  redis: Redis,
+  redis: Redis | Cluster,
   source: string,
   status: DaemonStatus,
 ): Promise<void> {
   await redis.set(RedisKeys.status(source), JSON.stringify(status), 'PX', STATUS_TTL_MS);
 }
 
-export async function readStatus(redis: Redis, source: string): Promise<DaemonStatus | null> {
+export async function readStatus(
+  redis: Redis | Cluster,
+  source: string,
+): Promise<DaemonStatus | null> {
   const raw = await redis.get(RedisKeys.status(source));
   if (raw === null) return null;
   try {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
 import type { DdlKind, SourceEvent, TableName } from '../change/RowChange.js';
@@ -9,7 +9,7 @@ import { BinlogSource } from '../source/BinlogSource.js';
 
 /** How replayed keys are invalidated: the daemon's sink, minus the checkpoint. */
 export interface ReplayInvalidation {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly channel: string;
   /** The message `src`: unique per replay, so bus subscribers never mix its seq with the daemon's. */
   readonly src: string;

@@ -1,13 +1,23 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
+import {
+  execBySlot,
+  publishInOrder,
+  unlinkCommands,
+  unlinkMatching,
+  type SlotCommand,
+} from '../../infra/clusterCommands.js';
+import { isCluster } from '../../infra/redis.js';
+import { keySlot } from '../../keys/slot.js';
 import { RedisKeys } from '../../keys/RedisKeys.js';
 import { encodeCheckpoint, type Checkpoint } from '../checkpoint/CheckpointStore.js';
 import { formatPosition } from '../position.js';
 import { encodeHeartbeat, encodeInvalidation } from './message.js';
 
 export interface RedisSinkOptions {
-  readonly redis: Redis;
+  /** A single Redis, or a Redis Cluster (see the class comment). */
+  readonly redis: Redis | Cluster;
   /** `source.name`: the message `src` and the checkpoint's name. */
   readonly source: string;
   readonly channel: string;
@@ -76,6 +86,15 @@ const SCAN_COUNT = 1000;
  * pipeline that carried its keys was acknowledged (rule 1); the checkpoint
  * write itself rides at the head of the next pipeline, off the hot path.
  * Failures are retried with backoff forever: an invalidation is never dropped.
+ *
+ * On a Redis Cluster a multi-key UNLINK must stay in one slot and a pipeline
+ * on one node: a batch becomes one UNLINK per slot, sent as one pipeline per
+ * node, all nodes at once; the PUBLISH follows only once every node has
+ * acknowledged (a subscriber that drops its L1 copy on the message must not
+ * re-read the old value from a node that has not deleted it yet). The
+ * pending checkpoint (its keys and the fencing counter share one slot)
+ * rides in its node's pipeline of the next batch, as above: it only claims
+ * batches that are already acknowledged. Key-space flushes SCAN every master.
  */
 export class RedisSink {
   private readonly log: Logger;
@@ -96,6 +115,8 @@ export class RedisSink {
   private rateWindowStart = Date.now();
   private rateWindowKeys = 0;
   private drainWaiters: Array<() => void> = [];
+  /** The cluster client, or null for a single Redis (the plain pipeline path). */
+  private readonly cluster: Cluster | null;
 
   /** Counters for status and metrics. */
   readonly stats = {
@@ -110,6 +131,7 @@ export class RedisSink {
 
   constructor(private readonly options: RedisSinkOptions) {
     this.log = options.logger.child({ component: 'sink' });
+    this.cluster = isCluster(options.redis) ? options.redis : null;
     if (options.heartbeatMs > 0) {
       this.hbTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
       this.hbTimer.unref();
@@ -300,10 +322,38 @@ export class RedisSink {
 
   /** Sends one item (or only the pending checkpoint when `item` is null). */
   private async execute(item: Item | null): Promise<void> {
-    const { redis } = this.options;
     const cp = this.options.checkpointKey === null ? null : this.pendingCheckpoint;
     if (item?.kind === 'keys' && item.keys.size > 0) await this.rateLimit(item.keys.size);
+    const published =
+      this.cluster === null
+        ? await this.sendPipeline(this.options.redis as Redis, cp, item)
+        : await this.sendToCluster(this.cluster, cp, item);
+    if (cp !== null) {
+      this.storedCheckpoint = cp;
+      if (this.pendingCheckpoint === cp) this.pendingCheckpoint = null;
+      this.stats.checkpoints++;
+      this.options.onCheckpoint?.(cp);
+    }
+    if (published !== null && item?.kind === 'keys') {
+      this.seqValue++;
+      this.stats.batches++;
+      this.stats.publishes++;
+      this.stats.keys += item.keys.size;
+      this.batchAcked(published);
+    }
+    if (item?.kind === 'patterns') await this.flushKeySpace(item);
+    if (item?.kind === 'barrier') await item.run();
+  }
 
+  /**
+   * A single Redis: the checkpoint, the UNLINKs and the PUBLISH in one
+   * pipeline. Returns the published keys (null when nothing was published).
+   */
+  private async sendPipeline(
+    redis: Redis,
+    cp: Checkpoint | null,
+    item: Item | null,
+  ): Promise<string[] | null> {
     const pipe = redis.pipeline();
     // The checkpoint of an already acknowledged batch goes first: ordered
     // before this batch's work, it never claims keys that are not yet deleted.
@@ -345,27 +395,66 @@ export class RedisSink {
       const results = (await pipe.exec()) ?? [];
       for (const [err] of results) if (err) throw err;
       if (cp !== null && fence !== undefined && Number(results[0]?.[1]) !== 1) {
-        throw new SluiceError(
-          'E_FENCED',
-          `checkpoint write refused: fencing token ${fence.token()} is stale (another instance leads)`,
-        );
+        throw this.fenced(fence);
       }
     }
-    if (cp !== null) {
-      this.storedCheckpoint = cp;
-      if (this.pendingCheckpoint === cp) this.pendingCheckpoint = null;
-      this.stats.checkpoints++;
-      this.options.onCheckpoint?.(cp);
+    return published;
+  }
+
+  /**
+   * A Redis Cluster: the UNLINKs per slot and the pending checkpoint, in one
+   * pipeline per node, all nodes at once; then, once all acknowledged, the
+   * PUBLISH. Returns the published keys (null when nothing was published).
+   */
+  private async sendToCluster(
+    cluster: Cluster,
+    cp: Checkpoint | null,
+    item: Item | null,
+  ): Promise<string[] | null> {
+    const commands: SlotCommand[] = [];
+    const key = this.options.checkpointKey;
+    const fence = this.options.fence;
+    if (cp !== null && key !== null) {
+      // The fencing counter shares the checkpoint key's slot (RedisKeys).
+      commands.push({
+        slot: keySlot(key),
+        args:
+          fence === undefined
+            ? ['set', key, encodeCheckpoint(cp)]
+            : ['eval', FENCED_SET, 2, fence.key, key, fence.token(), encodeCheckpoint(cp)],
+      });
     }
-    if (published !== null && item?.kind === 'keys') {
-      this.seqValue++;
-      this.stats.batches++;
-      this.stats.publishes++;
-      this.stats.keys += item.keys.size;
-      this.batchAcked(published);
+    const hasKeys = item?.kind === 'keys' && item.keys.size > 0;
+    if (hasKeys) {
+      const args: string[] = [];
+      for (const k of item.keys) args.push(k, RedisKeys.lease(k));
+      commands.push(...unlinkCommands(args, UNLINK_CHUNK));
     }
-    if (item?.kind === 'patterns') await this.flushKeySpace(item);
-    if (item?.kind === 'barrier') await item.run();
+    if (commands.length > 0) {
+      const replies = await execBySlot(cluster, commands);
+      if (cp !== null && key !== null && fence !== undefined && Number(replies[0]) !== 1) {
+        throw this.fenced(fence);
+      }
+    }
+    if (!hasKeys) return null;
+    const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
+    const published = [...item.keys];
+    await publishInOrder(
+      cluster,
+      this.options.channel,
+      encodeInvalidation(this.options.source, this.seqValue + 1, {
+        keys: published,
+        ...(pos === undefined ? {} : { pos }),
+      }),
+    );
+    return published;
+  }
+
+  private fenced(fence: NonNullable<RedisSinkOptions['fence']>): SluiceError {
+    return new SluiceError(
+      'E_FENCED',
+      `checkpoint write refused: fencing token ${fence.token()} is stale (another instance leads)`,
+    );
   }
 
   /** Hands an acknowledged batch to `onBatchAcked`; its failure never fails the batch. */
@@ -382,23 +471,28 @@ export class RedisSink {
     const { redis } = this.options;
     const globs = item.patterns.flatMap((p) => [p, ...RedisKeys.leasePatterns(p)]);
     let removed = 0;
-    for (const glob of globs) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', glob, 'COUNT', SCAN_COUNT);
-        cursor = next;
-        if (keys.length > 0) removed += await redis.unlink(keys);
-      } while (cursor !== '0');
+    if (this.cluster !== null) {
+      // Every master knows only its own keys; each page is unlinked per slot.
+      removed = await unlinkMatching(this.cluster, globs, SCAN_COUNT);
+    } else {
+      const single = redis as Redis;
+      for (const glob of globs) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await single.scan(cursor, 'MATCH', glob, 'COUNT', SCAN_COUNT);
+          cursor = next;
+          if (keys.length > 0) removed += await single.unlink(keys);
+        } while (cursor !== '0');
+      }
     }
     const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
-    await redis.publish(
-      this.options.channel,
-      encodeInvalidation(this.options.source, this.seqValue + 1, {
-        patterns: item.patterns,
-        flush: item.flushAll,
-        ...(pos === undefined ? {} : { pos }),
-      }),
-    );
+    const message = encodeInvalidation(this.options.source, this.seqValue + 1, {
+      patterns: item.patterns,
+      flush: item.flushAll,
+      ...(pos === undefined ? {} : { pos }),
+    });
+    if (this.cluster !== null) await publishInOrder(this.cluster, this.options.channel, message);
+    else await redis.publish(this.options.channel, message);
     this.seqValue++;
     this.stats.publishes++;
     this.stats.patternKeys += removed;
@@ -451,10 +545,14 @@ export class RedisSink {
 
   private heartbeat(): void {
     if (this.closed) return;
-    this.options.redis
-      .publish(this.options.channel, encodeHeartbeat(this.options.source, this.seqValue))
-      .catch((err: unknown) => {
-        this.log.debug({ err: (err as Error).message }, 'heartbeat publish failed');
-      });
+    const message = encodeHeartbeat(this.options.source, this.seqValue);
+    // On a cluster through the same node as the invalidations: a heartbeat
+    // overtaking the message whose seq it repeats would look like a gap.
+    (this.cluster === null
+      ? this.options.redis.publish(this.options.channel, message)
+      : publishInOrder(this.cluster, this.options.channel, message)
+    ).catch((err: unknown) => {
+      this.log.debug({ err: (err as Error).message }, 'heartbeat publish failed');
+    });
   }
 }
