@@ -1,14 +1,17 @@
 import type { Command } from 'commander';
 import { checkAgainstSchema } from '../config/liveCheck.js';
 import { redactUrl } from '../config/redact.js';
-import { buildMappingRules } from '../config/schema.js';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { buildMappingRules, parseListen } from '../config/schema.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
+import { startMetricsServer } from '../infra/metricsServer.js';
 import { closeRedis, createRedisClient } from '../infra/redis.js';
 import { onShutdownSignal } from '../infra/signals.js';
 import { DaemonJobs } from '../jobs/DaemonJobs.js';
 import { SluiceError } from '../errors/index.js';
 import { LeaderLease } from '../pipeline/checkpoint/LeaderLease.js';
 import { newInstanceId } from '../pipeline/checkpoint/StatusRecord.js';
+import { registerDaemonMetrics } from '../pipeline/DaemonMetrics.js';
 import { Invalidator } from '../pipeline/Invalidator.js';
 import { checkSource } from '../pipeline/source/sourceChecks.js';
 import { commandContext, type GlobalOptions } from './context.js';
@@ -99,6 +102,21 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
     ...(jobs.secondDelete === undefined ? {} : { secondDelete: jobs.secondDelete }),
   });
   let leading = false;
+  // Prometheus metrics on `metrics.listen` (off when unset).
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  registerDaemonMetrics(
+    registry,
+    () => daemon,
+    () => leading && lease.token > 0,
+  );
+  const metricsListen =
+    config.metrics.listen === undefined ? null : parseListen(config.metrics.listen);
+  const metrics =
+    metricsListen === null
+      ? null
+      : await startMetricsServer(registry, metricsListen, config.api.token);
+  if (metrics) log.info({ address: metrics.address }, 'metrics on /metrics');
   const removeSignals = onShutdownSignal(logger, async () => {
     if (!leading) {
       await lease.release(); // a standby just stops waiting
@@ -122,6 +140,7 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
     }
   } finally {
     removeSignals();
+    await metrics?.close();
     await lease.release();
     await jobs.close();
     await schema.close();

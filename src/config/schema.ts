@@ -251,6 +251,11 @@ const apiSchema = z.strictObject({
   resources: z.record(resourceName, resourceSchema).default({}),
 });
 
+const metricsSchema = z.strictObject({
+  /** `sluice run` serves GET /metrics and /healthz here (off when unset). */
+  listen: listen.optional(),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
@@ -264,6 +269,7 @@ export const configSchema = z
     invalidation: invalidationSchema.prefault({}),
     rules: z.array(ruleSchema).min(1),
     api: apiSchema.prefault({}),
+    metrics: metricsSchema.prefault({}),
     log: logSchema.prefault({}),
   })
   .transform((c) => ({ ...c, database: { ...c.database, url: c.database.url ?? c.source.url } }));
@@ -286,6 +292,7 @@ export type RuleConfig = SluiceConfig['rules'][number];
 export type ApiConfig = SluiceConfig['api'];
 export type ApiResourceConfig = ApiConfig['resources'][string];
 export type LogConfig = SluiceConfig['log'];
+export type MetricsConfig = SluiceConfig['metrics'];
 
 // ---------------------------------------------------------------- validation
 

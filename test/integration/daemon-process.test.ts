@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
@@ -124,6 +125,43 @@ rules:
     // The log names the stop and never the password.
     expect(daemon.stdout).toContain('pipeline stopped');
     expect(daemon.stdout).not.toContain('sluice-secret');
+  });
+
+  it('metrics.listen serves the daemon metrics (and never a password)', async () => {
+    const { createServer } = await import('node:net');
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const a = srv.address();
+        srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+      });
+    });
+    const p = `mx${randomId()}`;
+    const source = `metrics-${randomId()}`;
+    const yaml = readFileSync(config(p, source), 'utf8');
+    const cfg = writeConfig(
+      yaml.replace('rules:', `metrics:\n  listen: 127.0.0.1:${port}\nrules:`),
+    );
+    const daemon = new CliProcess(['run', '--config', cfg]);
+    await vi.waitFor(() => expect(daemon.stdout).toContain('binlog streaming'), {
+      timeout: 15_000,
+    });
+    await db.sql('INSERT INTO events VALUES (40001, 40001)');
+    await vi.waitFor(
+      async () => {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        expect(text).toMatch(/^sluice_daemon_rows_total 1$/m);
+        expect(text).toMatch(/^sluice_daemon_keys_invalidated_total 2$/m);
+        expect(text).toMatch(/^sluice_daemon_leading 1$/m);
+        expect(text).toMatch(/^process_cpu_seconds_total /m);
+        expect(text).not.toContain('sluice-secret');
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    expect(daemon.stdout).toContain(`metrics on /metrics`);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    daemon.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
   });
 
   it('a configuration error exits 2 and names the field', async () => {

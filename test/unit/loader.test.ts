@@ -325,6 +325,7 @@ describe('loadConfig: valid configurations', () => {
       },
       rules: [{ table: 'app.users', keys: ['user:{id}', 'user:email:{email}'] }],
       api: { listen: '127.0.0.1:8080', resources: {} },
+      metrics: {},
       log: { level: 'info' },
     });
   });

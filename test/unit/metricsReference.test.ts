@@ -7,6 +7,7 @@ import { SluiceCache } from '../../src/cache/SluiceCache.js';
 import { validateConfig } from '../../src/config/schema.js';
 import type { DbPool } from '../../src/db/createPool.js';
 import { buildServer } from '../../src/http/buildServer.js';
+import { registerDaemonMetrics } from '../../src/pipeline/DaemonMetrics.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -34,8 +35,16 @@ async function exposedMetrics(): Promise<Map<string, string>> {
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     const types = new Map<string, string>();
-    for (const m of res.body.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
-      types.set(m[1] as string, m[2] as string);
+    // `sluice run`'s registry (metrics.listen): the daemon's metrics.
+    const daemonRegistry = new Registry();
+    registerDaemonMetrics(
+      daemonRegistry,
+      () => null,
+      () => false,
+    );
+    for (const text of [res.body, await daemonRegistry.metrics()]) {
+      for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm))
+        types.set(m[1] as string, m[2] as string);
     }
     return types;
   } finally {

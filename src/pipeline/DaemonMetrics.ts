@@ -1,0 +1,95 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Invalidator } from './Invalidator.js';
+
+/**
+ * The daemon's Prometheus metrics, read from the pipeline's counters at
+ * scrape time (nothing is done per row for metrics).
+ */
+export function registerDaemonMetrics(
+  registry: Registry,
+  daemon: () => Invalidator | null,
+  leading: () => boolean,
+): void {
+  const counter = (name: string, help: string, read: (d: Invalidator) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const d = daemon();
+        this.reset();
+        if (d) this.inc(read(d));
+      },
+    });
+  };
+  const gauge = (name: string, help: string, read: (d: Invalidator) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const d = daemon();
+        this.set(d ? read(d) : 0);
+      },
+    });
+  };
+  counter(
+    'sluice_daemon_rows_total',
+    'Row images read from the binlog for mapped tables.',
+    (d) => d.stats.rows,
+  );
+  counter(
+    'sluice_daemon_transactions_total',
+    'Transaction boundaries read from the binlog.',
+    (d) => d.stats.transactions,
+  );
+  counter(
+    'sluice_daemon_keys_invalidated_total',
+    'Keys deleted (UNLINK) and published, after de-duplication.',
+    (d) => d.sinkStats.keys,
+  );
+  counter(
+    'sluice_daemon_batches_total',
+    'UNLINK + PUBLISH batches acknowledged by Redis.',
+    (d) => d.sinkStats.batches,
+  );
+  counter(
+    'sluice_daemon_checkpoints_total',
+    'Checkpoint writes acknowledged by Redis.',
+    (d) => d.sinkStats.checkpoints,
+  );
+  counter(
+    'sluice_daemon_redis_retries_total',
+    'Redis writes of the sink that failed and were retried.',
+    (d) => d.sinkStats.retries,
+  );
+  counter(
+    'sluice_daemon_pattern_keys_total',
+    'Keys removed by key-space flushes (TRUNCATE/DROP, policies).',
+    (d) => d.sinkStats.patternKeys,
+  );
+  gauge(
+    'sluice_daemon_lag_seconds',
+    'Now minus the time of the last binlog event or heartbeat.',
+    (d) => (d.stats.lastEventAt === 0 ? 0 : Math.max(0, (Date.now() - d.stats.lastEventAt) / 1000)),
+  );
+  gauge(
+    'sluice_daemon_inflight_keys',
+    'Keys read but not yet acknowledged by Redis.',
+    (d) => d.inFlightKeys,
+  );
+  gauge('sluice_daemon_paused', '1 while the binlog is paused for backpressure.', (d) =>
+    d.paused ? 1 : 0,
+  );
+  gauge('sluice_daemon_connected', '1 once the binlog stream is established.', (d) =>
+    d.stats.connected ? 1 : 0,
+  );
+  new Gauge({
+    name: 'sluice_daemon_leading',
+    help: '1 while this instance leads its source (0 on a standby).',
+    registers: [registry],
+    collect() {
+      this.set(leading() ? 1 : 0);
+    },
+  });
+}
