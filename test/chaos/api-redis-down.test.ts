@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -6,21 +5,9 @@ import type { Redis } from 'ioredis';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { CliProcess, writeConfig } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
-import { randomId, randomServerId, testEnv } from '../helpers/env.js';
+import { freePort, randomId, randomServerId, testEnv } from '../helpers/env.js';
 import { testRedis } from '../helpers/redis.js';
 import { redisDir, services } from './services.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 /** The read API while Redis is down: answers from the database, never a stale L1, L1 reset on return. */
 describe('read API through a Redis outage', () => {

@@ -1,10 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
-import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { CliProcess, writeConfig } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, randomServerId, testEnv } from '../helpers/env.js';
-import { plant, survivors, testRedis } from '../helpers/redis.js';
+import { checkpointText, plant, survivors, testRedis } from '../helpers/redis.js';
 
 /**
  * Several `sluice run` for one source: one leads through a Redis lease with a
@@ -68,13 +67,6 @@ rules:
     return p;
   }
 
-  async function checkpoint(source: string): Promise<string | null> {
-    const raw = await redis.get(RedisKeys.checkpoint(source));
-    if (raw === null) return null;
-    const cp = JSON.parse(raw) as { file: string; pos: number };
-    return `${cp.file}:${cp.pos}`;
-  }
-
   it('kill -9 of the leader mid-burst: the standby leads within the 5 s lease, 0 survivors', async () => {
     const s = await setup();
     const a = start(s.config);
@@ -83,7 +75,7 @@ rules:
     await vi.waitFor(() => expect(b.stdout).toContain('standby'), { timeout: 20_000 });
     await db.sql(`INSERT INTO ${s.table} VALUES (0, 0)`);
     const head0 = await db.headText();
-    await vi.waitFor(async () => expect(await checkpoint(s.source)).toBe(head0));
+    await vi.waitFor(async () => expect(await checkpointText(redis, s.source)).toBe(head0));
 
     const keys = Array.from({ length: 20_000 }, (_, i) => `${s.prefix}:r:${i + 1}`);
     await plant(redis, keys);
@@ -111,7 +103,7 @@ rules:
     expect(takeoverMs).toBeLessThanOrEqual(5500);
     await writing;
     const head = await db.headText();
-    await vi.waitFor(async () => expect(await checkpoint(s.source)).toBe(head), {
+    await vi.waitFor(async () => expect(await checkpointText(redis, s.source)).toBe(head), {
       timeout: 30_000,
     });
     expect(await survivors(redis, keys)).toEqual([]);
@@ -125,21 +117,21 @@ rules:
     await vi.waitFor(() => expect(b.stdout).toContain('standby'), { timeout: 20_000 });
     await db.sql(`INSERT INTO ${s.table} VALUES (1, 1)`);
     const before = await db.headText();
-    await vi.waitFor(async () => expect(await checkpoint(s.source)).toBe(before));
+    await vi.waitFor(async () => expect(await checkpointText(redis, s.source)).toBe(before));
 
     // The leader freezes with work in its socket; the standby takes over and moves on.
     a.child.kill('SIGSTOP');
     for (let i = 2; i < 200; i++) await db.sql(`INSERT INTO ${s.table} VALUES (${i}, 1)`);
     await vi.waitFor(() => expect(b.stdout).toContain('leading'), { timeout: 10_000 });
     const head = await db.headText();
-    await vi.waitFor(async () => expect(await checkpoint(s.source)).toBe(head), {
+    await vi.waitFor(async () => expect(await checkpointText(redis, s.source)).toBe(head), {
       timeout: 20_000,
     });
 
     // The old leader wakes up: it must stop without ever writing its (older) checkpoint.
     const seen = new Set<string | null>();
     const watcher = setInterval(() => {
-      void checkpoint(s.source).then((cp) => seen.add(cp));
+      void checkpointText(redis, s.source).then((cp) => seen.add(cp));
     }, 5);
     a.child.kill('SIGCONT');
     const exit = await a.exited;
@@ -147,6 +139,6 @@ rules:
     expect(exit.code).toBe(1);
     expect(a.stdout + a.stderr).toMatch(/E_FENCED|E_LEADERSHIP_LOST/);
     expect([...seen].filter((cp) => cp !== head)).toEqual([]);
-    expect(await checkpoint(s.source)).toBe(head);
+    expect(await checkpointText(redis, s.source)).toBe(head);
   });
 });

@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+
 /** Connection URLs of the project's own test services (scripts/services.sh). */
 export const testEnv = {
   adminUrl: process.env.SLUICE_TEST_ADMIN_URL ?? 'mysql://sluice_admin:admin-secret@127.0.0.1:3307',
@@ -14,4 +16,20 @@ export function randomId(): string {
 /** A replica server id no other test run uses at the same time. */
 export function randomServerId(): number {
   return 100_000 + Math.floor(Math.random() * 1_000_000_000);
+}
+
+/** A loopback TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
 }

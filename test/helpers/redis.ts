@@ -1,4 +1,5 @@
 import { Redis, type Cluster } from 'ioredis';
+import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { testEnv } from './env.js';
 
 export function testRedis(): Redis {
@@ -71,4 +72,15 @@ export async function collectMessages(
       return Promise.resolve();
     },
   };
+}
+
+/** The stored checkpoint of `source` as `FILE:POS`, or null when none. */
+export async function checkpointText(
+  redis: Redis | Cluster,
+  source: string,
+): Promise<string | null> {
+  const raw = await redis.get(RedisKeys.checkpoint(source));
+  if (raw === null) return null;
+  const cp = JSON.parse(raw) as { file: string; pos: number };
+  return `${cp.file}:${cp.pos}`;
 }

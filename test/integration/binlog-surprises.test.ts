@@ -1,10 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
-import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { TestDb } from '../helpers/db.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { randomId } from '../helpers/env.js';
-import { plant, survivors, testRedis } from '../helpers/redis.js';
+import { checkpointText, plant, survivors, testRedis } from '../helpers/redis.js';
 
 /** What real binlogs contain besides tidy InnoDB rows, and awkward key text. */
 describe('binlog surprises and awkward keys', () => {
@@ -25,13 +24,6 @@ describe('binlog surprises and awkward keys', () => {
     redis.disconnect();
   });
 
-  async function checkpoint(source: string): Promise<string | null> {
-    const raw = await redis.get(RedisKeys.checkpoint(source));
-    if (raw === null) return null;
-    const cp = JSON.parse(raw) as { file: string; pos: number };
-    return `${cp.file}:${cp.pos}`;
-  }
-
   it('a table without a primary key, an Aria and a MyISAM table: keys deleted, checkpoint at the COMMIT', async () => {
     const p = `s${randomId()}`;
     await db.sql('CREATE TABLE nopk (a INT, b VARCHAR(10)) ENGINE=InnoDB');
@@ -49,7 +41,9 @@ describe('binlog surprises and awkward keys', () => {
     await db.sql('INSERT INTO myisam VALUES (1, 1)');
     await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]));
     const head = await db.headText();
-    await vi.waitFor(async () => expect(await checkpoint(daemon?.source ?? '')).toBe(head));
+    await vi.waitFor(async () =>
+      expect(await checkpointText(redis, daemon?.source ?? '')).toBe(head),
+    );
   });
 
   it('a 20 MB row is decoded and its key deleted', async () => {
@@ -103,7 +97,9 @@ describe('binlog surprises and awkward keys', () => {
     await db.sql('TRUNCATE TABLE unmapped');
     await db.sql('DROP TABLE unmapped');
     const head = await db.headText();
-    await vi.waitFor(async () => expect(await checkpoint(daemon?.source ?? '')).toBe(head));
+    await vi.waitFor(async () =>
+      expect(await checkpointText(redis, daemon?.source ?? '')).toBe(head),
+    );
     expect(await survivors(redis, kept)).toEqual(kept);
     expect(daemon.invalidator.sinkStats.patternKeys).toBe(0);
   });

@@ -1,6 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -14,7 +13,7 @@ import { mysqlConnectionOptions } from '../../src/pipeline/source/connection.js'
 import { runCli, writeConfig, type CliResult } from '../helpers/cli.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
-import { randomId, randomServerId, testEnv } from '../helpers/env.js';
+import { freePort, randomId, randomServerId, testEnv } from '../helpers/env.js';
 import { collectMessages, plant, survivors, testRedis } from '../helpers/redis.js';
 
 /**
@@ -668,15 +667,4 @@ function fakeStatus(): DaemonStatus {
     seq: 0,
     lastError: null,
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
 }

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
-import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { CliProcess, runCli, writeConfig } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, randomServerId, testEnv } from '../helpers/env.js';
-import { plant, survivors, testRedis } from '../helpers/redis.js';
+import { checkpointText, plant, survivors, testRedis } from '../helpers/redis.js';
 
 /**
  * `sluice run` as a real process: crash safety (kill -9 mid-burst), graceful
@@ -43,13 +42,6 @@ rules:
 `);
   }
 
-  async function checkpointText(source: string): Promise<string | null> {
-    const raw = await redis.get(RedisKeys.checkpoint(source));
-    if (raw === null) return null;
-    const cp = JSON.parse(raw) as { file: string; pos: number };
-    return `${cp.file}:${cp.pos}`;
-  }
-
   /** Inserts rows [from, to) in transactions of `perTx` rows. */
   async function burst(from: number, to: number, perTx: number): Promise<void> {
     for (let i = from; i < to; i += perTx) {
@@ -68,9 +60,12 @@ rules:
     // A first commit gives the daemon a checkpoint to resume from.
     await vi.waitFor(() => expect(first.stdout).toContain('binlog streaming'), { timeout: 15_000 });
     await db.sql('INSERT INTO events VALUES (0, 0)');
-    await vi.waitFor(async () => expect(await checkpointText(source)).toBe(await db.headText()), {
-      timeout: 10_000,
-    });
+    await vi.waitFor(
+      async () => expect(await checkpointText(redis, source)).toBe(await db.headText()),
+      {
+        timeout: 10_000,
+      },
+    );
 
     const keys: string[] = [];
     for (let i = 1; i <= 20_000; i++) keys.push(`${p}:ev:${i}`, `${p}:ev:v:${i}`);
@@ -94,7 +89,7 @@ rules:
 
     const second = new CliProcess(['run', '--config', cfg]);
     const head = await db.headText();
-    await vi.waitFor(async () => expect(await checkpointText(source)).toBe(head), {
+    await vi.waitFor(async () => expect(await checkpointText(redis, source)).toBe(head), {
       timeout: 30_000,
     });
     expect(await survivors(redis, keys)).toEqual([]);
@@ -121,7 +116,7 @@ rules:
     const exit = await daemon.exited;
     expect(exit.code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(5000);
-    expect(await checkpointText(source)).toBe(head);
+    expect(await checkpointText(redis, source)).toBe(head);
     // The log names the stop and never the password.
     expect(daemon.stdout).toContain('pipeline stopped');
     expect(daemon.stdout).not.toContain('sluice-secret');

@@ -5,7 +5,7 @@ import { isSluiceError } from '../../src/errors/index.js';
 import { TestDb } from '../helpers/db.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { randomId } from '../helpers/env.js';
-import { plant, survivors, testRedis } from '../helpers/redis.js';
+import { checkpointText, plant, survivors, testRedis } from '../helpers/redis.js';
 
 /** DDL on mapped tables: ALTER that drops a template column, DROP TABLE, unmapped DDL. */
 describe('schema changes on mapped tables', () => {
@@ -22,13 +22,6 @@ describe('schema changes on mapped tables', () => {
     redis.disconnect();
   });
 
-  async function checkpoint(source: string): Promise<string | null> {
-    const raw = await redis.get(RedisKeys.checkpoint(source));
-    if (raw === null) return null;
-    const cp = JSON.parse(raw) as { file: string; pos: number };
-    return `${cp.file}:${cp.pos}`;
-  }
-
   it('onSchemaMismatch: fail stops with E_SCHEMA_MISMATCH and keeps the checkpoint before the ALTER', async () => {
     const t = `a_${randomId()}`;
     await db.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, email VARCHAR(64))`);
@@ -36,7 +29,7 @@ describe('schema changes on mapped tables', () => {
     const d = await startDaemon({ [`${db.name}.${t}`]: [`${p}:{id}`, `${p}:e:{email}`] });
     await db.sql(`INSERT INTO ${t} VALUES (1, 'a@x')`);
     const beforeAlter = await db.headText();
-    await vi.waitFor(async () => expect(await checkpoint(d.source)).toBe(beforeAlter));
+    await vi.waitFor(async () => expect(await checkpointText(redis, d.source)).toBe(beforeAlter));
 
     await db.sql(`ALTER TABLE ${t} DROP COLUMN email`);
     const err = await d.invalidator.done.then(
@@ -45,7 +38,7 @@ describe('schema changes on mapped tables', () => {
     );
     expect(isSluiceError(err) && err.code).toBe('E_SCHEMA_MISMATCH');
     expect(String((err as Error).message)).toContain(`${db.name}.${t}.email`);
-    expect(await checkpoint(d.source)).toBe(beforeAlter);
+    expect(await checkpointText(redis, d.source)).toBe(beforeAlter);
     await d.stop();
   });
 
@@ -83,7 +76,7 @@ describe('schema changes on mapped tables', () => {
     await vi.waitFor(async () => expect(await survivors(redis, [`${p}:2`])).toEqual([]));
     expect(await survivors(redis, kept)).toEqual(kept);
     const head = await db.headText();
-    await vi.waitFor(async () => expect(await checkpoint(d.source)).toBe(head));
+    await vi.waitFor(async () => expect(await checkpointText(redis, d.source)).toBe(head));
     await d.stop();
   });
 
