@@ -94,6 +94,16 @@ export class KeyTemplate {
   }
 
   /**
+   * True when both row images hold the same primitive values in this
+   * template's columns, so they render the same key (objects such as Dates
+   * and Buffers compare by identity: false, and the caller renders both).
+   */
+  sameColumns(a: Row, b: Row): boolean {
+    for (const column of this.columns) if (a[column] !== b[column]) return false;
+    return true;
+  }
+
+  /**
    * The Redis glob that matches every key this template can produce:
    * placeholders become `*`, glob characters in the literal text are escaped,
    * so a flush never widens beyond the template's own key space.

@@ -55,10 +55,19 @@ export class KeyMapper {
   collect(change: RowChange, out: Set<string>): number {
     const templates = this.byTable.get(change.table);
     if (templates === undefined) return 0;
-    const before = out.size;
-    if (change.kind !== 'insert') addKeys(templates, change.before, out);
-    if (change.kind !== 'delete') addKeys(templates, change.after, out);
-    return out.size - before;
+    const size = out.size;
+    if (change.kind === 'insert') addKeys(templates, change.after, out);
+    else if (change.kind === 'delete') addKeys(templates, change.before, out);
+    else {
+      addKeys(templates, change.before, out);
+      for (const t of templates) {
+        // Most updates leave a key's columns alone: the same key, not rendered twice.
+        if (t.sameColumns(change.before, change.after)) continue;
+        const key = t.render(change.after);
+        if (key !== null) out.add(key);
+      }
+    }
+    return out.size - size;
   }
 
   /** The keys of one change, in template order, each once. */

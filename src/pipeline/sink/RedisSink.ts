@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis';
+import type { Cluster, Pipeline, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
 import {
@@ -14,6 +14,7 @@ import { RedisKeys } from '../../keys/RedisKeys.js';
 import { encodeCheckpoint, type Checkpoint } from '../checkpoint/CheckpointStore.js';
 import { formatPosition } from '../position.js';
 import { encodeHeartbeat, encodeInvalidation } from './message.js';
+import { UnlinkCommand } from './UnlinkCommand.js';
 
 export interface RedisSinkOptions {
   /** A single Redis, or a Redis Cluster (see the class comment). */
@@ -76,15 +77,28 @@ return 0`;
 /** Arguments per UNLINK command (keys and their lease keys). */
 const UNLINK_CHUNK = 1000;
 const SCAN_COUNT = 1000;
+/** Most keys one round trip carries when sealed batches queue up behind a slow Redis. */
+const PIPELINE_MAX_KEYS = 10_000;
+/**
+ * How long an acknowledged boundary waits for a batch to carry it before it
+ * is written on its own. Under load every pipeline carries the latest one,
+ * so the checkpoint costs no round trip of its own; when the stream goes
+ * quiet it is stored this much later (a restart re-reads at most that).
+ */
+const CHECKPOINT_DELAY_MS = 10;
 
 /**
  * The invalidation sink. Keys from row events and transactions are gathered
  * into a de-duplicated batch, bounded by key count and a short delay; each
  * batch goes out as one pipeline: variadic UNLINKs of the keys and their
- * lease keys, then one PUBLISH. Batches are sent strictly one after another,
- * and a transaction boundary becomes the stored checkpoint only after the
- * pipeline that carried its keys was acknowledged (rule 1); the checkpoint
- * write itself rides at the head of the next pipeline, off the hot path.
+ * lease keys, then one PUBLISH. A transaction with keys goes out at its
+ * commit when nothing is in flight; otherwise what gathers is sent when the
+ * pipeline in flight is acknowledged, with every sealed batch queued by then
+ * in that one round trip (each keeps its own PUBLISH). Pipelines go strictly
+ * one after another, and a transaction boundary becomes the stored
+ * checkpoint only after the pipeline that carried its keys was acknowledged
+ * (rule 1); the checkpoint write itself rides at the head of the next
+ * pipeline, off the hot path (alone only after CHECKPOINT_DELAY_MS of quiet).
  * Failures are retried with backoff forever: an invalidation is never dropped.
  *
  * On a Redis Cluster a multi-key UNLINK must stay in one slot and a pipeline
@@ -104,6 +118,9 @@ export class RedisSink {
   private queuedKeys = 0;
   private timer: NodeJS.Timeout | null = null;
   private hbTimer: NodeJS.Timeout | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  /** The pending checkpoint waited CHECKPOINT_DELAY_MS: write it even without a batch. */
+  private checkpointDue = false;
   private loop: Promise<void> | null = null;
   private backpressure = false;
   private closed = false;
@@ -163,7 +180,9 @@ export class RedisSink {
   boundary(cp: Checkpoint): void {
     this.currentBoundary = cp;
     this.lastPos = formatPosition(cp.position);
-    this.arm();
+    // Nothing in flight: the transaction's keys go out now, no batching delay.
+    if (this.loop === null && this.current.size > 0) this.seal();
+    else this.arm();
   }
 
   /** Removes whole key spaces (TRUNCATE/DROP, position-lost flush), in order with the key batches. */
@@ -182,9 +201,10 @@ export class RedisSink {
   async drain(): Promise<void> {
     if (this.closed) return;
     this.seal();
-    this.kick();
     if (this.idle()) return;
-    await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    const drained = new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    this.kick(); // with a waiter the pending checkpoint is written at once
+    await drained;
   }
 
   /** Stops timers after draining; idempotent. Pending work is abandoned after `timeoutMs`. */
@@ -201,6 +221,7 @@ export class RedisSink {
     this.closed = true;
     if (this.hbTimer) clearInterval(this.hbTimer);
     if (this.timer) clearTimeout(this.timer);
+    if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     if (!finished) {
       this.log.warn(
         { inFlightKeys: this.inFlightKeys, code: 'E_SHUTDOWN_TIMEOUT' },
@@ -214,6 +235,7 @@ export class RedisSink {
     this.closed = true;
     if (this.hbTimer) clearInterval(this.hbTimer);
     if (this.timer) clearTimeout(this.timer);
+    if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w();
@@ -261,8 +283,14 @@ export class RedisSink {
 
   private kick(): void {
     if (this.loop !== null || this.closed) return;
-    if (this.queue.length === 0 && this.pendingCheckpoint === null) {
-      this.notifyDrained();
+    if (this.queue.length === 0 && !this.checkpointWanted()) {
+      if (this.pendingCheckpoint === null) this.notifyDrained();
+      else
+        this.checkpointTimer ??= setTimeout(() => {
+          this.checkpointTimer = null;
+          this.checkpointDue = true;
+          this.kick();
+        }, CHECKPOINT_DELAY_MS);
       return;
     }
     this.loop = this.run().finally(() => {
@@ -271,6 +299,11 @@ export class RedisSink {
       if (this.current.size > 0 || this.currentBoundary !== null) this.seal();
       else this.kick();
     });
+  }
+
+  /** Whether the pending checkpoint goes out even with no batch to carry it. */
+  private checkpointWanted(): boolean {
+    return this.pendingCheckpoint !== null && (this.checkpointDue || this.drainWaiters.length > 0);
   }
 
   private notifyDrained(): void {
@@ -295,10 +328,10 @@ export class RedisSink {
 
   private async run(): Promise<void> {
     for (;;) {
-      const item = this.queue[0];
-      if (item === undefined && this.pendingCheckpoint === null) return;
+      const items = this.nextItems();
+      if (items.length === 0 && !this.checkpointWanted()) return;
       try {
-        await this.withRetry(() => this.execute(item ?? null));
+        await this.withRetry(() => this.execute(items));
       } catch (err) {
         // A coded error from a barrier (e.g. E_SCHEMA_MISMATCH with policy
         // fail): stop here for good, so the checkpoint never passes it.
@@ -307,54 +340,84 @@ export class RedisSink {
         if (err instanceof SluiceError) this.options.onHalt?.(err);
         return;
       }
-      if (item !== undefined) {
+      for (const item of items) {
         this.queue.shift();
         if (item.kind === 'keys') this.queuedKeys -= item.keys.size;
         // A replay (no checkpoint key) never stores boundaries.
         if (item.boundary !== null && this.options.checkpointKey !== null) {
           this.pendingCheckpoint = item.boundary;
         }
-        this.checkBackpressure();
       }
+      if (items.length > 0) this.checkBackpressure();
       if (this.closed) return;
     }
   }
 
-  /** Sends one item (or only the pending checkpoint when `item` is null). */
-  private async execute(item: Item | null): Promise<void> {
+  /**
+   * What the next round trip carries: on a single Redis the queued key
+   * batches up to PIPELINE_MAX_KEYS keys; otherwise (a flush, a barrier, a
+   * cluster) the first item alone.
+   */
+  private nextItems(): Item[] {
+    const first = this.queue[0];
+    if (first === undefined) return [];
+    if (first.kind !== 'keys' || this.cluster !== null) return [first];
+    const items: Item[] = [first];
+    let keys = first.keys.size;
+    for (let i = 1; i < this.queue.length; i++) {
+      const next = this.queue[i] as Item;
+      if (next.kind !== 'keys' || keys + next.keys.size > PIPELINE_MAX_KEYS) break;
+      items.push(next);
+      keys += next.keys.size;
+    }
+    return items;
+  }
+
+  /** Sends `items` in one round trip (with none: only the pending checkpoint). */
+  private async execute(items: readonly Item[]): Promise<void> {
     const cp = this.options.checkpointKey === null ? null : this.pendingCheckpoint;
-    if (item?.kind === 'keys' && item.keys.size > 0) await this.rateLimit(item.keys.size);
-    const published =
-      this.cluster === null
-        ? await this.sendPipeline(this.options.redis as Redis, cp, item)
-        : await this.sendToCluster(this.cluster, cp, item);
+    let keyCount = 0;
+    for (const item of items) if (item.kind === 'keys') keyCount += item.keys.size;
+    if (keyCount > 0) await this.rateLimit(keyCount);
+    const first = items[0] ?? null;
+    let published: string[][];
+    if (this.cluster === null) {
+      published = await this.sendPipeline(this.options.redis as Redis, cp, items);
+    } else {
+      const keys = await this.sendToCluster(this.cluster, cp, first);
+      published = keys === null ? [] : [keys];
+    }
     if (cp !== null) {
       this.storedCheckpoint = cp;
       if (this.pendingCheckpoint === cp) this.pendingCheckpoint = null;
+      this.checkpointDue = false;
+      if (this.checkpointTimer !== null) clearTimeout(this.checkpointTimer);
+      this.checkpointTimer = null;
       this.stats.checkpoints++;
       this.options.onCheckpoint?.(cp);
     }
-    if (published !== null && item?.kind === 'keys') {
+    for (const keys of published) {
       this.seqValue++;
       this.stats.batches++;
       this.stats.publishes++;
-      this.stats.keys += item.keys.size;
-      this.batchAcked(published);
+      this.stats.keys += keys.length;
+      this.batchAcked(keys);
     }
-    if (item?.kind === 'patterns') await this.flushKeySpace(item);
-    if (item?.kind === 'barrier') await item.run();
+    if (first?.kind === 'patterns') await this.flushKeySpace(first);
+    if (first?.kind === 'barrier') await first.run();
   }
 
   /**
-   * A single Redis: the checkpoint, the UNLINKs and the PUBLISH in one
-   * pipeline. Returns the published keys (null when nothing was published).
+   * A single Redis: the checkpoint, then per key batch its UNLINKs and its
+   * PUBLISH, in one pipeline. Returns the published keys of each batch.
    */
   private async sendPipeline(
     redis: Redis,
     cp: Checkpoint | null,
-    item: Item | null,
-  ): Promise<string[] | null> {
-    const pipe = redis.pipeline();
+    items: readonly Item[],
+  ): Promise<string[][]> {
+    // ioredis types pipeline() as the chainable commands; it is a Pipeline.
+    const pipe = redis.pipeline() as ReturnType<Redis['pipeline']> & Pipeline;
     // The checkpoint of an already acknowledged batch goes first: ordered
     // before this batch's work, it never claims keys that are not yet deleted.
     const fence = this.options.fence;
@@ -370,26 +433,23 @@ export class RedisSink {
           encodeCheckpoint(cp),
         );
     }
-    let published: string[] | null = null;
-    if (item?.kind === 'keys' && item.keys.size > 0) {
-      let args: string[] = [];
-      for (const key of item.keys) {
-        args.push(key, RedisKeys.lease(key));
-        if (args.length >= UNLINK_CHUNK) {
-          pipe.unlink(args);
-          args = [];
-        }
-      }
-      if (args.length > 0) pipe.unlink(args);
+    // seq advances only once the whole pipeline is acknowledged: a retry sends
+    // the same seqs again, which a subscriber that saw some of them treats as
+    // a publisher restart and answers by clearing its L1 (safe).
+    const published: string[][] = [];
+    for (const item of items) {
+      if (item.kind !== 'keys' || item.keys.size === 0) continue;
+      const keys = [...item.keys];
+      for (const command of UnlinkCommand.forKeys(keys, UNLINK_CHUNK)) pipe.sendCommand(command);
       const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
-      published = [...item.keys];
       pipe.publish(
         this.options.channel,
-        encodeInvalidation(this.options.source, this.seqValue + 1, {
-          keys: published,
+        encodeInvalidation(this.options.source, this.seqValue + published.length + 1, {
+          keys,
           ...(pos === undefined ? {} : { pos }),
         }),
       );
+      published.push(keys);
     }
     if (pipe.length > 0) {
       const results = (await pipe.exec()) ?? [];
