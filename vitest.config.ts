@@ -17,6 +17,7 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           // Starts the project's own MariaDB (binlog) and Redis: scripts/services.sh.
           globalSetup: ['test/globalSetup.ts'],
+          setupFiles: ['test/setupProcesses.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // One shared MariaDB and Redis: each test isolates itself with its own
@@ -33,6 +34,7 @@ export default defineConfig({
           // paused and restarted on purpose. Not part of `vitest run` by default.
           include: ['test/chaos/**/*.test.ts'],
           globalSetup: ['test/chaos/globalSetup.ts'],
+          setupFiles: ['test/setupProcesses.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,

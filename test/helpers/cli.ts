@@ -49,8 +49,21 @@ export function runCli(
   });
 }
 
+/** Every CliProcess still running: test/setupProcesses.ts kills them after each file. */
+const running = new Set<CliProcess>();
+
 /** A long-running `sluice …` process whose output is kept for assertions. */
 export class CliProcess {
+  /** Kills (SIGCONT + SIGKILL) every process a test left running, even when it failed midway. */
+  static async killAll(): Promise<void> {
+    const left = [...running];
+    for (const p of left) {
+      p.child.kill('SIGCONT');
+      p.child.kill('SIGKILL');
+    }
+    await Promise.all(left.map((p) => p.exited));
+  }
+
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
@@ -64,7 +77,13 @@ export class CliProcess {
     });
     this.child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((r) => this.child.on('close', (code, signal) => r({ code, signal })));
+    running.add(this);
+    this.exited = new Promise((r) =>
+      this.child.on('close', (code, signal) => {
+        running.delete(this);
+        r({ code, signal });
+      }),
+    );
   }
 
   /** Structured log lines printed so far. */

@@ -413,6 +413,41 @@ describe('read API', () => {
       );
     });
 
+    it('any request headers give 200, 400, 401 or 404: never a 500', async () => {
+      const headerName = fc.oneof(
+        fc.constantFrom(
+          'accept',
+          'authorization',
+          'content-type',
+          'x-cache',
+          'if-none-match',
+          'range',
+          'cookie',
+        ),
+        fc.stringMatching(/^x-[a-z0-9-]{1,20}$/),
+      );
+      // Header values: printable ASCII (what an HTTP client can send at all).
+      const headerValue = fc.stringMatching(/^[\x20-\x7e]{0,200}$/);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(
+            '/v1/users/1',
+            '/v1/users?ids=1,2',
+            '/v1/messages?chat_id=1',
+            '/metrics',
+            '/readyz',
+            '/v1/nope/1',
+          ),
+          fc.dictionary(headerName, headerValue, { maxKeys: 4 }),
+          async (url, headers) => {
+            const res = await api.app.inject({ method: 'GET', url, headers });
+            expect([200, 400, 401, 404, 503]).toContain(res.statusCode);
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
+
     it('a real failure (the database gone) is a 500 E_INTERNAL, logged', async () => {
       const lines: string[] = [];
       const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });

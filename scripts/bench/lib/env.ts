@@ -1,0 +1,102 @@
+// The benchmark's own MariaDB + Redis (own data folder and ports, like the
+// chaos suite), so a bench never disturbs the test services, and the
+// connections every scenario uses.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+
+export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+const MARIADB_PORT = Number(process.env.SLUICE_BENCH_MARIADB_PORT ?? 3327);
+const REDIS_PORT = Number(process.env.SLUICE_BENCH_REDIS_PORT ?? 6400);
+
+/** Where the bench services live (scripts/services.sh variables). */
+export const benchServicesEnv = {
+  SLUICE_DATA_DIR: join(ROOT, '.data/bench'),
+  SLUICE_MARIADB_PORT: String(MARIADB_PORT),
+  SLUICE_REDIS_PORT: String(REDIS_PORT),
+};
+
+/** Scratch files of a bench run (configs, profiles), git-ignored. */
+export const WORK_DIR = join(ROOT, '.data/bench/work');
+
+export const bench = {
+  mariadbPort: MARIADB_PORT,
+  redisPort: REDIS_PORT,
+  /** The daemon's least-privilege binlog user. */
+  sourceUrl: `mysql://sluice:sluice-secret@127.0.0.1:${MARIADB_PORT}/bench`,
+  /** DDL, data, reads of the read API. */
+  adminUrl: `mysql://sluice_admin:admin-secret@127.0.0.1:${MARIADB_PORT}/bench`,
+  admin: { host: '127.0.0.1', port: MARIADB_PORT, user: 'sluice_admin', password: 'admin-secret' },
+  source: { host: '127.0.0.1', port: MARIADB_PORT, user: 'sluice', password: 'sluice-secret' },
+  redisUrl: `redis://127.0.0.1:${REDIS_PORT}/0`,
+  mariadbPidFile: join(ROOT, '.data/bench/mariadb/mysqld.pid'),
+  redisPidFile: join(ROOT, '.data/bench/redis/redis.pid'),
+} as const;
+
+/** Starts (or checks) the bench MariaDB and Redis; idempotent. */
+export function servicesUp(): void {
+  execFileSync('bash', ['scripts/services.sh', 'up'], {
+    cwd: ROOT,
+    env: { ...process.env, ...benchServicesEnv },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+/** An admin connection to the bench MariaDB (database `bench` created if missing). */
+export async function adminConnection(): Promise<mysql.Connection> {
+  const conn = await mysql.createConnection({
+    ...bench.admin,
+    multipleStatements: true,
+    supportBigNumbers: true,
+    timezone: 'Z',
+  });
+  await conn.query('CREATE DATABASE IF NOT EXISTS bench');
+  await conn.query('USE bench');
+  return conn;
+}
+
+/**
+ * Empties the bench Redis (it holds nothing but bench state): no stale
+ * checkpoint, status record or leader lease of an earlier run is seen.
+ */
+export async function resetBenchRedis(): Promise<void> {
+  const redis = benchRedis();
+  try {
+    await redis.flushall();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function benchRedis(): Redis {
+  const redis = new Redis(bench.redisUrl, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** `SHOW MASTER STATUS`: the current end of the binlog. */
+export async function binlogHead(conn: mysql.Connection): Promise<{ file: string; pos: number }> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
+  const row = rows[0];
+  if (row === undefined) throw new Error('SHOW MASTER STATUS returned nothing (binlog off?)');
+  return { file: String(row.File), pos: Number(row.Position) };
+}
+
+/**
+ * Starts a fresh binlog file and removes the older ones, so a bench run
+ * reads a range that starts at a known place and the disk does not fill up.
+ */
+export async function freshBinlog(conn: mysql.Connection): Promise<{ file: string; pos: number }> {
+  await conn.query('FLUSH BINARY LOGS');
+  const head = await binlogHead(conn);
+  await conn.query(`PURGE BINARY LOGS TO ${conn.escape(head.file)}`);
+  return head;
+}
+
+/** A replica id no other bench connection uses at the same time. */
+export function randomServerId(): number {
+  return 200_000 + Math.floor(Math.random() * 1_000_000_000);
+}

@@ -1,0 +1,225 @@
+// Scenario (d): the read API.
+//
+// autocannon (10 connections, 5 s after a 1 s warm-up, ids 1..1000 in
+// rotation) against:
+//   - an L1 hit: `sluice serve` with the daemon running (its heartbeat makes
+//     L1 usable); every id was read until it answered `X-Cache: l1`;
+//   - an L2 hit: a second `sluice serve` on a channel no daemon publishes to:
+//     without a fresh daemon heartbeat serve bypasses L1 by design (it could
+//     not be invalidated), so every read is a Redis lease-get hit
+//     (`X-Cache: l2`, checked) — the real binary, with L1 out of the path;
+//   - a bare fastify route returning the same JSON text from a Map
+//     (workers/bareFastify.ts).
+// autocannon records latency in whole milliseconds, so each target is also
+// read 2,000 times sequentially over one keep-alive connection for a precise
+// unloaded latency.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import autocannon, { type Result } from 'autocannon';
+import { writeConfig } from '../lib/config.js';
+import { adminConnection, resetBenchRedis, servicesUp, WORK_DIR } from '../lib/env.js';
+import { httpClient, waitReady } from '../lib/http.js';
+import { startSluice, startWorker, type Proc } from '../lib/procs.js';
+import { progress, runScenario } from '../lib/result.js';
+import { distribution, median, rate, type Distribution } from '../lib/stats.js';
+import { createItems } from '../lib/tables.js';
+
+const NAME = 'read-api';
+const IDS = 1000;
+const TABLE = 'api_items';
+const CONNECTIONS = 10;
+const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 2);
+const SEQUENTIAL = 2000;
+const L1_LISTEN = '127.0.0.1:18082';
+const L2_LISTEN = '127.0.0.1:18083';
+const BARE_PORT = 18084;
+const log = (text: string): void => progress(NAME, text);
+
+/** autocannon against `base`, ids rotating. */
+async function load(base: string, seconds: number): Promise<Result> {
+  let next = 0;
+  return autocannon({
+    url: base,
+    connections: CONNECTIONS,
+    pipelining: 1,
+    duration: seconds,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({ ...req, path: `/v1/items/${(next++ % IDS) + 1}` }),
+      },
+    ],
+  });
+}
+
+async function measure(base: string): Promise<Result> {
+  await load(base, 1); // warm-up (JIT, connections)
+  const r = await load(base, SECONDS);
+  if (r.errors > 0 || r.non2xx > 0 || r.timeouts > 0) {
+    throw new Error(`${base}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
+  }
+  return r;
+}
+
+/** Sequential GETs over one connection: latency without queueing, µs resolution. */
+async function sequential(base: string, expect: string): Promise<Distribution> {
+  const client = httpClient(base);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < SEQUENTIAL + 200; i++) {
+      const t = performance.now();
+      const r = await client.get(`/v1/items/${(i % IDS) + 1}`);
+      const dt = performance.now() - t;
+      if (r.status !== 200 || r.xCache !== expect) {
+        throw new Error(
+          `${base}: expected 200 X-Cache ${expect}, got ${r.status} ${r.xCache ?? ''}`,
+        );
+      }
+      if (i >= 200) times.push(dt);
+    }
+  } finally {
+    client.close();
+  }
+  return distribution(times);
+}
+
+/** Reads every id until the server answers from `level`; returns the bodies. */
+async function warm(base: string, level: string): Promise<Record<string, string>> {
+  const client = httpClient(base);
+  const bodies: Record<string, string> = {};
+  try {
+    for (let id = 1; id <= IDS; id++) {
+      for (let i = 0; ; i++) {
+        const r = await client.get(`/v1/items/${id}`);
+        if (r.status !== 200) throw new Error(`${base}/v1/items/${id}: ${r.status} ${r.body}`);
+        if (r.xCache === level) {
+          bodies[String(id)] = r.body;
+          break;
+        }
+        if (i > 10) throw new Error(`${base}/v1/items/${id} never answered from ${level}`);
+      }
+    }
+  } finally {
+    client.close();
+  }
+  return bodies;
+}
+
+runScenario(NAME, async () => {
+  servicesUp();
+  await resetBenchRedis();
+  const conn = await adminConnection();
+  const procs: Proc[] = [];
+  try {
+    await createItems(conn, TABLE, IDS);
+    const common = {
+      startFrom: 'end',
+      rules: [{ table: `bench.${TABLE}`, keys: ['api:{id}'] }],
+      resources: { items: { table: `bench.${TABLE}`, key: 'api:{id}' } },
+    };
+    const withDaemon = writeConfig({
+      ...common,
+      name: 'bench-api',
+      channel: 'sluice:bench:api',
+      listen: L1_LISTEN,
+    });
+    const noDaemon = writeConfig({
+      ...common,
+      name: 'bench-api-l2',
+      channel: 'sluice:bench:api-no-daemon',
+      listen: L2_LISTEN,
+    });
+    const daemon = startSluice('run', withDaemon);
+    procs.push(daemon);
+    await daemon.waitFor((l) => l.msg === 'binlog streaming');
+    procs.push(startSluice('serve', withDaemon, [], 'serve-l1'));
+    procs.push(startSluice('serve', noDaemon, [], 'serve-l2'));
+    const l1 = `http://${L1_LISTEN}`;
+    const l2 = `http://${L2_LISTEN}`;
+    await waitReady(l1, true);
+    await waitReady(l2, false);
+    log(
+      `warming ${IDS} ids (L1 on :${L1_LISTEN.split(':')[1]}, L2 on :${L2_LISTEN.split(':')[1]})`,
+    );
+    const bodies = await warm(l1, 'l1');
+    await warm(l2, 'l2');
+    const file = join(WORK_DIR, 'api-bodies.json');
+    writeFileSync(file, JSON.stringify(bodies));
+    const bareWorker = startWorker('bareFastify.ts', [String(BARE_PORT), file]);
+    procs.push(bareWorker);
+    await bareWorker.waitFor((l) => l.ready === true);
+    const bare = `http://127.0.0.1:${BARE_PORT}`;
+
+    log('sequential latency (one connection)');
+    const seq = {
+      bare: await sequential(bare, 'l1'),
+      l1: await sequential(l1, 'l1'),
+      l2: await sequential(l2, 'l2'),
+    };
+
+    const runs = { bare: [] as Result[], l1: [] as Result[], l2: [] as Result[] };
+    for (let round = 1; round <= ROUNDS; round++) {
+      log(
+        `autocannon round ${round}/${ROUNDS}: bare, L1, L2 (${CONNECTIONS} connections, ${SECONDS} s each)`,
+      );
+      runs.bare.push(await measure(bare));
+      runs.l1.push(await measure(l1));
+      runs.l2.push(await measure(l2));
+    }
+    // Still served from the level we claim?
+    await sequential(l1, 'l1');
+    await sequential(l2, 'l2');
+
+    const rps = (rs: Result[]): number => median(rs.map((r) => r.requests.average));
+    const p99 = (rs: Result[]): number => median(rs.map((r) => r.latency.p99));
+    const ratios = runs.l1.map(
+      (r, i) => r.requests.average / (runs.bare[i] as Result).requests.average,
+    );
+    const l1Ratio = median(ratios);
+    const fmt = (d: Distribution): string => `${d.p50.toFixed(3)} / ${d.p99.toFixed(3)} ms`;
+    return {
+      rows: [
+        {
+          scenario: 'read API: L1 hit',
+          metric: `requests/s (autocannon, ${CONNECTIONS} connections), p99`,
+          sluice: `${rate(rps(runs.l1), ' req/s')}, p99 ${p99(runs.l1)} ms`,
+          compared: `bare fastify route, same JSON: ${rate(rps(runs.bare), ' req/s')}, p99 ${p99(runs.bare)} ms → **${l1Ratio.toFixed(2)}×**`,
+          target: '≥ 0.8 × bare route',
+          met: l1Ratio >= 0.8,
+        },
+        {
+          scenario: 'read API: L2 hit',
+          metric: `p99 (autocannon, ${CONNECTIONS} connections; sequential p50 / p99)`,
+          sluice: `p99 ${p99(runs.l2)} ms at ${rate(rps(runs.l2), ' req/s')}; sequential ${fmt(seq.l2)}`,
+          compared: `L1 hit sequential ${fmt(seq.l1)}; bare ${fmt(seq.bare)}`,
+          target: 'p99 ≤ 2 ms',
+          met: p99(runs.l2) <= 2,
+        },
+      ],
+      details: [
+        `Three servers, each its own process: \`sluice serve\` with the daemon running (L1 hits), \`sluice serve\` on a channel no daemon publishes to ` +
+          '(it keeps L1 out of the path until a daemon heartbeat arrives, so every read is an L2 hit: one Lua lease-get on Redis; `X-Cache: l2` checked before and after), ' +
+          `and a bare fastify route returning the same JSON text from a Map. ids 1..${IDS} in rotation; autocannon ${CONNECTIONS} connections, pipelining 1, ` +
+          `${SECONDS} s after a 1 s warm-up, ${ROUNDS} interleaved rounds (medians; the L1 ratio is per round). autocannon runs in the bench process, on the same 2 cores.`,
+        '| target | req/s (each round) | p50 | p99 (autocannon, whole ms) | sequential p50 | sequential p99 |\n|---|---|---|---|---|---|\n' +
+          (
+            [
+              ['bare fastify route', runs.bare, seq.bare],
+              ['`sluice serve` L1 hit', runs.l1, seq.l1],
+              ['`sluice serve` L2 hit', runs.l2, seq.l2],
+            ] as const
+          )
+            .map(
+              ([name, rs, d]) =>
+                `| ${name} | ${rs.map((r) => rate(r.requests.average, '')).join(', ')} | ${median(rs.map((r) => r.latency.p50))} ms | ${median(rs.map((r) => r.latency.p99))} ms | ${d.p50.toFixed(3)} ms | ${d.p99.toFixed(3)} ms |`,
+            )
+            .join('\n'),
+      ],
+    };
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+    await conn.end();
+  }
+});

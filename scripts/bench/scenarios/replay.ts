@@ -1,0 +1,371 @@
+// Scenario (a): replay throughput and daemon memory.
+//
+// Builds a binlog range of 300,000 row images on the bench MariaDB (200
+// INSERTs of 1,000 rows, then one UPDATE of 100,000 rows) in a fresh binlog
+// file, then reads exactly that range with:
+//   - Sluice end-to-end: the compiled `sluice run` with startFrom FILE:POS;
+//     timed from its "binlog connecting" log line to the moment its stored
+//     checkpoint (written only after Redis acknowledged every key before it)
+//     reaches the range end;
+//   - a bare zongji listener that only counts rows (workers/zongjiCount.ts);
+//   - `mariadb-binlog --read-from-remote-server -v` (rows counted by grep);
+//   - a naive sink of single-key UNLINKs (workers/naiveSink.ts).
+// Each is run BENCH_ROUNDS times (default 3), interleaved, and the median is
+// reported; ratios are taken within a round.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Connection } from 'mysql2/promise';
+import { writeConfig } from '../lib/config.js';
+import {
+  adminConnection,
+  bench,
+  benchRedis,
+  resetBenchRedis,
+  binlogHead,
+  freshBinlog,
+  randomServerId,
+  servicesUp,
+  WORK_DIR,
+} from '../lib/env.js';
+import {
+  cpuMs,
+  memoryOf,
+  pidFrom,
+  pollUntil,
+  startSluice,
+  startWorker,
+  type Proc,
+} from '../lib/procs.js';
+import { progress, runScenario } from '../lib/result.js';
+import { mb, median, rate, ratio } from '../lib/stats.js';
+
+const NAME = 'replay';
+const INSERTS = 200;
+const ROWS_PER_INSERT = 1000;
+const UPDATE_ROWS = 100_000;
+const EXPECTED_ROWS = INSERTS * ROWS_PER_INSERT + UPDATE_ROWS;
+const TABLE = 'bench.items';
+/** One key per row (the usual cache-by-primary-key); BENCH_REPLAY_TEMPLATES="a b" to change. */
+const TEMPLATES = (process.env.BENCH_REPLAY_TEMPLATES ?? 'item:{id}').split(' ');
+/** The sensitivity run: two keys per row (by id and by a unique column). */
+const TWO_KEYS = ['item:{id}', 'item:email:{email}'];
+const SOURCE_NAME = 'bench-replay';
+const CHANNEL = 'sluice:bench:replay';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const RANGE_FILE = join(WORK_DIR, 'replay-range.json');
+/** BENCH_REPLAY_QUICK=1: only Sluice vs bare zongji, for iterating on the daemon. */
+const QUICK = process.env.BENCH_REPLAY_QUICK === '1';
+
+interface Range {
+  readonly file: string;
+  readonly from: number;
+  readonly to: number;
+  readonly buildSeconds: number;
+}
+
+interface Run {
+  readonly rows: number;
+  readonly seconds: number;
+  /** CPU time (user + system) of the reading process over the timed span. */
+  readonly cpuMs?: number;
+  /** CPU time of the bench Redis and MariaDB over the same span (Sluice runs only). */
+  readonly redisCpuMs?: number;
+  readonly mariadbCpuMs?: number;
+  readonly rssPeak?: number;
+  readonly keys?: number;
+  readonly batches?: number;
+}
+
+const log = (text: string): void => progress(NAME, text);
+
+async function buildRange(conn: Connection): Promise<Range> {
+  const started = Date.now();
+  await conn.query('DROP TABLE IF EXISTS items');
+  await conn.query(`CREATE TABLE items (
+      id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+      email VARCHAR(64) NOT NULL,
+      name VARCHAR(64) NOT NULL,
+      score INT NOT NULL,
+      updated_at DATETIME(3) NOT NULL
+    ) ENGINE=InnoDB`);
+  const start = await freshBinlog(conn);
+  for (let i = 0; i < INSERTS; i++) {
+    const values: string[] = [];
+    for (let j = 1; j <= ROWS_PER_INSERT; j++) {
+      const id = i * ROWS_PER_INSERT + j;
+      values.push(
+        `(${id},'user${id}@example.com','User ${id}',${id % 1000},'2024-01-01 00:00:00.000')`,
+      );
+    }
+    await conn.query(
+      `INSERT INTO items (id, email, name, score, updated_at) VALUES ${values.join(',')}`,
+    );
+  }
+  await conn.query(
+    `UPDATE items SET score = score + 1, updated_at = NOW(3) WHERE id <= ${UPDATE_ROWS}`,
+  );
+  const end = await binlogHead(conn);
+  if (end.file !== start.file)
+    throw new Error(`the range crossed a binlog rotation (${start.file} → ${end.file})`);
+  return {
+    file: start.file,
+    from: start.pos,
+    to: end.pos,
+    buildSeconds: (Date.now() - started) / 1000,
+  };
+}
+
+/**
+ * Reuses the last range with BENCH_REUSE_RANGE=1 (while iterating on the
+ * daemon) if it still ends at the binlog's head: events after the range
+ * would keep the daemon busy while its last checkpoint is due.
+ */
+async function range(conn: Connection): Promise<Range> {
+  if (process.env.BENCH_REUSE_RANGE === '1' && existsSync(RANGE_FILE)) {
+    const r = JSON.parse(readFileSync(RANGE_FILE, 'utf8')) as Range;
+    const head = await binlogHead(conn);
+    if (head.file === r.file && head.pos === r.to) return r;
+  }
+  const r = await buildRange(conn);
+  mkdirSync(WORK_DIR, { recursive: true });
+  writeFileSync(RANGE_FILE, JSON.stringify(r));
+  return r;
+}
+
+async function runSluice(
+  r: Range,
+  redis: Redis,
+  templates: readonly string[] = TEMPLATES,
+): Promise<Run> {
+  const config = writeConfig({
+    name: SOURCE_NAME,
+    startFrom: `${r.file}:${r.from}`,
+    channel: CHANNEL,
+    rules: [{ table: TABLE, keys: templates }],
+  });
+  const cpKey = `sluice:checkpoint:${SOURCE_NAME}`;
+  await redis.del(cpKey);
+  // The batch that carries the range's last boundary is published after the
+  // UNLINKs of every key before it (one connection, pipeline order): its
+  // message marks "every key acknowledged". Matched on the raw bytes.
+  const lastBatch = Buffer.from(`"pos":"${r.file}:${r.to}"}`);
+  let publishedAt: number | null = null;
+  const subscriber = benchRedis();
+  subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+    if (publishedAt === null && message.subarray(-lastBatch.length).equals(lastBatch)) {
+      publishedAt = Date.now();
+    }
+  });
+  await subscriber.subscribe(CHANNEL);
+  const daemon: Proc = startSluice('run', config);
+  try {
+    const connecting = await daemon.waitFor((l) => l.msg === 'binlog connecting');
+    const startedAt = Date.parse(String(connecting.time));
+    const cpu0 = cpuMs(daemon.pid);
+    const redisPid = pidFrom(bench.redisPidFile);
+    const mariadbPid = pidFrom(bench.mariadbPidFile);
+    const redis0 = cpuMs(redisPid);
+    const mariadb0 = cpuMs(mariadbPid);
+    const endedAt = await pollUntil(
+      () => publishedAt ?? undefined,
+      "the message of the range's last batch",
+      120_000,
+    );
+    const { peak } = memoryOf(daemon.pid);
+    const cpu = cpuMs(daemon.pid) - cpu0;
+    const redisCpu = cpuMs(redisPid) - redis0;
+    const mariadbCpu = cpuMs(mariadbPid) - mariadb0;
+    // And the checkpoint follows (untimed: it is written after the acknowledgement).
+    await pollUntil(
+      async () => {
+        const raw = await redis.get(cpKey);
+        if (raw === null) return undefined;
+        const cp = JSON.parse(raw) as { file: string; pos: number };
+        return cp.file === r.file && cp.pos >= r.to ? true : undefined;
+      },
+      'the checkpoint to reach the range end',
+      30_000,
+    );
+    await daemon.stop();
+    const stopped = daemon.lines.find((l) => l.msg === 'pipeline stopped');
+    return {
+      rows: Number(stopped?.rows ?? Number.NaN),
+      seconds: (endedAt - startedAt) / 1000,
+      rssPeak: peak,
+      cpuMs: cpu,
+      redisCpuMs: redisCpu,
+      mariadbCpuMs: mariadbCpu,
+      keys: Number(stopped?.keys ?? Number.NaN),
+      batches: Number(stopped?.batches ?? Number.NaN),
+    };
+  } finally {
+    await daemon.stop();
+    subscriber.disconnect();
+  }
+}
+
+async function runWorker(file: string, args: readonly string[]): Promise<Run> {
+  const worker = startWorker(file, args);
+  try {
+    const line = await worker.waitFor((l) => typeof l.rows === 'number', 120_000);
+    await worker.exited;
+    const o = line as unknown as {
+      rows: number;
+      startedAt: number;
+      endedAt: number;
+      rssPeak: number;
+      cpuMs: number;
+      keys?: number;
+    };
+    return {
+      rows: o.rows,
+      seconds: (o.endedAt - o.startedAt) / 1000,
+      rssPeak: o.rssPeak,
+      cpuMs: o.cpuMs,
+      ...(o.keys === undefined ? {} : { keys: o.keys }),
+    };
+  } finally {
+    await worker.stop();
+  }
+}
+
+function runMariadbBinlog(r: Range): Promise<Run> {
+  const cmd =
+    'set -o pipefail; mariadb-binlog --no-defaults --read-from-remote-server --host=127.0.0.1 ' +
+    `--port=${bench.mariadbPort} --user=${bench.source.user} --base64-output=decode-rows -v ` +
+    `--start-position=${r.from} --stop-position=${r.to} ${r.file} ` +
+    "| grep -cE '^### (INSERT INTO|UPDATE|DELETE FROM) '";
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('bash', ['-c', cmd], {
+      env: { ...process.env, MYSQL_PWD: bench.source.password },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code !== 0) reject(new Error(`mariadb-binlog exited with ${code}: ${err}`));
+      else resolve({ rows: Number(out.trim()), seconds });
+    });
+  });
+}
+
+function check(what: string, run: Run): Run {
+  if (run.rows !== EXPECTED_ROWS)
+    throw new Error(`${what} saw ${run.rows} rows, expected ${EXPECTED_ROWS}`);
+  return run;
+}
+
+runScenario(NAME, async () => {
+  servicesUp();
+  await resetBenchRedis();
+  const conn = await adminConnection();
+  const redis = benchRedis();
+  try {
+    log('building the binlog range (200 × INSERT of 1,000 rows, UPDATE of 100,000 rows)');
+    const r = await range(conn);
+    log(`range ${r.file}:${r.from}..${r.to} (${((r.to - r.from) / 1e6).toFixed(1)} MB of binlog)`);
+    // Warm the server's binlog file cache once, outside the timings.
+    await runMariadbBinlog(r);
+
+    const runs = { sluice: [] as Run[], zongji: [] as Run[], naive: [] as Run[], cli: [] as Run[] };
+    const workerArgs = (): string[] => [
+      r.file,
+      String(r.from),
+      String(r.to),
+      String(randomServerId()),
+    ];
+    for (let round = 1; round <= ROUNDS; round++) {
+      log(`round ${round}/${ROUNDS}`);
+      runs.zongji.push(
+        check('zongji', await runWorker('zongjiCount.ts', [...workerArgs(), 'bench', 'items'])),
+      );
+      runs.sluice.push(check('sluice', await runSluice(r, redis)));
+      if (QUICK) continue;
+      runs.naive.push(
+        check('naive', await runWorker('naiveSink.ts', [...workerArgs(), TABLE, ...TEMPLATES])),
+      );
+      runs.cli.push(check('mariadb-binlog', await runMariadbBinlog(r)));
+    }
+    if (QUICK) {
+      const line = (x: Run, i: number): string => {
+        const zz = runs.zongji[i] as Run;
+        return `sluice ${rate(x.rows / x.seconds)} zongji ${rate(zz.rows / zz.seconds)} ratio ${ratio(x.rows / x.seconds, zz.rows / zz.seconds)} rss ${mb(x.rssPeak ?? 0)} batches ${x.batches} redis ${(((x.redisCpuMs ?? 0) / 1000 / x.seconds) * 100).toFixed(0)}% mariadb ${(((x.mariadbCpuMs ?? 0) / 1000 / x.seconds) * 100).toFixed(0)}% cpu/row ${(((x.cpuMs ?? 0) * 1000) / x.rows).toFixed(2)}µs vs ${(((zz.cpuMs ?? 0) * 1000) / zz.rows).toFixed(2)}µs`;
+      };
+      return { rows: [], details: runs.sluice.map(line) };
+    }
+    log('sensitivity: Sluice with two keys per row');
+    const twoKeys = check('sluice (2 keys/row)', await runSluice(r, redis, TWO_KEYS));
+
+    const rps = (rs: readonly Run[]): number[] => rs.map((x) => x.rows / x.seconds);
+    const s = median(rps(runs.sluice));
+    const z = median(rps(runs.zongji));
+    const n = median(rps(runs.naive));
+    const c = median(rps(runs.cli));
+    const perRound = (a: readonly Run[]): number[] =>
+      a.map(
+        (x, i) =>
+          x.rows / x.seconds / ((runs.zongji[i] as Run).rows / (runs.zongji[i] as Run).seconds),
+      );
+    const sluiceRatio = median(perRound(runs.sluice));
+    const naiveRatio = median(perRound(runs.naive));
+    const rss = Math.max(...runs.sluice.map((x) => x.rssPeak ?? 0));
+    const first = runs.sluice[0] as Run;
+
+    const perRow = (x: Run): string => (((x.cpuMs ?? Number.NaN) * 1000) / x.rows).toFixed(2);
+    const table = [
+      '| round | Sluice | bare zongji | Sluice ÷ zongji | naive single-key UNLINKs | naive ÷ zongji | mariadb-binlog -v | Sluice RSS peak | CPU per row: Sluice / zongji | Redis CPU during Sluice |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...runs.sluice.map((x, i) => {
+        const zz = runs.zongji[i] as Run;
+        const nn = runs.naive[i] as Run;
+        const cc = runs.cli[i] as Run;
+        return `| ${i + 1} | ${rate(x.rows / x.seconds)} (${x.seconds.toFixed(2)} s) | ${rate(zz.rows / zz.seconds)} (${zz.seconds.toFixed(2)} s) | ${ratio(x.rows / x.seconds, zz.rows / zz.seconds)} | ${rate(nn.rows / nn.seconds)} (${nn.seconds.toFixed(2)} s) | ${ratio(nn.rows / nn.seconds, zz.rows / zz.seconds)} | ${rate(cc.rows / cc.seconds)} (${cc.seconds.toFixed(2)} s) | ${mb(x.rssPeak ?? 0)} | ${perRow(x)} / ${perRow(zz)} µs | ${(((x.redisCpuMs ?? 0) / 10 / x.seconds) | 0).toString()} % |`;
+      }),
+    ];
+    return {
+      rows: [
+        {
+          scenario: 'replay throughput (300k row images)',
+          metric: 'rows/s until every key is acknowledged',
+          sluice: rate(s),
+          compared: `bare zongji ${rate(z)} → **${sluiceRatio.toFixed(2)}×**; naive single-key UNLINKs ${rate(n)} (${naiveRatio.toFixed(2)}×); mariadb-binlog -v ${rate(c)}`,
+          target: '≥ 0.7 × bare zongji',
+          met: sluiceRatio >= 0.7,
+        },
+        {
+          scenario: 'memory',
+          metric: 'daemon RSS peak (VmHWM) during the replay',
+          sluice: mb(rss),
+          compared: `bare zongji ${mb(Math.max(...runs.zongji.map((x) => x.rssPeak ?? 0)))}; naive ${mb(Math.max(...runs.naive.map((x) => x.rssPeak ?? 0)))}`,
+          target: '≤ 200 MB',
+          met: rss <= 200 * 1024 * 1024,
+        },
+      ],
+      details: [
+        `Range: \`${r.file}:${r.from}..${r.to}\` (${((r.to - r.from) / 1e6).toFixed(1)} MB of binlog, built in ${r.buildSeconds.toFixed(1)} s): ` +
+          `${INSERTS} INSERTs of ${ROWS_PER_INSERT} rows, then one UPDATE of ${UPDATE_ROWS.toLocaleString('en')} rows, table \`${TABLE}\` ` +
+          `with rules \`${TEMPLATES.join('`, `')}\` (${first.keys ?? '?'} keys per run after de-duplication, ${first.batches ?? '?'} batches, each key UNLINKed with its lease key). ` +
+          'The keys are absent from Redis (UNLINK of a missing key is what a replay mostly does).',
+        'Sluice = the compiled `sluice run` (default batch settings) started at the range start; timed from its `binlog connecting` log line to the arrival, ' +
+          "at a subscriber of its channel, of the message of the batch that carries the range's last boundary (Redis runs that PUBLISH after the UNLINKs of every " +
+          'earlier key: one connection, pipeline order); the stored checkpoint is then checked to reach the range end too. ' +
+          'bare zongji and the naive sink are timed from just before `zongji.start()` to their last XID / last acknowledged reply. ' +
+          'mariadb-binlog is timed from spawn to exit of `mariadb-binlog --read-from-remote-server --base64-output=decode-rows -v | grep -c`. ' +
+          `Medians of ${ROUNDS} interleaved rounds; ratios are per round, then the median. ` +
+          'CPU per row = user + system CPU time of the reading process over the timed span (V8 GC helper threads included) ÷ rows; Redis CPU = the bench Redis over the Sluice span.',
+        table.join('\n'),
+        `Sensitivity, two keys per row (\`${TWO_KEYS.join('`, `')}\`: ${twoKeys.keys ?? '?'} keys, ${twoKeys.batches ?? '?'} batches): ` +
+          `Sluice ${rate(twoKeys.rows / twoKeys.seconds)} = ${ratio(twoKeys.rows / twoKeys.seconds, z)} of the median bare zongji, RSS peak ${mb(twoKeys.rssPeak ?? 0)}.`,
+      ],
+    };
+  } finally {
+    await conn.end();
+    redis.disconnect();
+  }
+});
