@@ -44,8 +44,17 @@ LOGS="${SLUICE_DATA_DIR:-$ROOT/.data}/demo"
 RUN_LOG="$LOGS/run.log"
 SERVE_LOG="$LOGS/serve.log"
 # The demo's MariaDB and Redis (the ports config/sluice.yaml points at).
-MARIADB=(mariadb --no-defaults -h127.0.0.1 -P3307 --default-character-set=utf8mb4)
-REDIS=(redis-cli -h 127.0.0.1 -p 6380)
+# SLUICE_MARIADB_PORT / SLUICE_REDIS_PORT move both (as for scripts/services.sh);
+# the sluice processes then get matching URLs through the environment.
+MARIADB_PORT="${SLUICE_MARIADB_PORT:-3307}"
+REDIS_PORT="${SLUICE_REDIS_PORT:-6380}"
+MARIADB=(mariadb --no-defaults -h127.0.0.1 -P"$MARIADB_PORT" --default-character-set=utf8mb4)
+REDIS=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
+if [[ $MARIADB_PORT != 3307 || $REDIS_PORT != 6380 ]]; then
+  export SLUICE_SOURCE_URL="mysql://sluice:sluice-secret@127.0.0.1:$MARIADB_PORT/app"
+  export SLUICE_DATABASE_URL="mysql://app:app-secret@127.0.0.1:$MARIADB_PORT/app"
+  export SLUICE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+fi
 
 if [[ -t 1 ]]; then
   B=$'\e[1m' D=$'\e[2m' G=$'\e[32m' C=$'\e[36m' R=$'\e[0m'
@@ -269,7 +278,7 @@ step "Starting the daemon: sluice run --config $CONFIG"
 SLUICE_LOG_LEVEL=debug start_sluice "$RUN_LOG" run --config "$CONFIG"
 RUN_PID=$!
 wait_for "sluice run" 30 "$RUN_PID" "$RUN_LOG" grep -q '"msg":"binlog streaming"' "$RUN_LOG"
-say "reading the binlog of 127.0.0.1:3307 (log: $RUN_LOG)"
+say "reading the binlog of 127.0.0.1:$MARIADB_PORT (log: $RUN_LOG)"
 
 step "Starting the read API: sluice serve --config $CONFIG --listen $LISTEN"
 start_sluice "$SERVE_LOG" serve --config "$CONFIG" --listen "$LISTEN"
@@ -324,7 +333,7 @@ step "Running. Try it yourself:"
 say "curl -i $API/v1/users/2"
 say "curl -i '$API/v1/users?ids=1,2,3'"
 say "curl -i '$API/v1/messages?chat_id=2&limit=5'"
-say "mariadb --no-defaults -h127.0.0.1 -P3307 -uapp -papp-secret app -e \"UPDATE users SET name = 'Alan' WHERE id = 2\""
+say "mariadb --no-defaults -h127.0.0.1 -P$MARIADB_PORT -uapp -papp-secret app -e \"UPDATE users SET name = 'Alan' WHERE id = 2\""
 say "Logs follow ([daemon] = sluice run, [api] = sluice serve). Ctrl-C stops both."
 helper follow "$RUN_LOG" "${C}[daemon]${R}" "$SERVE_LOG" "${G}[api]${R}   " &
 FOLLOW_PID=$!
