@@ -99,12 +99,22 @@ describe('binlog → Redis invalidation', () => {
       blobs: ['blob:{id}'],
     });
     const k = (s: string): string => `${p}:${s}`;
-    const kept = await plant(redis, [k('member:7:9'), k('role:null:8')]);
-    await plant(redis, [k('member:7:8'), k('blob:00ff10')]);
+    const bus = await collectMessages(daemon?.channel ?? '');
+    const kept = await plant(redis, [k('member:7:9'), k('role::8'), k('role:null:8')]);
+    await plant(redis, [k('member:7:8'), k('role:admin:8'), k('blob:00ff10')]);
     await db.sql(`INSERT INTO members VALUES (7, 8, NULL)`);
     await db.sql(`INSERT INTO blobs VALUES (X'00FF10', 1)`);
-    await expectDeleted([k('member:7:8'), k('blob:00ff10')], kept);
-    // A NULL placeholder yields no key: nothing named role:…:8 was published.
+    await db.sql(`UPDATE members SET role = 'admin' WHERE org_id = 7 AND user_id = 8`);
+    await expectDeleted([k('member:7:8'), k('role:admin:8'), k('blob:00ff10')], kept);
+    // A NULL placeholder yields no key (the NULL before-image of the update
+    // included): exactly these three keys were published, binary as lowercase hex.
+    await vi.waitFor(() => {
+      const published = bus.messages.flatMap((m) => (m.keys as string[] | undefined) ?? []);
+      expect(new Set(published)).toEqual(
+        new Set([k('member:7:8'), k('role:admin:8'), k('blob:00ff10')]),
+      );
+    });
+    await bus.close();
   });
 
   it('BIGINT UNSIGNED max and utf8mb4 text render exactly', async () => {
