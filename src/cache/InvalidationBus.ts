@@ -1,7 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { publishInOrder } from '../infra/clusterCommands.js';
-import { isCluster } from '../infra/redis.js';
 import { decodeMessage, encodeInvalidation } from '../pipeline/sink/message.js';
 
 /** What the bus tells the cache. */
@@ -109,8 +108,7 @@ export class InvalidationBus {
     this.ownSeq++;
     const { publisher, channel } = this.options;
     const message = encodeInvalidation(this.options.publisherId, this.ownSeq, body);
-    if (isCluster(publisher)) await publishInOrder(publisher, channel, message);
-    else await publisher.publish(channel, message);
+    await publishInOrder(publisher, channel, message);
   }
 
   async close(): Promise<void> {

@@ -1,11 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import {
-  execBySlot,
-  mgetBySlot,
-  unlinkCommands,
-  unlinkMatching,
-} from '../infra/clusterCommands.js';
+import { mgetBySlot, unlinkMatching, unlinkWithLeases } from '../infra/clusterCommands.js';
 import { isCluster } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { withScripts, type LeaseGetReply, type ScriptedClient } from './scripts.js';
@@ -116,33 +111,16 @@ export class RemoteCache {
 
   /** UNLINKs keys and their leases; false when Redis is down. */
   async unlink(keys: readonly string[]): Promise<boolean> {
-    if (keys.length === 0) return true;
-    const args = keys.flatMap((k) => [k, RedisKeys.lease(k)]);
-    const client = this.client;
-    const r = await this.tryOp<unknown>('unlink', () =>
-      isCluster(client)
-        ? execBySlot(client, unlinkCommands(args, UNLINK_CHUNK))
-        : client.unlink(...args),
-    );
-    return r !== undefined;
+    const r = await this.tryOp('unlink', async () => {
+      await unlinkWithLeases(this.client, keys, UNLINK_CHUNK);
+      return true;
+    });
+    return r === true;
   }
 
   /** SCAN + UNLINK in batches (never KEYS); returns the number removed, undefined when Redis is down. */
   async unlinkPattern(glob: string): Promise<number | undefined> {
     const client = this.client;
-    const globs = [glob, ...RedisKeys.leasePatterns(glob)];
-    return this.tryOp('unlinkPattern', async () => {
-      if (isCluster(client)) return unlinkMatching(client, globs, SCAN_COUNT);
-      let removed = 0;
-      for (const g of globs) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await client.scan(cursor, 'MATCH', g, 'COUNT', SCAN_COUNT);
-          cursor = next;
-          if (keys.length > 0) removed += await client.unlink(...keys);
-        } while (cursor !== '0');
-      }
-      return removed;
-    });
+    return this.tryOp('unlinkPattern', () => unlinkMatching(client, [glob], SCAN_COUNT));
   }
 }

@@ -270,6 +270,7 @@ export class SluiceCache {
           ? undefined
           : await Promise.all(misses.map((k, i) => this.l2.leaseGet(k, tokens[i] as string)));
       const toLoad: string[] = [];
+      const missIndex = new Map(misses.map((key, i) => [key, i]));
       misses.forEach((key, i) => {
         const lease = leases?.[i];
         const entry = lease?.kind === 'hit' ? decodeEntry<T>(lease.raw) : null;
@@ -283,19 +284,15 @@ export class SluiceCache {
       const found = await loadMany(toLoad);
       await Promise.all(
         toLoad.map(async (key) => {
-          const i = misses.indexOf(key);
+          const i = missIndex.get(key) as number;
           const value = found.get(key);
           const entry: Entry<T> =
             value === undefined || value === null ? ABSENT : { present: true, value };
-          const json = entry.present ? JSON.stringify(entry.value) : null;
+          const raw = encodeEntry(entry);
+          const json = entryJson(raw);
           out.set(key, { entry, json, source: 'miss' });
           if (leases?.[i]?.kind !== 'granted') return; // another reader fills it
-          const ok = await this.l2.fill(
-            key,
-            tokens[i] as string,
-            encodeEntry(entry),
-            this.ttlFor(entry, options),
-          );
+          const ok = await this.l2.fill(key, tokens[i] as string, raw, this.ttlFor(entry, options));
           if (ok) this.storeL1(fills.get(key) ?? null, key, entry, json);
           else this.counters.fillsDropped++;
         }),
@@ -539,13 +536,15 @@ export class SluiceCache {
       const value = await loader();
       const entry: Entry =
         value === undefined || value === null ? ABSENT : { present: true, value };
-      const json = entry.present ? JSON.stringify(entry.value) : null;
+      // One serialisation: the L2 entry, and the JSON text is a slice of it.
+      const encoded = encodeEntry(entry);
+      const json = entryJson(encoded);
       if (lease?.kind === 'granted') {
         const ok = this.options.unsafe?.noLeases
           ? (await this.l2.tryOp('set', () =>
-              this.options.redis.set(key, encodeEntry(entry), 'PX', this.ttlFor(entry, options)),
+              this.options.redis.set(key, encoded, 'PX', this.ttlFor(entry, options)),
             )) === 'OK'
-          : await this.l2.fill(key, t, encodeEntry(entry), this.ttlFor(entry, options));
+          : await this.l2.fill(key, t, encoded, this.ttlFor(entry, options));
         if (ok) this.storeL1(fill, key, entry, json);
         else this.counters.fillsDropped++;
       }

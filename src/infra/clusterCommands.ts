@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { RedisKeys } from '../keys/RedisKeys.js';
 import { keySlot } from '../keys/slot.js';
 
 /**
@@ -103,17 +104,19 @@ export async function mgetBySlot(
 }
 
 /**
- * PUBLISH on a cluster, always through the master serving the channel's
+ * PUBLISH; on a cluster always through the master serving the channel's
  * slot. A cluster relays a message from the node it was published on to all
  * the others; the client would pick a random node per PUBLISH, and two
  * messages relayed by different nodes may overtake each other, which a
  * subscriber takes for a sequence gap. One node keeps them in order.
  */
 export async function publishInOrder(
-  cluster: Cluster,
+  client: Redis | Cluster,
   channel: string,
   message: string,
 ): Promise<number> {
+  if (!client.isCluster) return (client as Redis).publish(channel, message);
+  const cluster = client as Cluster;
   const owner = cluster.slots[keySlot(channel)]?.[0];
   const node =
     owner === undefined
@@ -144,24 +147,45 @@ export function masters(cluster: Cluster): Redis[] {
 }
 
 /**
- * SCAN + UNLINK of every key matching `globs` on every master of the cluster
- * (each master only knows its own keys); a page of keys is unlinked per slot
- * in one pipeline on its node. Returns how many keys were removed.
+ * UNLINKs `keys` and their lease keys: one command on a single Redis, one per
+ * slot (pipelined per node) on a cluster. Rejects unless every command was
+ * acknowledged.
+ */
+export async function unlinkWithLeases(
+  client: Redis | Cluster,
+  keys: readonly string[],
+  chunk: number,
+): Promise<void> {
+  if (keys.length === 0) return;
+  const args = keys.flatMap((k) => [k, RedisKeys.lease(k)]);
+  if (client.isCluster) await execBySlot(client as Cluster, unlinkCommands(args, chunk));
+  else await (client as Redis).unlink(...args);
+}
+
+/**
+ * Removes a key space: SCAN + UNLINK (never KEYS) of every key matching the
+ * data globs `patterns` and of their lease keys. On a cluster every master is
+ * scanned (each only knows its own keys) and a page is unlinked per slot in
+ * one pipeline on its node. Returns how many keys were removed.
  */
 export async function unlinkMatching(
-  cluster: Cluster,
-  globs: readonly string[],
+  client: Redis | Cluster,
+  patterns: readonly string[],
   count: number,
 ): Promise<number> {
+  const globs = patterns.flatMap((p) => [p, ...RedisKeys.leasePatterns(p)]);
+  const cluster = client.isCluster ? (client as Cluster) : null;
+  const nodes = cluster === null ? [client as Redis] : masters(cluster);
   const removed = await Promise.all(
-    masters(cluster).map(async (node) => {
+    nodes.map(async (node) => {
       let n = 0;
       for (const glob of globs) {
         let cursor = '0';
         do {
           const [next, keys] = await node.scan(cursor, 'MATCH', glob, 'COUNT', count);
           cursor = next;
-          if (keys.length > 0) n += await unlinkOnNode(node, keys, count);
+          if (keys.length === 0) continue;
+          n += cluster === null ? await node.unlink(keys) : await unlinkOnNode(node, keys, count);
         } while (cursor !== '0');
       }
       return n;

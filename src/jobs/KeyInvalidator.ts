@@ -1,30 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
-import { execBySlot, publishInOrder, unlinkCommands } from '../infra/clusterCommands.js';
-import { isCluster } from '../infra/redis.js';
-import { RedisKeys } from '../keys/RedisKeys.js';
+import { publishInOrder, unlinkWithLeases } from '../infra/clusterCommands.js';
 import { encodeInvalidation } from '../pipeline/sink/message.js';
 
 /** Arguments per UNLINK command (keys and their lease keys), as in the sink. */
 const UNLINK_CHUNK = 1000;
 
 /**
- * Invalidates keys from a job: one pipeline of variadic UNLINKs of the keys
- * and their lease keys (a fill in flight is dropped), then one PUBLISH on the
- * invalidation channel so every L1 drops them too.
+ * Invalidates keys from a job: UNLINK of the keys and their lease keys (a
+ * fill in flight is dropped), then, once acknowledged, one PUBLISH on the
+ * invalidation channel so every L1 drops them too (on a cluster per slot,
+ * and always through the same node: see clusterCommands).
  *
  * Messages carry this instance's own `src` and sequence: subscribers track
  * `seq` per `src`, so sharing the daemon's would look like a gap or a
- * restart to them. The sequence is taken when the pipeline is queued, and
- * pipelines on one connection reach Redis in the order they were queued, so
- * subscribers see it in order; a failed publish leaves a gap, which only
- * makes them clear their L1 (safe).
- *
- * On a Redis Cluster the UNLINKs go per slot, one pipeline per node, and the
- * PUBLISH only after all of them were acknowledged (see RedisSink). The
- * sequence is then taken when the PUBLISH is sent, always through the same
- * node (publishInOrder), so subscribers still see it in order.
+ * restart to them.
  */
 export class KeyInvalidator {
   /** The `src` of this instance's messages: `<role>:<host>:<pid>:<random>`. */
@@ -42,25 +33,11 @@ export class KeyInvalidator {
   /** UNLINKs `keys` and their leases and publishes them; throws when Redis did not acknowledge. */
   async invalidate(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    if (isCluster(this.redis)) {
-      const args = keys.flatMap((k) => [k, RedisKeys.lease(k)]);
-      await execBySlot(this.redis, unlinkCommands(args, UNLINK_CHUNK));
-      const message = encodeInvalidation(this.publisherId, ++this.seq, { keys });
-      await publishInOrder(this.redis, this.channel, message);
-      return;
-    }
-    const pipe = this.redis.pipeline();
-    let args: string[] = [];
-    for (const key of keys) {
-      args.push(key, RedisKeys.lease(key));
-      if (args.length >= UNLINK_CHUNK) {
-        pipe.unlink(args);
-        args = [];
-      }
-    }
-    if (args.length > 0) pipe.unlink(args);
-    pipe.publish(this.channel, encodeInvalidation(this.publisherId, ++this.seq, { keys }));
-    const results = (await pipe.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
+    await unlinkWithLeases(this.redis, keys, UNLINK_CHUNK);
+    // Numbered as it is sent (the command is queued synchronously), so
+    // concurrent calls publish in seq order; a failed publish leaves a gap,
+    // which only makes subscribers clear their L1 (safe).
+    const message = encodeInvalidation(this.publisherId, ++this.seq, { keys });
+    await publishInOrder(this.redis, this.channel, message);
   }
 }

@@ -529,30 +529,14 @@ export class RedisSink {
 
   private async flushKeySpace(item: Extract<Item, { kind: 'patterns' }>): Promise<void> {
     const { redis } = this.options;
-    const globs = item.patterns.flatMap((p) => [p, ...RedisKeys.leasePatterns(p)]);
-    let removed = 0;
-    if (this.cluster !== null) {
-      // Every master knows only its own keys; each page is unlinked per slot.
-      removed = await unlinkMatching(this.cluster, globs, SCAN_COUNT);
-    } else {
-      const single = redis as Redis;
-      for (const glob of globs) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await single.scan(cursor, 'MATCH', glob, 'COUNT', SCAN_COUNT);
-          cursor = next;
-          if (keys.length > 0) removed += await single.unlink(keys);
-        } while (cursor !== '0');
-      }
-    }
+    const removed = await unlinkMatching(redis, item.patterns, SCAN_COUNT);
     const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
     const message = encodeInvalidation(this.options.source, this.seqValue + 1, {
       patterns: item.patterns,
       flush: item.flushAll,
       ...(pos === undefined ? {} : { pos }),
     });
-    if (this.cluster !== null) await publishInOrder(this.cluster, this.options.channel, message);
-    else await redis.publish(this.options.channel, message);
+    await publishInOrder(redis, this.options.channel, message);
     this.seqValue++;
     this.stats.publishes++;
     this.stats.patternKeys += removed;
@@ -608,10 +592,7 @@ export class RedisSink {
     const message = encodeHeartbeat(this.options.source, this.seqValue);
     // On a cluster through the same node as the invalidations: a heartbeat
     // overtaking the message whose seq it repeats would look like a gap.
-    (this.cluster === null
-      ? this.options.redis.publish(this.options.channel, message)
-      : publishInOrder(this.cluster, this.options.channel, message)
-    ).catch((err: unknown) => {
+    publishInOrder(this.options.redis, this.options.channel, message).catch((err: unknown) => {
       this.log.debug({ err: (err as Error).message }, 'heartbeat publish failed');
     });
   }
