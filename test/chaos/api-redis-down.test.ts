@@ -3,9 +3,9 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
-import { CliProcess, writeConfig } from '../helpers/cli.js';
+import { CliProcess, daemonConfig } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
-import { freePort, randomId, randomServerId, testEnv } from '../helpers/env.js';
+import { freePort, randomId } from '../helpers/env.js';
 import { testRedis } from '../helpers/redis.js';
 import { redisDir, services } from './services.js';
 
@@ -34,25 +34,12 @@ describe('read API through a Redis outage', () => {
     const p = `api${randomId()}`;
     const source = `api-${randomId()}`;
     const port = await freePort();
-    const config = writeConfig(`
-source:
-  name: ${source}
-  url: ${testEnv.sourceUrl}/${db.name}
-  serverId: ${randomServerId()}
-  heartbeatMs: 500
-  reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }
-redis:
-  url: ${testEnv.redisUrl}
-invalidation:
-  channel: sluice:chaos:${source}
-rules:
-  - table: ${db.name}.users
-    keys: ["${p}:user:{id}"]
-api:
-  listen: 127.0.0.1:${port}
-  resources:
-    users: { table: ${db.name}.users, key: "${p}:user:{id}" }
-`);
+    const config = daemonConfig({
+      source,
+      database: db.name,
+      rules: { [`${db.name}.users`]: [`${p}:user:{id}`] },
+      top: `api:\n  listen: 127.0.0.1:${port}\n  resources:\n    users: { table: ${db.name}.users, key: "${p}:user:{id}" }`,
+    });
     const daemon = new CliProcess(['run', '--config', config]);
     const api = new CliProcess(['serve', '--config', config]);
     procs.push(daemon, api);

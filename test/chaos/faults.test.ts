@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
-import { CliProcess, writeConfig } from '../helpers/cli.js';
+import { CliProcess, daemonConfig, testChannel } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
-import { randomId, randomServerId, testEnv } from '../helpers/env.js';
+import { randomId } from '../helpers/env.js';
 import { collectMessages, plant, survivors, testRedis } from '../helpers/redis.js';
 import { cpuMs, mariadbPid, redisDir, redisPid, rssBytes, services } from './services.js';
 
@@ -53,23 +53,13 @@ describe('faults the daemon survives', () => {
     await db.sql(`CREATE TABLE ${table} (id INT PRIMARY KEY, v INT) ENGINE=InnoDB`);
     const prefix = `c${randomId()}`;
     const source = `chaos-${randomId()}`;
-    const config = writeConfig(`
-source:
-  name: ${source}
-  url: ${testEnv.sourceUrl}/${db.name}
-  serverId: ${randomServerId()}
-  heartbeatMs: 500
-  reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }
-${sourceExtra}
-redis:
-  url: ${testEnv.redisUrl}
-invalidation:
-  channel: sluice:chaos:${source}
-${extra}
-rules:
-  - table: ${db.name}.${table}
-    keys: ["${prefix}:r:{id}"]
-`);
+    const config = daemonConfig({
+      source,
+      database: db.name,
+      rules: { [`${db.name}.${table}`]: [`${prefix}:r:{id}`] },
+      invalidationExtra: extra,
+      sourceExtra,
+    });
     return {
       table,
       prefix,
@@ -119,6 +109,14 @@ rules:
     await vi.waitFor(async () => expect(await checkpoint(s)).toBe(head), { timeout, interval: 50 });
   }
 
+  /** Waits until the daemon is visibly inside the burst: 5,000 of its keys deleted. */
+  async function midBurst(keys: readonly string[]): Promise<void> {
+    await vi.waitFor(
+      async () => expect((await survivors(redis, keys)).length).toBeLessThan(keys.length - 5000),
+      { timeout: 60_000, interval: 10 },
+    );
+  }
+
   /** Starts the daemon and gives it a checkpoint to resume from. */
   async function started(s: Scenario, env: NodeJS.ProcessEnv = {}): Promise<CliProcess> {
     const d = daemon(s, env);
@@ -133,13 +131,7 @@ rules:
     const first = await started(s);
     const keys = await plant(redis, s.keys(1, 50_001));
     const writing = burst(s, 1, 50_001);
-    await vi.waitFor(
-      async () => expect((await survivors(redis, keys)).length).toBeLessThan(keys.length - 5000),
-      {
-        timeout: 60_000,
-        interval: 10,
-      },
-    );
+    await midBurst(keys);
     first.kill('SIGKILL');
     await first.exited;
     const txs = await writing;
@@ -150,7 +142,7 @@ rules:
     // The rows the restart must re-read: those of transactions after the stored checkpoint.
     const crashIndex = txs.findIndex((t) => t.end === cpAtCrash);
     const tail = new Set(txs.slice(crashIndex + 1).flatMap((t) => s.keys(t.ids[0], t.ids[1])));
-    const bus = await collectMessages(`sluice:chaos:${s.source}`);
+    const bus = await collectMessages(testChannel(s.source));
     const second = daemon(s);
     await caughtUp(s);
     expect(await survivors(redis, keys)).toEqual([]);
@@ -245,7 +237,7 @@ rules:
     ]);
     const kept = await plant(redis, [`other${s.prefix}:r:1`]);
     await purgeAllButCurrent();
-    const bus = await collectMessages(`sluice:chaos:${s.source}`);
+    const bus = await collectMessages(testChannel(s.source));
     daemon(s);
     await vi.waitFor(async () => expect(await survivors(redis, planted)).toEqual([]), {
       timeout: 20_000,
@@ -292,13 +284,7 @@ rules:
     const d = await started(s);
     const keys = await plant(redis, s.keys(1, 50_001));
     const writing = burst(s, 1, 50_001);
-    await vi.waitFor(
-      async () => expect((await survivors(redis, keys)).length).toBeLessThan(keys.length - 5000),
-      {
-        timeout: 60_000,
-        interval: 10,
-      },
-    );
+    await midBurst(keys);
     const t0 = Date.now();
     d.kill('SIGTERM');
     const exit = await d.exited;

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
-import { CliProcess, writeConfig } from '../helpers/cli.js';
+import { CliProcess, daemonConfig } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
-import { randomId, randomServerId, testEnv } from '../helpers/env.js';
+import { randomId } from '../helpers/env.js';
 import { checkpointText, plant, survivors, testRedis } from '../helpers/redis.js';
 
 /**
@@ -43,21 +43,11 @@ describe('high availability', () => {
     await db.sql(`CREATE TABLE ${table} (id INT PRIMARY KEY, v INT)`);
     const prefix = `ha${randomId()}`;
     const source = `ha-${randomId()}`;
-    const config = writeConfig(`
-source:
-  name: ${source}
-  url: ${testEnv.sourceUrl}/${db.name}
-  serverId: ${randomServerId()}
-  heartbeatMs: 500
-  reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }
-redis:
-  url: ${testEnv.redisUrl}
-invalidation:
-  channel: sluice:ha:${source}
-rules:
-  - table: ${db.name}.${table}
-    keys: ["${prefix}:r:{id}"]
-`);
+    const config = daemonConfig({
+      source,
+      database: db.name,
+      rules: { [`${db.name}.${table}`]: [`${prefix}:r:{id}`] },
+    });
     return { table, prefix, source, config };
   }
 

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomServerId, testEnv } from './env.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = join(ROOT, 'bin/sluice.js');
@@ -97,4 +98,47 @@ export class CliProcess {
   kill(signal: NodeJS.Signals): void {
     this.child.kill(signal);
   }
+}
+
+/**
+ * The configuration file of a `sluice run` on the test services: its own
+ * source name (checkpoint), replica id and channel (`testChannel(source)`),
+ * a 500 ms heartbeat and fast reconnects; `rules` maps `db.table` to key
+ * templates. `sourceExtra`, `invalidationExtra` and `top` are extra YAML
+ * lines for the `source:` and `invalidation:` sections and the top level
+ * (e.g. `api:`). Returns the file's path.
+ */
+export function daemonConfig(options: {
+  readonly source: string;
+  readonly database: string;
+  readonly rules: Readonly<Record<string, readonly string[]>>;
+  readonly sourceExtra?: string;
+  readonly invalidationExtra?: string;
+  readonly top?: string;
+}): string {
+  const rules = Object.entries(options.rules)
+    .map(([table, keys]) => `  - table: ${table}\n    keys: ${JSON.stringify(keys)}`)
+    .join('\n');
+  return writeConfig(`
+source:
+  name: ${options.source}
+  url: ${testEnv.sourceUrl}/${options.database}
+  serverId: ${randomServerId()}
+  heartbeatMs: 500
+  reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }
+${options.sourceExtra ?? ''}
+redis:
+  url: ${testEnv.redisUrl}
+invalidation:
+  channel: ${testChannel(options.source)}
+${options.invalidationExtra ?? ''}
+${options.top ?? ''}
+rules:
+${rules}
+`);
+}
+
+/** The invalidation channel of a daemon configured by `daemonConfig`. */
+export function testChannel(source: string): string {
+  return `sluice:test:${source}`;
 }

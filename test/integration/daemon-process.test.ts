@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
-import { CliProcess, runCli, writeConfig } from '../helpers/cli.js';
+import { CliProcess, daemonConfig, runCli, writeConfig } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
-import { randomId, randomServerId, testEnv } from '../helpers/env.js';
+import { freePort, randomId, testEnv } from '../helpers/env.js';
 import { checkpointText, plant, survivors, testRedis } from '../helpers/redis.js';
 
 /**
@@ -25,21 +24,13 @@ describe('sluice run (process)', () => {
     redis.disconnect();
   });
 
-  function config(prefix: string, source: string): string {
-    return writeConfig(`
-source:
-  name: ${source}
-  url: ${testEnv.sourceUrl}/${db.name}
-  serverId: ${randomServerId()}
-  heartbeatMs: 500
-redis:
-  url: ${testEnv.redisUrl}
-invalidation:
-  channel: sluice:test:${source}
-rules:
-  - table: ${db.name}.events
-    keys: ["${prefix}:ev:{id}", "${prefix}:ev:v:{v}"]
-`);
+  function config(prefix: string, source: string, top = ''): string {
+    return daemonConfig({
+      source,
+      database: db.name,
+      rules: { [`${db.name}.events`]: [`${prefix}:ev:{id}`, `${prefix}:ev:v:{v}`] },
+      top,
+    });
   }
 
   /** Inserts rows [from, to) in transactions of `perTx` rows. */
@@ -123,20 +114,10 @@ rules:
   });
 
   it('metrics.listen serves the daemon metrics (and never a password)', async () => {
-    const { createServer } = await import('node:net');
-    const port = await new Promise<number>((resolve) => {
-      const srv = createServer();
-      srv.listen(0, '127.0.0.1', () => {
-        const a = srv.address();
-        srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-      });
-    });
+    const port = await freePort();
     const p = `mx${randomId()}`;
     const source = `metrics-${randomId()}`;
-    const yaml = readFileSync(config(p, source), 'utf8');
-    const cfg = writeConfig(
-      yaml.replace('rules:', `metrics:\n  listen: 127.0.0.1:${port}\nrules:`),
-    );
+    const cfg = config(p, source, `metrics:\n  listen: 127.0.0.1:${port}`);
     const daemon = new CliProcess(['run', '--config', cfg]);
     await vi.waitFor(() => expect(daemon.stdout).toContain('binlog streaming'), {
       timeout: 15_000,
