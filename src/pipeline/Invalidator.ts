@@ -179,6 +179,7 @@ export class Invalidator {
         heartbeatMs: source.heartbeatMs,
         reconnect: source.reconnect,
         tables: this.mapper.tables,
+        columns: this.mapper.decodeColumns(),
         logger: this.options.logger,
       },
       {

@@ -43,6 +43,11 @@ export class KeyMapper {
     return new Set(this.templates(table).flatMap((t) => t.columns));
   }
 
+  /** Per mapped table, the columns its templates read: all a row image needs to carry. */
+  decodeColumns(): Map<TableName, ReadonlySet<string>> {
+    return new Map(this.tables.map((t) => [t, this.columns(t)]));
+  }
+
   /** Redis globs covering the whole key space of `table` (for TRUNCATE/DROP). */
   patterns(table: TableName): string[] {
     return [...new Set(this.templates(table).map((t) => t.pattern()))];

@@ -193,6 +193,7 @@ export class Replayer {
           heartbeatMs: this.options.heartbeatMs,
           reconnect: this.options.reconnect,
           tables,
+          columns: this.mapper.decodeColumns(),
           logger: this.options.logger,
           stopAt: until,
         },

@@ -5,6 +5,7 @@ import type { Row, RowChange, SourceEvent, TableName } from '../change/RowChange
 import { parseDdl } from '../change/ddl.js';
 import { formatPosition, position, type BinlogPosition } from '../position.js';
 import { mysqlConnectionOptions } from './connection.js';
+import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
 
 /** Where the stream starts: a stored position, a GTID set, or the server's current end. */
 export type StartPoint =
@@ -29,6 +30,12 @@ export interface BinlogSourceOptions {
   readonly reconnect: { readonly initialDelayMs: number; readonly maxDelayMs: number };
   /** Tables whose row events are decoded (others are skipped at the TableMap). */
   readonly tables: readonly TableName[];
+  /**
+   * Per table, the only columns row images need to carry (the key
+   * templates' columns): the others are skipped undecoded. Tables missing
+   * here decode in full.
+   */
+  readonly columns?: ReadonlyMap<TableName, ReadonlySet<string>>;
   readonly logger: Logger;
   /** Stop after this position (replay); the handler sees everything before it. */
   readonly stopAt?: BinlogPosition;
@@ -136,6 +143,14 @@ export class BinlogSource {
     this.zongji = zongji;
     this.lastActivity = Date.now();
     this.connectedAt = null;
+    if (this.options.columns !== undefined) {
+      if (selectiveDecoding) decodeOnly(zongji, this.options.columns);
+      else if (this.attempt === 0) {
+        this.log.warn(
+          'this zongji version cannot decode selected columns only: decoding every column (slower, still correct)',
+        );
+      }
+    }
 
     zongji.on('binlog', (event: BinlogEvent) => {
       if (gen !== this.generation) return;
@@ -320,9 +335,15 @@ export class BinlogSource {
       );
       return;
     }
-    if (errno === undefined && err.code === undefined) {
+    if (
+      (errno === undefined && err.code === undefined) ||
+      err instanceof RangeError ||
+      err instanceof TypeError
+    ) {
       // Not a network or server error: zongji could not decode an event
-      // (e.g. a row image that no longer matches the live schema). Retrying
+      // (e.g. a row image that no longer matches the live schema; reading
+      // past the end of a packet is a RangeError with code ERR_OUT_OF_RANGE,
+      // not a network error). Retrying
       // from the same position fails the same way: after a few attempts it
       // is fatal, with the position, rather than a silent endless loop.
       const at = describe(this.resumeAt);
