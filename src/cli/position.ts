@@ -168,7 +168,7 @@ function describeCheckpoint(cp: Checkpoint, key: string): string[] {
   return [
     `checkpoint: ${formatPosition(cp.position)}`,
     ...(cp.gtid === undefined ? [] : [`gtid:       ${cp.gtid}`]),
-    `written:    ${cp.at === '' ? 'unknown' : cp.at}`,
+    `written:    ${cp.at ? cp.at : 'unknown'}`,
     `key:        ${key}`,
   ];
 }

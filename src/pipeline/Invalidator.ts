@@ -372,5 +372,5 @@ export class Invalidator {
 }
 
 function checkpointOf(ev: { position: BinlogPosition; gtid: string | undefined }): Checkpoint {
-  return { position: ev.position, gtid: ev.gtid, at: new Date().toISOString() };
+  return { position: ev.position, gtid: ev.gtid };
 }

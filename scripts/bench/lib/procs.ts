@@ -26,6 +26,18 @@ export interface Proc {
   readonly exited: Promise<number | null>;
 }
 
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  // Children in sessions of their own outlive a bench that stops abruptly.
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** Tracks a child started with `detached: true` so that it dies with the bench. */
+export function ownSession(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
 /**
  * Starts a Node child (the CLI or a worker) and parses its stdout as JSON
  * lines. With BENCH_PROFILE=1 the child writes a V8 CPU profile to
@@ -46,8 +58,15 @@ export function startNode(
     cwd: ROOT,
     env: { ...process.env, TZ: 'UTC', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Each service in a session of its own, as it would run in production
+    // (its own systemd unit or container): with the kernel's autogroup
+    // scheduling, processes of one session share one CPU weight, so a daemon
+    // left in the bench's session would compete thread-for-thread with
+    // sysbench's 8 client threads instead of as a service of its own.
+    detached: true,
   });
   if (child.pid === undefined) throw new Error(`${options.name}: spawn failed`);
+  ownSession(child);
   const lines: LogLine[] = [];
   const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   const stderr: string[] = [];

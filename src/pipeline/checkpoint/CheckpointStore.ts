@@ -7,14 +7,18 @@ import { position, type BinlogPosition } from '../position.js';
 export interface Checkpoint {
   readonly position: BinlogPosition;
   readonly gtid: string | undefined;
-  /** When the checkpoint was written (ISO-8601). */
-  readonly at: string;
+  /**
+   * When the checkpoint was written (ISO-8601; '' when a stored one lacks
+   * it). The daemon leaves it out: it is stamped when the record is encoded,
+   * once per coalesced write instead of once per transaction.
+   */
+  readonly at?: string;
 }
 
 export function encodeCheckpoint(cp: Checkpoint): string {
   const o: Record<string, unknown> = { file: cp.position.file, pos: cp.position.pos };
   if (cp.gtid !== undefined) o.gtid = cp.gtid;
-  o.at = cp.at;
+  o.at = cp.at ?? new Date().toISOString();
   return JSON.stringify(o);
 }
 

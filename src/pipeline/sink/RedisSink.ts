@@ -81,9 +81,11 @@ const SCAN_COUNT = 1000;
 const PIPELINE_MAX_KEYS = 10_000;
 /**
  * How long an acknowledged boundary waits for a batch to carry it before it
- * is written on its own. Under load every pipeline carries the latest one,
- * so the checkpoint costs no round trip of its own; when the stream goes
- * quiet it is stored this much later (a restart re-reads at most that).
+ * is written on its own, and under load the least time between two writes:
+ * a pipeline carries the latest one if the last write is this old, so the
+ * checkpoint costs no round trip of its own and at most ~100 writes a
+ * second; when the stream goes quiet it is stored this much later (a
+ * restart re-reads at most that).
  */
 const CHECKPOINT_DELAY_MS = 10;
 
@@ -98,7 +100,8 @@ const CHECKPOINT_DELAY_MS = 10;
  * one after another, and a transaction boundary becomes the stored
  * checkpoint only after the pipeline that carried its keys was acknowledged
  * (rule 1); the checkpoint write itself rides at the head of the next
- * pipeline, off the hot path (alone only after CHECKPOINT_DELAY_MS of quiet).
+ * pipeline, off the hot path (alone only after CHECKPOINT_DELAY_MS of quiet),
+ * and under a steady stream at most once per CHECKPOINT_DELAY_MS.
  * Failures are retried with backoff forever: an invalidation is never dropped.
  *
  * On a Redis Cluster a multi-key UNLINK must stay in one slot and a pipeline
@@ -126,6 +129,8 @@ export class RedisSink {
   private closed = false;
   /** Acknowledged boundary not yet written as the checkpoint. */
   private pendingCheckpoint: Checkpoint | null = null;
+  /** Date.now() of the last checkpoint write. */
+  private lastCheckpointWrite = 0;
   private lastPos: string | undefined;
   private seqValue = 0;
   private failures = 0;
@@ -301,6 +306,18 @@ export class RedisSink {
     });
   }
 
+  /**
+   * The checkpoint this round trip writes: the pending one, at most once per
+   * CHECKPOINT_DELAY_MS under a steady stream of batches (each write is a
+   * command and a JSON record; a restart re-reads at most that much more),
+   * at once when it is due or someone waits for a drain.
+   */
+  private checkpointToWrite(): Checkpoint | null {
+    const cp = this.options.checkpointKey === null ? null : this.pendingCheckpoint;
+    if (cp === null || this.checkpointWanted()) return cp;
+    return Date.now() - this.lastCheckpointWrite >= CHECKPOINT_DELAY_MS ? cp : null;
+  }
+
   /** Whether the pending checkpoint goes out even with no batch to carry it. */
   private checkpointWanted(): boolean {
     return this.pendingCheckpoint !== null && (this.checkpointDue || this.drainWaiters.length > 0);
@@ -375,7 +392,7 @@ export class RedisSink {
 
   /** Sends `items` in one round trip (with none: only the pending checkpoint). */
   private async execute(items: readonly Item[]): Promise<void> {
-    const cp = this.options.checkpointKey === null ? null : this.pendingCheckpoint;
+    const cp = this.checkpointToWrite();
     let keyCount = 0;
     for (const item of items) if (item.kind === 'keys') keyCount += item.keys.size;
     if (keyCount > 0) await this.rateLimit(keyCount);
@@ -388,6 +405,7 @@ export class RedisSink {
       published = keys === null ? [] : [keys];
     }
     if (cp !== null) {
+      this.lastCheckpointWrite = Date.now();
       this.storedCheckpoint = cp;
       if (this.pendingCheckpoint === cp) this.pendingCheckpoint = null;
       this.checkpointDue = false;

@@ -52,7 +52,7 @@ interface ZongjiRowsEventThis {
   readonly tableMap: Record<number, ZongjiTableMap>;
   readonly columns_present_bitmap: Buffer;
   readonly columns_present_bitmap2?: Buffer;
-  readonly _zongji: { [COLUMNS]?: ReadonlyMap<string, ReadonlySet<string>> };
+  readonly _zongji: { [PLANS]?: PlanCache };
   /** Null-bitmap sizes, the same for every row of the event: computed once. */
   [NULL_BYTES]?: number;
   [NULL_BYTES_2]?: number;
@@ -67,7 +67,7 @@ type ReadMysqlValue = (
   zongji: unknown,
 ) => unknown;
 
-const COLUMNS = Symbol('sluice.decodeColumns');
+const PLANS = Symbol('sluice.decodePlans');
 const PLAN = Symbol('sluice.decodePlan');
 const NULL_BYTES = Symbol('sluice.nullBytes');
 const NULL_BYTES_2 = Symbol('sluice.nullBytes2');
@@ -88,7 +88,12 @@ type Step = (typeof Step)[keyof typeof Step];
 interface Plan {
   readonly steps: Uint8Array;
   readonly sizes: Uint8Array;
+  /** The column list the plan was made for. */
+  readonly columns: readonly ZongjiColumn[];
 }
+
+/** Per schema, per table: the wanted columns and the last plan made for them. */
+type PlanCache = Map<string, Map<string, { wanted: ReadonlySet<string>; plan: Plan | null }>>;
 
 // Type codes, from zongji's lib/common.js (MysqlTypes); stable binlog constants.
 const T = {
@@ -202,7 +207,7 @@ function planFor(table: ZongjiTableMap, wanted: ReadonlySet<string>): Plan {
     steps[i] = step;
     sizes[i] = size;
   }
-  return { steps, sizes };
+  return { steps, sizes, columns: table.columns };
 }
 
 /** Bytes of a row's null bitmap: one bit per column present in the image. */
@@ -272,13 +277,34 @@ function planOf(event: ZongjiRowsEventThis): Plan | null {
   if (table === undefined) return null;
   const cached = table[PLAN];
   if (cached !== undefined) return cached;
-  const wanted = event._zongji[COLUMNS]?.get(`${table.parentSchema}.${table.tableName}`);
-  // The table-map object is rebuilt on every TableMap event (zongji), so a
-  // plan never outlives the column list it was made for.
-  const plan =
-    wanted === undefined || !Array.isArray(table.columns) ? null : planFor(table, wanted);
+  // zongji builds a new table-map object at every TableMap event (once per
+  // transaction and table), so the plan is cached per table as well and
+  // reused while the column list is the same; a changed table gets a new one.
+  const byTable = event._zongji[PLANS]?.get(table.parentSchema);
+  const entry = byTable?.get(table.tableName);
+  let plan: Plan | null = null;
+  if (entry !== undefined && Array.isArray(table.columns)) {
+    if (entry.plan !== null && sameColumns(entry.plan.columns, table.columns)) plan = entry.plan;
+    else entry.plan = plan = planFor(table, entry.wanted);
+  }
   table[PLAN] = plan;
   return plan;
+}
+
+function sameColumns(a: readonly ZongjiColumn[], b: readonly ZongjiColumn[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as ZongjiColumn;
+    const y = b[i] as ZongjiColumn;
+    if (x.name !== y.name || x.type !== y.type) return false;
+    const mx = x.metadata;
+    const my = y.metadata;
+    if (mx === my) continue;
+    if (mx === undefined || my === undefined) return false;
+    for (const k in mx) if (mx[k] !== my[k]) return false;
+    for (const k in my) if (mx[k] !== my[k]) return false;
+  }
+  return true;
 }
 
 async function install(): Promise<boolean> {
@@ -346,5 +372,16 @@ export function decodeOnly(
   zongji: object,
   columns: ReadonlyMap<string, ReadonlySet<string>>,
 ): void {
-  (zongji as { [COLUMNS]?: ReadonlyMap<string, ReadonlySet<string>> })[COLUMNS] = columns;
+  const plans: PlanCache = new Map();
+  for (const [name, wanted] of columns) {
+    const dot = name.indexOf('.');
+    const schema = name.slice(0, dot);
+    let byTable = plans.get(schema);
+    if (byTable === undefined) {
+      byTable = new Map<string, { wanted: ReadonlySet<string>; plan: Plan | null }>();
+      plans.set(schema, byTable);
+    }
+    byTable.set(name.slice(dot + 1), { wanted, plan: null });
+  }
+  (zongji as { [PLANS]?: PlanCache })[PLANS] = plans;
 }
