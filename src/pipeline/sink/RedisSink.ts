@@ -88,6 +88,15 @@ const PIPELINE_MAX_KEYS = 10_000;
  * restart re-reads at most that).
  */
 const CHECKPOINT_DELAY_MS = 10;
+/**
+ * The commit rate above which keys wait for company: with commits carrying
+ * keys more often than every 0.5 ms on average (> 2,000 transactions a
+ * second), a round trip per transaction costs more CPU than decoding the
+ * transaction (docs/benchmarks.md, sustained load), so each transaction's
+ * keys wait up to batchMaxDelayMs to share one. Below that rate a lone
+ * transaction goes out at its commit (the live-latency path).
+ */
+const STREAM_GAP_MS = 0.5;
 
 /**
  * The invalidation sink. Keys from row events and transactions are gathered
@@ -96,7 +105,9 @@ const CHECKPOINT_DELAY_MS = 10;
  * lease keys, then one PUBLISH. A transaction with keys goes out at its
  * commit when nothing is in flight; otherwise what gathers is sent when the
  * pipeline in flight is acknowledged, with every sealed batch queued by then
- * in that one round trip (each keeps its own PUBLISH). Pipelines go strictly
+ * in that one round trip (each keeps its own PUBLISH). While commits stream
+ * in faster than one per STREAM_GAP_MS, keys wait up to batchMaxDelayMs for
+ * company instead. Pipelines go strictly
  * one after another, and a transaction boundary becomes the stored
  * checkpoint only after the pipeline that carried its keys was acknowledged
  * (rule 1); the checkpoint write itself rides at the head of the next
@@ -129,6 +140,9 @@ export class RedisSink {
   private closed = false;
   /** Acknowledged boundary not yet written as the checkpoint. */
   private pendingCheckpoint: Checkpoint | null = null;
+  /** performance.now() of the last commit with keys, and the moving average of the gaps. */
+  private lastCommitAt = -1e9;
+  private commitGapMs = 10;
   /** Date.now() of the last checkpoint write. */
   private lastCheckpointWrite = 0;
   private lastPos: string | undefined;
@@ -185,8 +199,10 @@ export class RedisSink {
   boundary(cp: Checkpoint): void {
     this.currentBoundary = cp;
     this.lastPos = formatPosition(cp.position);
-    // Nothing in flight: the transaction's keys go out now, no batching delay.
-    if (this.loop === null && this.current.size > 0) this.seal();
+    if (this.current.size > 0) this.commitSeen();
+    // Nothing in flight and no stream of commits: the transaction's keys go
+    // out now, no batching delay.
+    if (this.loop === null && this.current.size > 0 && !this.streaming()) this.seal();
     else this.arm();
   }
 
@@ -256,6 +272,25 @@ export class RedisSink {
     );
   }
 
+  /** Updates the moving average of the time between commits that carry keys. */
+  private commitSeen(): void {
+    const now = performance.now();
+    // Capped: any pause longer than that ends a stream the same way, and one
+    // such pause lifts the average above STREAM_GAP_MS at once.
+    const gap = Math.min(now - this.lastCommitAt, 10);
+    this.lastCommitAt = now;
+    this.commitGapMs = this.commitGapMs * 0.8 + gap * 0.2;
+  }
+
+  /**
+   * True while commits with keys arrive more often than every STREAM_GAP_MS
+   * on average: each transaction then waits up to batchMaxDelayMs for others
+   * to share its round trip, instead of one round trip per transaction.
+   */
+  private streaming(): boolean {
+    return this.commitGapMs < STREAM_GAP_MS;
+  }
+
   private arm(): void {
     if (this.timer !== null || this.loop !== null) return;
     this.timer = setTimeout(() => {
@@ -300,9 +335,12 @@ export class RedisSink {
     }
     this.loop = this.run().finally(() => {
       this.loop = null;
-      // Work that arrived while the last pipeline was in flight: send it now.
-      if (this.current.size > 0 || this.currentBoundary !== null) this.seal();
-      else this.kick();
+      // Work that arrived while the last pipeline was in flight: send it now
+      // (in a stream of commits: once the batching delay has passed).
+      if (this.current.size > 0 || this.currentBoundary !== null) {
+        if (this.streaming() && !this.closed && this.drainWaiters.length === 0) this.arm();
+        else this.seal();
+      } else this.kick();
     });
   }
 
