@@ -89,14 +89,17 @@ const PIPELINE_MAX_KEYS = 10_000;
  */
 const CHECKPOINT_DELAY_MS = 10;
 /**
- * The commit rate above which keys wait for company: with commits carrying
- * keys more often than every 0.5 ms on average (> 2,000 transactions a
- * second), a round trip per transaction costs more CPU than decoding the
- * transaction (docs/benchmarks.md, sustained load), so each transaction's
- * keys wait up to batchMaxDelayMs to share one. Below that rate a lone
- * transaction goes out at its commit (the live-latency path).
+ * When keys wait for company. A transaction's keys go out at its commit
+ * unless commits already share round trips: if at least this share of recent
+ * commits (moving average) arrived while a pipeline was in flight or while an
+ * earlier transaction was still waiting in the open batch, commits come in
+ * faster than Redis round trips end, and each transaction waits up to
+ * batchMaxDelayMs for others: a round trip costs more CPU than decoding a
+ * small transaction (docs/benchmarks.md, sustained load). A client that waits
+ * for each invalidation before its next write (the live-latency path) never
+ * overlaps, so its commits always go out at once.
  */
-const STREAM_GAP_MS = 0.5;
+const STREAM_SHARE = 0.25;
 
 /**
  * The invalidation sink. Keys from row events and transactions are gathered
@@ -106,8 +109,8 @@ const STREAM_GAP_MS = 0.5;
  * commit when nothing is in flight; otherwise what gathers is sent when the
  * pipeline in flight is acknowledged, with every sealed batch queued by then
  * in that one round trip (each keeps its own PUBLISH). While commits stream
- * in faster than one per STREAM_GAP_MS, keys wait up to batchMaxDelayMs for
- * company instead. Pipelines go strictly
+ * in faster than round trips end (STREAM_SHARE), keys wait up to
+ * batchMaxDelayMs for company instead. Pipelines go strictly
  * one after another, and a transaction boundary becomes the stored
  * checkpoint only after the pipeline that carried its keys was acknowledged
  * (rule 1); the checkpoint write itself rides at the head of the next
@@ -140,9 +143,8 @@ export class RedisSink {
   private closed = false;
   /** Acknowledged boundary not yet written as the checkpoint. */
   private pendingCheckpoint: Checkpoint | null = null;
-  /** performance.now() of the last commit with keys, and the moving average of the gaps. */
-  private lastCommitAt = -1e9;
-  private commitGapMs = 10;
+  /** Moving average: the share of recent commits that found a round trip or a transaction pending. */
+  private sharedCommits = 0;
   /** Date.now() of the last checkpoint write. */
   private lastCheckpointWrite = 0;
   private lastPos: string | undefined;
@@ -197,9 +199,9 @@ export class RedisSink {
 
   /** A transaction boundary: once everything before it is acknowledged it becomes the checkpoint. */
   boundary(cp: Checkpoint): void {
+    if (this.current.size > 0) this.commitSeen();
     this.currentBoundary = cp;
     this.lastPos = formatPosition(cp.position);
-    if (this.current.size > 0) this.commitSeen();
     // Nothing in flight and no stream of commits: the transaction's keys go
     // out now, no batching delay.
     if (this.loop === null && this.current.size > 0 && !this.streaming()) this.seal();
@@ -272,23 +274,15 @@ export class RedisSink {
     );
   }
 
-  /** Updates the moving average of the time between commits that carry keys. */
+  /** Updates the moving average of commits that share a round trip (call before recording the boundary). */
   private commitSeen(): void {
-    const now = performance.now();
-    // Capped: any pause longer than that ends a stream the same way, and one
-    // such pause lifts the average above STREAM_GAP_MS at once.
-    const gap = Math.min(now - this.lastCommitAt, 10);
-    this.lastCommitAt = now;
-    this.commitGapMs = this.commitGapMs * 0.8 + gap * 0.2;
+    const shared = this.loop !== null || this.currentBoundary !== null;
+    this.sharedCommits = this.sharedCommits * 0.9 + (shared ? 0.1 : 0);
   }
 
-  /**
-   * True while commits with keys arrive more often than every STREAM_GAP_MS
-   * on average: each transaction then waits up to batchMaxDelayMs for others
-   * to share its round trip, instead of one round trip per transaction.
-   */
+  /** True while commits stream in faster than round trips end (STREAM_SHARE). */
   private streaming(): boolean {
-    return this.commitGapMs < STREAM_GAP_MS;
+    return this.sharedCommits >= STREAM_SHARE;
   }
 
   private arm(): void {
