@@ -93,7 +93,11 @@ export class InvalidationBus {
     sub.on('close', () => this.onDown());
     sub.on('reconnecting', () => this.onDown());
     sub.on('ready', () => {
-      if ((this.everSubscribed || this.subscribeFailed) && !this.closed) void this.subscribe();
+      // Only after a lost connection (close/reconnecting cleared `subscribed`)
+      // or a failed subscribe: ioredis can emit 'ready' on a live connection,
+      // and resubscribing then would reset L1 for nothing.
+      if (this.closed || this.subscribed) return;
+      if (this.everSubscribed || this.subscribeFailed) void this.subscribe();
     });
     await this.subscribe();
     this.timer = setInterval(

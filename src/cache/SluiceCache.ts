@@ -133,7 +133,9 @@ export class SluiceCache {
       options.subscriber ??
       (isCluster(options.redis)
         ? new ClusterBusSubscriber(options.redis)
-        : options.redis.duplicate());
+        : // Its own settings, whatever the command client uses: a subscription
+          // is queued until the connection is up, and never auto-pipelined.
+          options.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true }));
     this.subscriber.on('error', () => undefined); // state changes are handled by the bus
     this.bus = new InvalidationBus({
       subscriber: this.subscriber,

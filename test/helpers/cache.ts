@@ -16,6 +16,7 @@ export async function testCache(
 ): Promise<{
   cache: SluiceCache;
   redis: Redis | Cluster;
+  subscriber: BusSubscriber;
   subscriberName: string;
   close: () => Promise<void>;
 }> {
@@ -38,6 +39,7 @@ export async function testCache(
   return {
     cache,
     redis,
+    subscriber,
     subscriberName,
     close: async () => {
       await cache.close();

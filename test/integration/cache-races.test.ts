@@ -168,6 +168,18 @@ describe('cache races (real MariaDB, Redis and daemon)', () => {
     }
   });
 
+  it("a 'ready' event on a live subscription keeps L1 (ioredis can emit one without a reconnect)", async () => {
+    const { t, pub, key } = await l1WithFakeDaemon({});
+    const resetsBefore = t.cache.stats().bus.resets;
+    (t.subscriber as unknown as { emit(event: string): boolean }).emit('ready');
+    await pub.invalidate([`${p}:unrelated:3`]); // delivered after the event: the bus has seen it
+    await vi.waitFor(() => expect(t.cache.stats().bus.messages).toBeGreaterThan(0));
+    expect(t.cache.stats().bus.resets).toBe(resetsBefore);
+    expect((await t.cache.read(key, () => Promise.resolve(null))).source).toBe('l1');
+    pub.close();
+    await t.close();
+  });
+
   it('lease keys are removed with their data key by the daemon', async () => {
     const key = `${p}:user:20`;
     await redis.set(RedisKeys.lease(key), 'someone-filling');

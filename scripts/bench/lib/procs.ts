@@ -63,7 +63,7 @@ export function startNode(
     // scheduling, processes of one session share one CPU weight, so a daemon
     // left in the bench's session would compete thread-for-thread with
     // sysbench's 8 client threads instead of as a service of its own.
-    detached: true,
+    detached: process.env.BENCH_SAME_SESSION !== '1',
   });
   if (child.pid === undefined) throw new Error(`${options.name}: spawn failed`);
   ownSession(child);
