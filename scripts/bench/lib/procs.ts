@@ -1,7 +1,7 @@
 // Child processes of a scenario: the compiled CLI (`sluice run`, `sluice
 // serve`), workers, and what /proc says about them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ROOT, WORK_DIR } from './env.js';
@@ -181,6 +181,24 @@ export function cpuMs(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+/**
+ * CPU time of all threads of `pid` in ms, from the scheduler's own
+ * nanosecond accounting (/proc/PID/task/N/schedstat): exact for processes
+ * that run in short bursts, where the tick-sampled user/system times of
+ * /proc/PID/stat (cpuMs) can be off by far more than the work measured.
+ */
+export function schedCpuMs(pid: number): number {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e6;
 }
 
 export function pidFrom(file: string): number {

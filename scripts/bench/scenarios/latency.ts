@@ -30,7 +30,7 @@ import {
   servicesUp,
 } from '../lib/env.js';
 import { httpClient, waitReady } from '../lib/http.js';
-import { cpuMs, startSluice, startWorker, type Proc } from '../lib/procs.js';
+import { schedCpuMs, startSluice, startWorker, type Proc } from '../lib/procs.js';
 import { progress, runScenario } from '../lib/result.js';
 import { distribution, median, pcts, type Distribution } from '../lib/stats.js';
 import { createItems } from '../lib/tables.js';
@@ -152,7 +152,7 @@ runScenario(NAME, async () => {
     log(`pass 0 (floor): ${WARMUP} + ${UPDATES} updates with a bare zongji + UNLINK listener`);
     let floorCpu = 0;
     for (let i = 0; i < WARMUP + UPDATES; i++) {
-      if (i === WARMUP) floorCpu = cpuMs(floorWorker.pid);
+      if (i === WARMUP) floorCpu = schedCpuMs(floorWorker.pid);
       const key = `${FLOOR_PREFIX}${i + 1}`;
       await redis.set(key, 'x');
       deleted.reset(key);
@@ -160,7 +160,7 @@ runScenario(NAME, async () => {
       const gone = await deleted.wait(key);
       if (i >= WARMUP) floor.push(Math.max(0, gone - acked));
     }
-    floorCpu = cpuMs(floorWorker.pid) - floorCpu;
+    floorCpu = schedCpuMs(floorWorker.pid) - floorCpu;
     await floorWorker.stop();
 
     // Pass 1: passive observers.
@@ -170,7 +170,7 @@ runScenario(NAME, async () => {
     log(`warm-up (${WARMUP} updates), then ${UPDATES} updates (pass 1: keyspace + channel)`);
     let daemonCpu = 0;
     for (let i = 0; i < WARMUP + UPDATES; i++) {
-      if (i === WARMUP) daemonCpu = cpuMs(daemon.pid);
+      if (i === WARMUP) daemonCpu = schedCpuMs(daemon.pid);
       const id = i + 1;
       const key = `${KEY_PREFIX}${id}`;
       await redis.set(key, 'x');
@@ -184,7 +184,7 @@ runScenario(NAME, async () => {
       toBus.push(Math.max(0, heard - acked));
     }
 
-    daemonCpu = cpuMs(daemon.pid) - daemonCpu;
+    daemonCpu = schedCpuMs(daemon.pid) - daemonCpu;
 
     // Pass 2: L1 eviction in serve, observed through the API.
     log(`${UPDATES} updates (pass 2: polling serve until X-Cache leaves l1)`);
@@ -251,7 +251,7 @@ runScenario(NAME, async () => {
               return `| ${name as string} | ${x.p50.toFixed(2)} ms | ${x.p90.toFixed(2)} ms | ${x.p99.toFixed(2)} ms | ${x.max.toFixed(2)} ms |`;
             })
             .join('\n'),
-        `CPU per committed UPDATE (user + system time of the listening process over the ${UPDATES} measured updates, 10 ms clock ticks): ` +
+        `CPU per committed UPDATE (all threads of the listening process over the ${UPDATES} measured updates, scheduler time from /proc/PID/task/*/schedstat): ` +
           `daemon ${((daemonCpu * 1000) / UPDATES).toFixed(0)} µs, floor ${((floorCpu * 1000) / UPDATES).toFixed(0)} µs.`,
         `Key gone from Redis = arrival of the keyspace notification (\`notify-keyspace-events Kg\`, set on the bench Redis for this scenario only); ` +
           `${early} of ${UPDATES} notifications arrived before the client had processed its commit acknowledgement (counted as 0 ms).`,

@@ -28,7 +28,7 @@ import {
   servicesUp,
 } from '../lib/env.js';
 import {
-  cpuMs,
+  schedCpuMs,
   ownSession,
   pidFrom,
   sleep,
@@ -184,11 +184,13 @@ runScenario(NAME, async () => {
         mariadb: pidFrom(bench.mariadbPidFile),
         redis: pidFrom(bench.redisPidFile),
       };
-      const cpu0 = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, cpuMs(pid)]));
+      const cpu0 = Object.fromEntries(
+        Object.entries(procs).map(([k, pid]) => [k, schedCpuMs(pid)]),
+      );
       const perSecond: number[] = [];
-      let lastCpu = cpuMs(procs.listener);
+      let lastCpu = schedCpuMs(procs.listener);
       const sampler = setInterval(() => {
-        const now = cpuMs(procs.listener);
+        const now = schedCpuMs(procs.listener);
         perSecond.push((now - lastCpu) / 10); // % of one core over 1 s
         lastCpu = now;
       }, 1000);
@@ -210,7 +212,7 @@ runScenario(NAME, async () => {
       const cpu = Object.fromEntries(
         Object.entries(procs).map(([k, pid]) => [
           k,
-          (cpuMs(pid) - (cpu0[k] as number)) / (wall * 10),
+          (schedCpuMs(pid) - (cpu0[k] as number)) / (wall * 10),
         ]),
       );
       return { samples, cpu, perSecond, output };
