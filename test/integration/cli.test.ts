@@ -142,9 +142,11 @@ api:
       expect(await survivors(redis, outside.map(k))).toEqual(outside.map(k));
       expect(await redis.get(RedisKeys.checkpoint(source))).toBe(checkpoint);
 
-      await vi.waitFor(() => expect(bus.messages.length).toBeGreaterThan(0));
-      const published = bus.messages.flatMap((m) => (m.keys as string[] | undefined) ?? []);
-      expect(published.sort()).toEqual(inside.map(k).sort());
+      // One message per batch: wait for all of them, then compare exactly.
+      await vi.waitFor(() => {
+        const published = bus.messages.flatMap((m) => (m.keys as string[] | undefined) ?? []);
+        expect(published.sort()).toEqual(inside.map(k).sort());
+      });
       expect(bus.messages.every((m) => String(m.src).startsWith(`${source}:replay:`))).toBe(true);
       await bus.close();
       await redis.del(RedisKeys.checkpoint(source));

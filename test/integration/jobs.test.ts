@@ -330,10 +330,13 @@ describe('durable jobs (BullMQ)', () => {
         interval: 5,
       },
     );
-    // It was the delayed job: the worker published it under its own src. (No wall-clock
-    // assertion on the delay: on a loaded machine the first poll may see the ack late.)
-    const second = bus.messages.filter((m) => m.src === worker.publisherId);
-    expect(second.map((m) => m.keys)).toEqual([[key]]);
+    // It was the delayed job: the worker published it under its own src, after the
+    // deletes were acknowledged, so the message may land a moment after the keys are
+    // gone. (No wall-clock assertion on the delay: on a loaded machine the first poll
+    // may see the ack late.)
+    const second = () => bus.messages.filter((m) => m.src === worker.publisherId);
+    await vi.waitFor(() => expect(second().length).toBeGreaterThan(0), { timeout: 5000 });
+    expect(second().map((m) => m.keys)).toEqual([[key]]);
     expect(queue.stats).toEqual({ scheduled: 1, dropped: 0 });
     expect(await survivors(redis, kept)).toEqual(kept);
     await daemon.stop();
