@@ -77,7 +77,8 @@ export class Invalidator {
   private readonly startedAt = new Date().toISOString();
   private statusTimer: NodeJS.Timeout | null = null;
   private lastError: { code: string; message: string; at: string } | null = null;
-  private readPosition: string | null = null;
+  /** The last transaction boundary read (formatted only when the status is written). */
+  private readPosition: BinlogPosition | null = null;
 
   constructor(private readonly options: InvalidatorOptions) {
     this.log = options.logger.child({ component: 'pipeline' });
@@ -150,7 +151,7 @@ export class Invalidator {
         startedAt: this.startedAt,
         updatedAt: new Date().toISOString(),
         lastEventAt: this.stats.lastEventAt,
-        readPosition: this.readPosition,
+        readPosition: this.readPosition === null ? null : formatPosition(this.readPosition),
         checkpoint: cp ? formatPosition(cp.position) : null,
         connected: this.stats.connected,
         paused: this.source?.isPaused ?? false,
@@ -239,7 +240,7 @@ export class Invalidator {
       case 'commit':
         this.stats.transactions++;
         this.stats.lastEventAt = ev.timestamp;
-        this.readPosition = formatPosition(ev.position);
+        this.readPosition = ev.position;
         this.sink.boundary(checkpointOf(ev));
         return;
       case 'ddl':

@@ -12,7 +12,7 @@ import { isCluster } from '../../infra/redis.js';
 import { keySlot } from '../../keys/slot.js';
 import { RedisKeys } from '../../keys/RedisKeys.js';
 import { encodeCheckpoint, type Checkpoint } from '../checkpoint/CheckpointStore.js';
-import { formatPosition } from '../position.js';
+import { formatPosition, type BinlogPosition } from '../position.js';
 import { encodeHeartbeat, encodeInvalidation } from './message.js';
 import { UnlinkCommand } from './UnlinkCommand.js';
 
@@ -147,7 +147,8 @@ export class RedisSink {
   private sharedCommits = 0;
   /** Date.now() of the last checkpoint write. */
   private lastCheckpointWrite = 0;
-  private lastPos: string | undefined;
+  /** The last boundary seen: the `pos` of a batch sealed between boundaries. */
+  private lastBoundary: BinlogPosition | undefined;
   private seqValue = 0;
   private failures = 0;
   private rateWindowStart = Date.now();
@@ -201,7 +202,7 @@ export class RedisSink {
   boundary(cp: Checkpoint): void {
     if (this.current.size > 0) this.commitSeen();
     this.currentBoundary = cp;
-    this.lastPos = formatPosition(cp.position);
+    this.lastBoundary = cp.position;
     // Nothing in flight and no stream of commits: the transaction's keys go
     // out now, no batching delay.
     if (this.loop === null && this.current.size > 0 && !this.streaming()) this.seal();
@@ -272,6 +273,12 @@ export class RedisSink {
       this.currentBoundary === null &&
       this.pendingCheckpoint === null
     );
+  }
+
+  /** The position a batch's message names: its boundary, else the last one seen (formatted once per batch, not per commit). */
+  private posOf(item: { readonly boundary: Checkpoint | null }): string | undefined {
+    const at = item.boundary?.position ?? this.lastBoundary;
+    return at === undefined ? undefined : formatPosition(at);
   }
 
   /** Updates the moving average of commits that share a round trip (call before recording the boundary). */
@@ -491,7 +498,7 @@ export class RedisSink {
       if (item.kind !== 'keys' || item.keys.size === 0) continue;
       const keys = [...item.keys];
       for (const command of UnlinkCommand.forKeys(keys, UNLINK_CHUNK)) pipe.sendCommand(command);
-      const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
+      const pos = this.posOf(item);
       pipe.publish(
         this.options.channel,
         encodeInvalidation(this.options.source, this.seqValue + published.length + 1, {
@@ -547,7 +554,7 @@ export class RedisSink {
       }
     }
     if (!hasKeys) return null;
-    const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
+    const pos = this.posOf(item);
     const published = [...item.keys];
     await publishInOrder(
       cluster,
@@ -580,7 +587,7 @@ export class RedisSink {
   private async flushKeySpace(item: Extract<Item, { kind: 'patterns' }>): Promise<void> {
     const { redis } = this.options;
     const removed = await unlinkMatching(redis, item.patterns, SCAN_COUNT);
-    const pos = item.boundary ? formatPosition(item.boundary.position) : this.lastPos;
+    const pos = this.posOf(item);
     const message = encodeInvalidation(this.options.source, this.seqValue + 1, {
       patterns: item.patterns,
       flush: item.flushAll,
