@@ -22,6 +22,8 @@ export const benchServicesEnv = {
 /** Scratch files of a bench run (configs, profiles), git-ignored. */
 export const WORK_DIR = join(ROOT, '.data/bench/work');
 
+const SOURCE = { host: '127.0.0.1', port: MARIADB_PORT, user: 'sluice', password: 'sluice-secret' };
+
 export const bench = {
   mariadbPort: MARIADB_PORT,
   redisPort: REDIS_PORT,
@@ -30,7 +32,15 @@ export const bench = {
   /** DDL, data, reads of the read API. */
   adminUrl: `mysql://sluice_admin:admin-secret@127.0.0.1:${MARIADB_PORT}/bench`,
   admin: { host: '127.0.0.1', port: MARIADB_PORT, user: 'sluice_admin', password: 'admin-secret' },
-  source: { host: '127.0.0.1', port: MARIADB_PORT, user: 'sluice', password: 'sluice-secret' },
+  source: SOURCE,
+  /** ZongJi options of the bare listeners: the connection and decoding options of Sluice's BinlogSource. */
+  zongji: {
+    ...SOURCE,
+    charset: 'UTF8MB4_UNICODE_CI',
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+  },
   redisUrl: `redis://127.0.0.1:${REDIS_PORT}/0`,
   mariadbPidFile: join(ROOT, '.data/bench/mariadb/mysqld.pid'),
   redisPidFile: join(ROOT, '.data/bench/redis/redis.pid'),

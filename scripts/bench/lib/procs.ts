@@ -175,19 +175,11 @@ export function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 
-/** CPU time (user + system) a process has used so far, in ms (Linux). */
-export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
-}
-
 /**
  * CPU time of all threads of `pid` in ms, from the scheduler's own
  * nanosecond accounting (/proc/PID/task/N/schedstat): exact for processes
  * that run in short bursts, where the tick-sampled user/system times of
- * /proc/PID/stat (cpuMs) can be off by far more than the work measured.
+ * /proc/PID/stat can be off by far more than the work measured.
  */
 export function schedCpuMs(pid: number): number {
   let ns = 0;

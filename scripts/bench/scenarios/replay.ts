@@ -30,9 +30,9 @@ import {
   WORK_DIR,
 } from '../lib/env.js';
 import {
-  cpuMs,
   memoryOf,
   pidFrom,
+  schedCpuMs,
   pollUntil,
   startSluice,
   startWorker,
@@ -40,6 +40,7 @@ import {
 } from '../lib/procs.js';
 import { progress, runScenario } from '../lib/result.js';
 import { mb, median, rate, ratio } from '../lib/stats.js';
+import { createItemsTable, idRange, insertItems } from '../lib/tables.js';
 
 const NAME = 'replay';
 const INSERTS = 200;
@@ -82,25 +83,11 @@ const log = (text: string): void => progress(NAME, text);
 
 async function buildRange(conn: Connection): Promise<Range> {
   const started = Date.now();
-  await conn.query('DROP TABLE IF EXISTS items');
-  await conn.query(`CREATE TABLE items (
-      id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
-      email VARCHAR(64) NOT NULL,
-      name VARCHAR(64) NOT NULL,
-      score INT NOT NULL,
-      updated_at DATETIME(3) NOT NULL
-    ) ENGINE=InnoDB`);
+  await createItemsTable(conn, 'items');
   const start = await freshBinlog(conn);
   for (let i = 0; i < INSERTS; i++) {
-    const values: string[] = [];
-    for (let j = 1; j <= ROWS_PER_INSERT; j++) {
-      const id = i * ROWS_PER_INSERT + j;
-      values.push(
-        `(${id},'user${id}@example.com','User ${id}',${id % 1000},'2024-01-01 00:00:00.000')`,
-      );
-    }
     await conn.query(
-      `INSERT INTO items (id, email, name, score, updated_at) VALUES ${values.join(',')}`,
+      insertItems('items', idRange(i * ROWS_PER_INSERT + 1, (i + 1) * ROWS_PER_INSERT)),
     );
   }
   await conn.query(
@@ -163,20 +150,20 @@ async function runSluice(
   try {
     const connecting = await daemon.waitFor((l) => l.msg === 'binlog connecting');
     const startedAt = Date.parse(String(connecting.time));
-    const cpu0 = cpuMs(daemon.pid);
+    const cpu0 = schedCpuMs(daemon.pid);
     const redisPid = pidFrom(bench.redisPidFile);
     const mariadbPid = pidFrom(bench.mariadbPidFile);
-    const redis0 = cpuMs(redisPid);
-    const mariadb0 = cpuMs(mariadbPid);
+    const redis0 = schedCpuMs(redisPid);
+    const mariadb0 = schedCpuMs(mariadbPid);
     const endedAt = await pollUntil(
       () => publishedAt ?? undefined,
       "the message of the range's last batch",
       120_000,
     );
     const { peak } = memoryOf(daemon.pid);
-    const cpu = cpuMs(daemon.pid) - cpu0;
-    const redisCpu = cpuMs(redisPid) - redis0;
-    const mariadbCpu = cpuMs(mariadbPid) - mariadb0;
+    const cpu = schedCpuMs(daemon.pid) - cpu0;
+    const redisCpu = schedCpuMs(redisPid) - redis0;
+    const mariadbCpu = schedCpuMs(mariadbPid) - mariadb0;
     // And the checkpoint follows (untimed: it is written after the acknowledgement).
     await pollUntil(
       async () => {
@@ -358,7 +345,7 @@ runScenario(NAME, async () => {
           'bare zongji and the naive sink are timed from just before `zongji.start()` to their last XID / last acknowledged reply. ' +
           'mariadb-binlog is timed from spawn to exit of `mariadb-binlog --read-from-remote-server --base64-output=decode-rows -v | grep -c`. ' +
           `Medians of ${ROUNDS} interleaved rounds; ratios are per round, then the median. ` +
-          'CPU per row = user + system CPU time of the reading process over the timed span (V8 GC helper threads included) ÷ rows; Redis CPU = the bench Redis over the Sluice span.',
+          "CPU per row = CPU time of all threads of the reading process over the timed span (the scheduler's own accounting for Sluice, getrusage for the workers; V8 GC helper threads included) ÷ rows; Redis CPU = the bench Redis over the Sluice span.",
         table.join('\n'),
         `Sensitivity, two keys per row (\`${TWO_KEYS.join('`, `')}\`: ${twoKeys.keys ?? '?'} keys, ${twoKeys.batches ?? '?'} batches): ` +
           `Sluice ${rate(twoKeys.rows / twoKeys.seconds)} = ${ratio(twoKeys.rows / twoKeys.seconds, z)} of the median bare zongji, RSS peak ${mb(twoKeys.rssPeak ?? 0)}.`,

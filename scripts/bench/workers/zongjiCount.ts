@@ -15,13 +15,7 @@ if (!file || !from || !to || !serverId || !db || !table) {
 }
 const end = Number(to);
 
-const zongji = new ZongJi({
-  ...bench.source,
-  charset: 'UTF8MB4_UNICODE_CI',
-  timezone: 'Z',
-  supportBigNumbers: true,
-  bigNumberStrings: false,
-});
+const zongji = new ZongJi(bench.zongji);
 let rows = 0;
 let done = false;
 zongji.on('binlog', (event: BinlogEvent & { rows?: unknown[] }) => {

@@ -14,13 +14,7 @@ if (!serverId || !db || !table || !prefix) {
   process.exit(2);
 }
 const redis = new Redis(bench.redisUrl);
-const zongji = new ZongJi({
-  ...bench.source,
-  charset: 'UTF8MB4_UNICODE_CI',
-  timezone: 'Z',
-  supportBigNumbers: true,
-  bigNumberStrings: false,
-});
+const zongji = new ZongJi(bench.zongji);
 type Row = Record<string, unknown>;
 type RowsEvent = BinlogEvent & {
   rows?: Array<Row & { after?: Row }>;
