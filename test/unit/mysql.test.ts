@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../helpers/errors.js';
 import { checkConfig, parseStartFrom } from '../../src/config/schema.js';
-import { SluiceError } from '../../src/errors/index.js';
 import { formatPosition } from '../../src/pipeline/position.js';
 import {
   evaluateSourceChecks,
@@ -30,16 +30,6 @@ import {
  * here): GTID sets in `source.startFrom`, binlog head detection across the
  * 8.4 rename of SHOW MASTER STATUS, and `check-source` on a MySQL 8.4 server.
  */
-
-function thrown(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
-}
 
 describe('source.startFrom: gtid:SET with MySQL GTID sets', () => {
   it.each([

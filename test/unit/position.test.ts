@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SluiceError } from '../../src/errors/index.js';
+import { thrown } from '../helpers/errors.js';
 import {
   comparePositions,
   formatPosition,
@@ -7,16 +7,6 @@ import {
   parsePosition,
   position,
 } from '../../src/pipeline/position.js';
-
-function thrown(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
-}
 
 describe('binlog positions', () => {
   it.each(['binlog.000003:1234', 'mysql-bin.000001:4', 'host-bin.123456:999999999999'])(
