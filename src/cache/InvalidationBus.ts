@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { publishInOrder } from '../infra/clusterCommands.js';
-import { decodeMessage, encodeInvalidation } from '../pipeline/sink/message.js';
+import { decodeMessage, encodeInvalidation } from '../bus/codec.js';
 
 /** What the bus tells the cache. */
 export interface BusListener {

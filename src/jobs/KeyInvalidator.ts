@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import { publishInOrder, unlinkWithLeases } from '../infra/clusterCommands.js';
-import { encodeInvalidation } from '../pipeline/sink/message.js';
+import { encodeInvalidation } from '../bus/codec.js';
 
 /** Arguments per UNLINK command (keys and their lease keys), as in the sink. */
 const UNLINK_CHUNK = 1000;

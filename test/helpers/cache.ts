@@ -2,7 +2,7 @@ import { Redis, type Cluster } from 'ioredis';
 import { ClusterBusSubscriber } from '../../src/cache/ClusterBusSubscriber.js';
 import type { BusSubscriber } from '../../src/cache/InvalidationBus.js';
 import { SluiceCache, type SluiceCacheOptions } from '../../src/cache/SluiceCache.js';
-import { encodeHeartbeat, encodeInvalidation } from '../../src/pipeline/sink/message.js';
+import { encodeHeartbeat, encodeInvalidation } from '../../src/bus/codec.js';
 import { randomId, testEnv } from './env.js';
 
 /**

@@ -13,7 +13,7 @@ import { keySlot } from '../../keys/slot.js';
 import { RedisKeys } from '../../keys/RedisKeys.js';
 import { encodeCheckpoint, type Checkpoint } from '../checkpoint/CheckpointStore.js';
 import { formatPosition, type BinlogPosition } from '../position.js';
-import { encodeHeartbeat, encodeInvalidation } from './message.js';
+import { encodeHeartbeat, encodeInvalidation } from '../../bus/codec.js';
 import { UnlinkCommand } from './UnlinkCommand.js';
 
 export interface RedisSinkOptions {

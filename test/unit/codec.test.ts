@@ -3,7 +3,7 @@ import {
   decodeMessage,
   encodeHeartbeat,
   encodeInvalidation,
-} from '../../src/pipeline/sink/message.js';
+} from '../../src/bus/codec.js';
 
 describe('invalidation message codec (contract v1)', () => {
   it('encodes the contract shapes exactly', () => {
