@@ -251,8 +251,13 @@ export class Invalidator {
         const keys = this.mapper.keysOf(ev.changes);
         this.stats.rows += ev.changes.length;
         this.stats.lastEventAt = ev.timestamp;
-        if (this.debugRows)
-          this.log.debug({ table: ev.table, rows: ev.changes.length, keys }, 'rows');
+        if (this.debugRows) {
+          // Per change, with its own keys: the demo and operators read these lines.
+          for (const change of ev.changes) {
+            const changeKeys = this.mapper.keysFor(change);
+            this.log.debug({ table: ev.table, kind: change.kind, keys: changeKeys }, 'row');
+          }
+        }
         this.batcher.add(keys);
         return;
       }
