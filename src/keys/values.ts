@@ -1,0 +1,26 @@
+/**
+ * The values a key template renders. They live here, below the daemon and the
+ * cache, because both render keys from rows: the binlog source produces these
+ * values (pipeline/change re-exports them for its row changes) and the cache's
+ * database loaders read the same shapes back.
+ */
+
+/**
+ * A column value as the binlog source delivers it: integers within 2^53 as
+ * numbers and beyond as exact decimal strings, DECIMAL as strings, temporal
+ * values as UTC Dates, binary as Buffers, JSON as parsed values.
+ */
+export type ColumnValue =
+  | string
+  | number
+  | bigint
+  | boolean
+  | null
+  | undefined
+  | Date
+  | Uint8Array
+  | readonly unknown[]
+  | { readonly [k: string]: unknown };
+
+/** One row image: column name → value. */
+export type Row = Readonly<Record<string, ColumnValue>>;
