@@ -8,7 +8,7 @@ import {
 import type { QueryValues } from 'mysql2';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/schema.js';
-import { mysqlConnectionOptions } from '../pipeline/source/connection.js';
+import { mysqlConnectionOptions } from '../infra/mysqlConnectionOptions.js';
 import { statementShape } from './statementShape.js';
 
 export type PoolConfig = DatabaseConfig['pool'];
