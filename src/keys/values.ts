@@ -1,8 +1,9 @@
 /**
- * The values a key template renders. They live here, below the daemon and the
- * cache, because both render keys from rows: the binlog source produces these
- * values (pipeline/change re-exports them for its row changes) and the cache's
- * database loaders read the same shapes back.
+ * The values a key template renders. They live in keys/, below the daemon and
+ * the read side, because both render keys from rows: the binlog source
+ * produces these values (pipeline/change re-exports them with its row
+ * changes), and db/'s loaders render the ids of the rows they read with the
+ * same renderValue, so a row found by id and the key it is cached under agree.
  */
 
 /**
