@@ -13,7 +13,8 @@ import { statementShape } from './statementShape.js';
 /**
  * The pool limits: the shape of the configuration's `database.pool`, spelled
  * out here so that db/ stays below config/ (config parses into pipeline types,
- * and the pipeline reads through db/). Every field has a default in createPool.
+ * and the pipeline reads through db/); config/schema.ts fails to compile if the
+ * two drift. Every field has a default in createPool.
  */
 export interface PoolConfig {
   readonly connectionLimit: number;
