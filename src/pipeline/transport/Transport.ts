@@ -46,8 +46,9 @@ export interface TransportOptions {
  */
 export abstract class Transport {
   protected readonly log: Logger;
-  private failures = 0;
-  private closed = false;
+  // ES private: a subclass can never shadow the retry state by accident.
+  #failures = 0;
+  #closed = false;
   retries = 0;
 
   constructor(protected readonly options: TransportOptions) {
@@ -66,7 +67,7 @@ export abstract class Transport {
 
   /** Stops retrying: a pending `send`/`flush` rejects with TransportClosed. */
   close(): void {
-    this.closed = true;
+    this.#closed = true;
   }
 
   protected abstract attempt(round: Round): Promise<RoundAck>;
@@ -74,27 +75,27 @@ export abstract class Transport {
 
   private async retrying<T>(fn: () => Promise<T>): Promise<T> {
     for (;;) {
-      if (this.closed) throw new TransportClosed();
+      if (this.#closed) throw new TransportClosed();
       try {
         const result = await fn();
-        if (this.failures > 0) this.log.info({ after: this.failures }, 'redis recovered');
-        this.failures = 0;
+        if (this.#failures > 0) this.log.info({ after: this.#failures }, 'redis recovered');
+        this.#failures = 0;
         return result;
       } catch (err) {
-        this.failures++;
+        this.#failures++;
         this.retries++;
-        const delay = backoffDelay(this.failures, REDIS_BACKOFF);
-        const level = this.failures === 1 || this.failures % 20 === 0 ? 'warn' : 'debug';
+        const delay = backoffDelay(this.#failures, REDIS_BACKOFF);
+        const level = this.#failures === 1 || this.#failures % 20 === 0 ? 'warn' : 'debug';
         this.log[level](
           {
             code: 'E_REDIS',
             err: (err as Error).message,
-            attempt: this.failures,
+            attempt: this.#failures,
             retryInMs: delay,
           },
           'redis write failed; retrying without advancing the checkpoint',
         );
-        if (this.closed) throw new TransportClosed();
+        if (this.#closed) throw new TransportClosed();
         await this.options.clock.sleep(delay);
       }
     }
