@@ -52,8 +52,9 @@ describe('the package as published and as the Docker image installs it', () => {
       expect(declared, `${name} is neither a dependency nor a peer`).toBeDefined();
       const locked = lock.packages[`node_modules/${name}`];
       expect(locked, `${name} is not in package-lock.json`).toBeDefined();
-      // A devDependency entry would make npm flag it dev (and prune it) even
-      // when it is also a peer.
+      // A devDependency entry beside the peer entry makes npm flag the package
+      // dev (pruned by --omit=dev) or devOptional (kept only while some
+      // optional edge, such as BullMQ's optional ioredis peer, still needs it).
       expect({ name, dev: locked?.dev, devOptional: locked?.devOptional }).toEqual({
         name,
         dev: undefined,
