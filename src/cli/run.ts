@@ -13,7 +13,7 @@ import { LeaderLease } from '../pipeline/checkpoint/LeaderLease.js';
 import { newInstanceId } from '../pipeline/checkpoint/StatusRecord.js';
 import { registerDaemonMetrics } from '../pipeline/DaemonMetrics.js';
 import { Invalidator } from '../pipeline/Invalidator.js';
-import { checkSource } from '../pipeline/source/sourceChecks.js';
+import { checkSource } from '../source-admin/sourceChecks.js';
 import { commandContext, type GlobalOptions } from './context.js';
 
 /** Source checks whose failure makes the binlog unusable: `sluice run` refuses to start. */

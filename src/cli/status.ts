@@ -2,11 +2,8 @@ import type { Command } from 'commander';
 import type { Cluster, Redis } from 'ioredis';
 import { redactUrl } from '../config/redact.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
-import {
-  CheckpointStore,
-  encodeCheckpoint,
-  type Checkpoint,
-} from '../pipeline/checkpoint/CheckpointStore.js';
+import { encodeCheckpoint, type Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
+import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
 import { readStatus, type DaemonStatus } from '../pipeline/checkpoint/StatusRecord.js';
 import { formatPosition, type BinlogPosition } from '../pipeline/position.js';
 import { bytesBetween, type BinaryLog } from '../source-admin/ServerInfo.js';

@@ -1,10 +1,10 @@
 import ZongJi, { type BinlogEvent, type ZongJiOptions } from '@vlasky/zongji';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
+import { mysqlConnectionOptions } from '../../infra/mysqlConnectionOptions.js';
 import type { Row, RowChange, SourceEvent, TableName } from '../change/RowChange.js';
 import { parseDdl } from '../change/ddl.js';
 import { formatPosition, position, type BinlogPosition } from '../position.js';
-import { mysqlConnectionOptions } from './connection.js';
 import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
 
 /** Where the stream starts: a stored position, a GTID set, or the server's current end. */
