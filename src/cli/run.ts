@@ -92,7 +92,7 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   });
   const daemon = new Invalidator({
     instance,
-    fence: { key: lease.fenceKey, token: () => lease.token },
+    fence: { key: lease.fenceKey, token: () => lease.token, confirm: () => lease.confirm() },
     source: config.source,
     invalidation: config.invalidation,
     rules: buildMappingRules(config),

@@ -21,6 +21,12 @@ export interface DispatcherOptions {
   readonly logger: Logger;
   /** The dispatcher stopped on its own (fenced off, or a barrier check failed unexpectedly). */
   readonly onHalt: (err: SluiceError) => void;
+  /**
+   * A checkpoint write was fenced off. Resolves true when the write should be
+   * retried (this instance still leads, with a token it has just adopted),
+   * false to halt with E_FENCED. Default: halt.
+   */
+  readonly onFenced?: () => Promise<boolean>;
   /** A batch's keys after Redis acknowledged their UNLINK + PUBLISH (the delayed second delete). */
   readonly onAcked?: (keys: readonly string[]) => void;
 }
@@ -134,8 +140,10 @@ export class Dispatcher {
     const { batcher, writer } = this.options;
     for (;;) {
       const items = batcher.take();
+      // A checkpoint goes alone only when it is due (quiet) or a drain waits;
+      // otherwise it rides the next round that has work anyway.
+      if (items.length === 0 && !(writer?.wanted(this.urgent) ?? false)) return;
       const cp = writer?.forRound(this.urgent) ?? null;
-      if (items.length === 0 && cp === null) return;
       try {
         await this.send(items, cp);
       } catch (err) {
@@ -173,8 +181,9 @@ export class Dispatcher {
     }
     if (batches.length > 0 || cp !== null) {
       const ack = await transport.send({ checkpoint: cp, batches });
-      if (cp !== null) {
-        if (ack.checkpoint === 'fenced') {
+      if (cp !== null && ack.checkpoint === 'fenced') {
+        // The batches were deleted and announced; only the checkpoint was refused.
+        if (!(await (this.options.onFenced?.() ?? Promise.resolve(false)))) {
           this.halt();
           this.options.onHalt(
             new SluiceError(
@@ -184,8 +193,7 @@ export class Dispatcher {
           );
           return;
         }
-        this.options.writer?.written(cp);
-      }
+      } else if (cp !== null) this.options.writer?.written(cp);
       publisher.acked(batches.length);
       for (const b of batches) {
         this.counters.batches++;

@@ -40,8 +40,16 @@ export interface InvalidatorOptions {
   readonly logger: Logger;
   /** This process's instance id (status record, leader lease). */
   readonly instance?: string;
-  /** High availability: checkpoint writes are fenced with the leader's token. */
-  readonly fence?: { readonly key: string; readonly token: () => number };
+  /**
+   * High availability: checkpoint writes are fenced with the leader's token;
+   * `confirm` answers, after a fenced-off write, whether this instance still
+   * leads (it may have re-taken its own lease with a new token).
+   */
+  readonly fence?: {
+    readonly key: string;
+    readonly token: () => number;
+    readonly confirm?: () => Promise<boolean>;
+  };
   /** Live column lookup, for re-checking templates after ALTER TABLE. */
   readonly columns: ColumnLookup;
   /** The delayed second delete (`invalidation.secondDeleteMs > 0`): gets every acknowledged batch. */
@@ -120,6 +128,7 @@ export class Invalidator {
       logger: options.logger,
       onBackpressure: (pause) => this.onBackpressure(pause),
       onHalt: (err) => this.onDispatchHalted(err),
+      onFenced: () => this.onFenced(),
       ...(secondDelete === undefined ? {} : { onAcked: (keys) => secondDelete.schedule(keys) }),
     });
     this.batcher = stages.batcher;
@@ -382,6 +391,25 @@ export class Invalidator {
     );
     this.batcher.flush(patterns, true, null);
     this.startSource({ kind: 'end' });
+  }
+
+  /**
+   * Policy: a checkpoint write was fenced off. A lone daemon whose lease
+   * expired during a Redis outage re-takes it with a new token while a write
+   * with the old one is in flight: if this instance still holds the lease it
+   * keeps its work and retries with the current token; only when another
+   * instance leads does it halt with E_FENCED.
+   */
+  private async onFenced(): Promise<boolean> {
+    const confirm = this.options.fence?.confirm;
+    if (confirm === undefined) return false;
+    try {
+      return await confirm();
+    } catch (err) {
+      // Redis went away again: retrying is safe, the fence decides next time.
+      this.log.warn({ err: (err as Error).message }, 'leadership check failed; retrying the write');
+      return true;
+    }
   }
 
   /** Policy: the dispatcher stopped (a stale fencing token: another instance leads). */

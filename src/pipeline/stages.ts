@@ -31,6 +31,8 @@ export interface StageOptions {
   /** The source must pause (true) or may resume (false). */
   readonly onBackpressure: (pause: boolean) => void;
   readonly onHalt: (err: SluiceError) => void;
+  /** A checkpoint write was fenced off: true to retry it (see Dispatcher). */
+  readonly onFenced?: () => Promise<boolean>;
   readonly onAcked?: (keys: readonly string[]) => void;
 }
 
@@ -83,6 +85,7 @@ export function assembleStages(o: StageOptions): Stages {
     publisher,
     logger: o.logger,
     onHalt: o.onHalt,
+    ...(o.onFenced === undefined ? {} : { onFenced: o.onFenced }),
     ...(o.maxKeysPerSec === undefined || o.maxKeysPerSec <= 0
       ? {}
       : { rateLimiter: new RateLimiter(o.maxKeysPerSec, o.clock) }),

@@ -61,7 +61,13 @@ class FakeTransport extends Transport {
   }
 }
 
-function setup(opts: { rate?: number; onAcked?: (keys: readonly string[]) => void } = {}) {
+function setup(
+  opts: {
+    rate?: number;
+    onAcked?: (keys: readonly string[]) => void;
+    onFenced?: () => Promise<boolean>;
+  } = {},
+) {
   const clock = new ManualClock();
   const transport = new FakeTransport({ channel: 'ch', clock, logger: silent });
   const halted: SluiceError[] = [];
@@ -96,6 +102,7 @@ function setup(opts: { rate?: number; onAcked?: (keys: readonly string[]) => voi
     onHalt: (err) => halted.push(err),
     ...(opts.rate === undefined ? {} : { rateLimiter: new RateLimiter(opts.rate, clock) }),
     ...(opts.onAcked === undefined ? {} : { onAcked: opts.onAcked }),
+    ...(opts.onFenced === undefined ? {} : { onFenced: opts.onFenced }),
   });
   const txn = (keys: string[], pos: number): void => {
     batcher.add(keys);
@@ -171,6 +178,40 @@ describe('Dispatcher: checkpoint after ack (rule 1)', () => {
     await settle();
     expect(transport.sent).toEqual(['send a#1@binlog.000001:100', 'send cp@100']);
     await dispatcher.drain(); // halted: returns at once
+  });
+
+  it('a fenced write that the leadership check confirms is retried: batches acked, nothing halts', async () => {
+    let checks = 0;
+    const s = setup({
+      onFenced: () => {
+        checks++;
+        s.transport.fenced = false; // the lease re-taken: the next write carries the new token
+        return Promise.resolve(true);
+      },
+    });
+    s.transport.fenced = true;
+    s.txn(['a'], 100);
+    await settle();
+    s.txn(['b'], 200);
+    await s.dispatcher.drain();
+    expect(checks).toBe(1);
+    expect(s.halted).toEqual([]);
+    expect(s.transport.sent).toEqual([
+      'send a#1@binlog.000001:100',
+      'send cp@100 b#2@binlog.000001:200', // refused, b still deleted and announced
+      'send cp@200',
+    ]);
+    expect(s.writer.stored).toEqual(cp(200));
+    expect(s.dispatcher.stats).toMatchObject({ batches: 2, publishes: 2 });
+  });
+
+  it('a fenced write that the leadership check denies halts with E_FENCED', async () => {
+    const s = setup({ onFenced: () => Promise.resolve(false) });
+    s.transport.fenced = true;
+    s.txn(['a'], 100);
+    await s.dispatcher.drain();
+    expect(s.halted.map((e) => e.code)).toEqual(['E_FENCED']);
+    expect(s.writer.stored).toBe(null);
   });
 });
 

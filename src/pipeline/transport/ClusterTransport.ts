@@ -51,15 +51,16 @@ export class ClusterTransport extends Transport {
       for (const k of batch.keys) args.push(k, RedisKeys.lease(k));
       commands.push(...unlinkCommands(args, UNLINK_CHUNK));
     }
+    let fenced = false;
     if (commands.length > 0) {
       const replies = await execBySlot(this.cluster, commands);
-      // A fenced-off writer stops here: its deletes landed (harmless), nothing is announced.
-      if (cp !== null && cp.fence !== null && Number(replies[0]) !== 1)
-        return { checkpoint: 'fenced' };
+      fenced = cp !== null && cp.fence !== null && Number(replies[0]) !== 1;
     }
+    // Announced even when the checkpoint was fenced off: the deletes landed,
+    // and a single Redis publishes in the same pipeline anyway.
     if (batch !== undefined)
       await publishInOrder(this.cluster, this.options.channel, batch.message);
-    return { checkpoint: cp === null ? 'none' : 'written' };
+    return { checkpoint: cp === null ? 'none' : fenced ? 'fenced' : 'written' };
   }
 
   protected async attemptFlush(patterns: readonly string[], message: string): Promise<number> {
