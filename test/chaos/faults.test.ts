@@ -187,6 +187,34 @@ describe('faults the daemon survives', () => {
     expect(d.child.exitCode).toBe(null); // still running
   });
 
+  it('Redis down for 3 × leaderLeaseMs during a burst: a lone daemon re-takes its own lease, keeps running, 0 survivors', async () => {
+    const s = await scenario('', '  leaderLeaseMs: 1000');
+    const d = await started(s);
+    const keys = await plant(redis, s.keys(1, 20_001));
+    // Down, not paused: the round in flight fails and is retried with the
+    // token it was built with, while the lease expires; once Redis is back
+    // the renewal re-takes the lease with a new token before that retry
+    // lands, so the retried write is fenced off although no one else leads.
+    await redis.call('SHUTDOWN', 'SAVE').catch(() => undefined);
+    const downAt = Date.now();
+    await burst(s, 1, 20_001, 500);
+    await vi.waitFor(() => expect(d.stdout).toContain('E_REDIS'), { timeout: 10_000 });
+    await vi.waitFor(() => expect(Date.now() - downAt).toBeGreaterThan(3500), {
+      timeout: 10_000,
+      interval: 100,
+    });
+    services('start-redis');
+    rmSync(join(redisDir, 'dump.rdb'), { force: true });
+    redis.disconnect();
+    redis = testRedis();
+    await caughtUp(s);
+    expect(await survivors(redis, keys)).toEqual([]);
+    // It took its own expired lease back and did not fence itself off.
+    expect(d.stdout).toContain('re-taken with a new fencing token');
+    expect(d.stdout).not.toContain('E_FENCED');
+    expect(d.child.exitCode).toBe(null);
+  });
+
   it('MariaDB restarted during a burst: reconnects from the checkpoint, 0 survivors', async () => {
     const s = await scenario();
     const d = await started(s);
