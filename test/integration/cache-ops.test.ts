@@ -222,7 +222,7 @@ describe('SluiceCache operations', () => {
 describe('cacheFromConfig', () => {
   it('builds a working cache from the daemon configuration, with a write-behind queue', async () => {
     const { validateConfig } = await import('../../src/config/schema.js');
-    const { cacheFromConfig } = await import('../../src/cache/fromConfig.js');
+    const { cacheFromConfig } = await import('../../src/cli/cacheFromConfig.js');
     const source = `cfg${randomId()}`;
     const config = validateConfig({
       source: { name: source, url: 'mysql://u:p@127.0.0.1:1/x' },
