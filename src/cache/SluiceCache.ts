@@ -115,7 +115,7 @@ export class SluiceCache {
     const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'cache' });
     this.clock = options.clock ?? systemClock;
     this.channel = options.channel ?? 'sluice:invalidate';
-    this.l1 = options.l1 === false ? null : new LocalCache(options.l1);
+    this.l1 = options.l1 === false ? null : new LocalCache(options.l1, this.clock);
     this.l2 = new RemoteCache(options.redis, log, options.leaseMs ?? 2000);
     this.ttl = new TtlPolicy({
       ttlMs: options.ttlMs ?? 300_000,

@@ -110,6 +110,11 @@ export class FakePublisher {
     await this.redis.publish(this.channel, encodeInvalidation(this.src, seq, { keys }));
   }
 
+  /** Publishes a message as is (a pattern, a flush, a malformed one). */
+  async publishRaw(message: string): Promise<void> {
+    await this.redis.publish(this.channel, message);
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.redis.disconnect();
