@@ -137,7 +137,6 @@ export class BusSubscriber {
       this.subscribeFailed = true;
       return;
     }
-    this.subscribeFailed = false;
     if (this.closed) {
       // close() ran while the subscribe was pending: do not stay subscribed.
       await this.options.connection.unsubscribe(this.options.channel).catch(() => undefined);
@@ -202,12 +201,12 @@ export class BusSubscriber {
    */
   private followSeq(state: SourceState, seq: number, heartbeat: boolean): void {
     const expected = heartbeat ? state.lastSeq : state.lastSeq + 1;
-    if (seq === expected || seq === state.lastSeq) {
-      state.lastSeq = seq;
-    } else if (seq > expected) {
+    if (seq > expected) {
       state.lastSeq = seq;
       this.stats.gaps++;
       this.reset('gap');
+    } else if (seq >= state.lastSeq) {
+      state.lastSeq = seq;
     } else if (!heartbeat) {
       state.lastSeq = seq;
       this.reset('restart');

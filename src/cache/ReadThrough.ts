@@ -260,12 +260,12 @@ export class ReadThrough {
 
   /** Stores a fill in L1 unless an invalidation overtook it or L1 became unusable meanwhile. */
   private storeL1(fill: Fill | null, key: string, entry: Entry, json: string | null): void {
-    if (fill === null || this.o.l1 === null) return;
+    if (fill === null) return; // no L1, or it was unusable when the read began
     if ((fill.stale && this.protections.fillTracking) || !this.o.l1Usable()) {
       this.o.stats.fillsDropped++;
       return;
     }
-    this.o.l1.set(key, { entry, json });
+    this.o.l1?.set(key, { entry, json });
   }
 
   /** Polls L2 for another reader's fill, with backoff, for up to `waitMs`. */
@@ -276,8 +276,8 @@ export class ReadThrough {
         Math.min(backoffDelay(attempt, FILL_POLL), deadline - this.clock.now()),
       );
       const raw = await this.o.l2.get(key);
-      if (raw === undefined) return null;
-      if (raw !== null) return raw;
+      // A value, or Redis down (undefined): stop waiting either way.
+      if (raw !== null) return raw ?? null;
     }
     return null;
   }

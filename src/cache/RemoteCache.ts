@@ -6,6 +6,7 @@ import {
   unlinkMatching,
   unlinkWithLeases,
 } from '../infra/clusterCommands.js';
+import { systemClock, type Clock } from '../infra/clock.js';
 import { isCluster } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { withScripts, type LeaseGetReply, type ScriptedClient } from './scripts.js';
@@ -32,13 +33,14 @@ export type LeaseResult =
 export class RemoteCache {
   private readonly client: (Redis | Cluster) & ScriptedClient;
   private readonly log: Logger;
-  private lastErrorLog = 0;
+  private lastErrorLog = Number.NEGATIVE_INFINITY;
   errors = 0;
 
   constructor(
     client: Redis | Cluster,
     logger: Logger,
     private readonly leaseMs: number,
+    private readonly clock: Clock = systemClock,
   ) {
     this.client = withScripts(client);
     this.log = logger.child({ component: 'l2' });
@@ -55,7 +57,7 @@ export class RemoteCache {
       return await op();
     } catch (err) {
       this.errors++;
-      const now = Date.now();
+      const now = this.clock.now();
       if (now - this.lastErrorLog > 5000) {
         this.lastErrorLog = now;
         this.log.warn(

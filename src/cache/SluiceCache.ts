@@ -116,7 +116,7 @@ export class SluiceCache {
     this.clock = options.clock ?? systemClock;
     this.channel = options.channel ?? 'sluice:invalidate';
     this.l1 = options.l1 === false ? null : new LocalCache(options.l1, this.clock);
-    this.l2 = new RemoteCache(options.redis, log, options.leaseMs ?? 2000);
+    this.l2 = new RemoteCache(options.redis, log, options.leaseMs ?? 2000, this.clock);
     this.ttl = new TtlPolicy({
       ttlMs: options.ttlMs ?? 300_000,
       jitter: options.ttlJitter ?? 0.1,

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Clock } from '../../src/infra/clock.js';
 import { CacheStats } from '../../src/cache/CacheStats.js';
 import { FillTracker } from '../../src/cache/FillTracker.js';
 import { LocalCache } from '../../src/cache/LocalCache.js';
@@ -37,6 +38,7 @@ describe('ReadThrough (real Redis)', () => {
 
   interface Setup {
     rt: ReadThrough;
+    l2: RemoteCache;
     l1: LocalCache | null;
     fills: FillTracker;
     stats: CacheStats;
@@ -53,6 +55,7 @@ describe('ReadThrough (real Redis)', () => {
       leaseWaitMs?: number;
       leaseMs?: number;
       client?: Redis;
+      clock?: Clock;
     } = {},
   ): Setup {
     const p = `rt${randomId()}`;
@@ -74,9 +77,11 @@ describe('ReadThrough (real Redis)', () => {
       ttl: new TtlPolicy({ ttlMs: 60_000, jitter: 0, negativeTtlMs: 5000 }),
       leaseWaitMs: options.leaseWaitMs ?? 500,
       ...(options.protections === undefined ? {} : { protections: options.protections }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     return {
       rt,
+      l2,
       l1,
       fills,
       stats,
@@ -131,6 +136,12 @@ describe('ReadThrough (real Redis)', () => {
         missesL2: 2,
         dbLoads: 2,
       });
+      expect(s.fills.size).toBe(0); // every fill ended
+
+      // A loader's null is "no such row" too.
+      const nul = await s.rt.read(`${s.p}:null`, () => Promise.resolve(null));
+      expect([nul.source, nul.entry]).toEqual(['miss', { present: false }]);
+      expect(await redis.get(`${s.p}:null`)).toBe('n');
     });
 
     it('an L2 hit is stored in L1; a per-read ttlMs sets the L2 lifetime', async () => {
@@ -144,6 +155,13 @@ describe('ReadThrough (real Redis)', () => {
       ]);
       expect((await s.rt.read(`${s.p}:b`, () => Promise.resolve('never'))).source).toBe('l1');
       expect([s.stats.hitsL2, s.stats.dbLoads]).toEqual([1, 0]);
+      expect(s.fills.size).toBe(0);
+
+      // An L2 hit costs one GET: the lease script runs only on a miss.
+      const leaseGet = vi.spyOn(s.l2, 'leaseGet');
+      s.l1?.clear();
+      expect((await s.rt.read(`${s.p}:b`, () => Promise.resolve('never'))).source).toBe('l2');
+      expect(leaseGet).not.toHaveBeenCalled();
 
       await s.rt.read(`${s.p}:ttl`, () => Promise.resolve(1), { ttlMs: 3000 });
       const pttl = await redis.pttl(`${s.p}:ttl`);
@@ -208,6 +226,7 @@ describe('ReadThrough (real Redis)', () => {
         } else {
           expect(await redis.get(key)).toBe('v"old"');
           expect(s.stats.fillsDropped).toBe(0);
+          expect(await redis.exists(RedisKeys.lease(key))).toBe(0); // no lease was ever taken
         }
       }
     });
@@ -248,8 +267,8 @@ describe('ReadThrough (real Redis)', () => {
       const r = await s.rt.read(`${s.p}:u`, () => Promise.resolve('db'));
       expect(value(r)).toEqual(['miss', 'db']);
       expect(s.l1?.get(`${s.p}:u`)?.json).toBe('"old"'); // not overwritten, not read
-      expect([s.stats.missesL1, s.stats.hitsL1]).toEqual([1, 0]);
-      expect(s.fills.begin('probe').stale).toBe(false);
+      expect([s.stats.missesL1, s.stats.hitsL1, s.stats.fillsDropped]).toEqual([1, 0, 0]);
+      expect(s.fills.size).toBe(0); // no fill was tracked
 
       s.usable.value = true;
       const release = gate();
@@ -291,18 +310,66 @@ describe('ReadThrough (real Redis)', () => {
       const t0 = Date.now();
       expect(value(await s.rt.read(key, () => Promise.resolve('db')))).toEqual(['miss', 'db']);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(55);
+      expect(s.stats.fillsDropped).toBe(0); // it had no lease: it did not even try
       expect(await redis.get(key)).toBe(null);
       expect(await redis.get(RedisKeys.lease(key))).toBe('other-process');
       expect([s.stats.leaseWaits, s.stats.missesL2, s.stats.dbLoads]).toEqual([1, 1, 1]);
     });
 
+    /** A clock whose sleeps pass at once (recorded), so the waiting schedule is exact. */
+    function steppingClock(): Clock & { sleeps: number[] } {
+      let now = 1_000_000;
+      const sleeps: number[] = [];
+      return {
+        sleeps,
+        now: () => now,
+        sleep: (ms) => {
+          sleeps.push(ms);
+          now += ms;
+          return Promise.resolve();
+        },
+        setTimeout: () => {
+          throw new Error('unused');
+        },
+        clearTimeout: () => undefined,
+        setInterval: () => {
+          throw new Error('unused');
+        },
+        clearInterval: () => undefined,
+      };
+    }
+
+    it('waiting polls L2 at 2, 4, 8, 16, then every 25 ms, up to leaseWaitMs exactly', async () => {
+      const clock = steppingClock();
+      const s = setup({ l1: false, leaseWaitMs: 100, clock });
+      const key = `${s.p}:poll`;
+      await redis.set(RedisKeys.lease(key), 'other-process', 'PX', 5000);
+      expect(value(await s.rt.read(key, () => Promise.resolve('db')))).toEqual(['miss', 'db']);
+      expect(clock.sleeps).toEqual([2, 4, 8, 16, 25, 25, 20]);
+    });
+
     it('a lease about to expire is waited for only its remaining time', async () => {
-      const s = setup({ l1: false, leaseWaitMs: 60_000 });
+      const clock = steppingClock();
+      const s = setup({ l1: false, leaseWaitMs: 60_000, clock });
       const key = `${s.p}:exp`;
-      await redis.set(RedisKeys.lease(key), 'other-process', 'PX', 40);
+      await redis.set(RedisKeys.lease(key), 'other-process', 'PX', 60);
+      expect(value(await s.rt.read(key, () => Promise.resolve('db')))).toEqual(['miss', 'db']);
+      const waited = clock.sleeps.reduce((a, b) => a + b, 0);
+      expect(waited).toBeGreaterThan(0);
+      expect(waited).toBeLessThanOrEqual(60);
+    });
+
+    it('Redis failing during the wait ends it: the value is loaded, not cached', async () => {
+      const s = setup({ l1: false, leaseWaitMs: 5000 });
+      const key = `${s.p}:wd`;
+      await redis.set(RedisKeys.lease(key), 'other-process', 'PX', 5000);
+      const get = vi.spyOn(s.l2, 'get');
+      get.mockResolvedValueOnce(null); // the first GET: a miss, so the lease script runs
+      get.mockResolvedValue(undefined); // then Redis is down
       const t0 = Date.now();
       expect(value(await s.rt.read(key, () => Promise.resolve('db')))).toEqual(['miss', 'db']);
-      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(Date.now() - t0).toBeLessThan(4000);
+      expect(get).toHaveBeenCalledTimes(2);
     });
 
     it('a waited-for fill that is foreign content is loaded over', async () => {
@@ -328,12 +395,13 @@ describe('ReadThrough (real Redis)', () => {
   describe('get', () => {
     it('L1, then L2; null when neither has it; never loads', async () => {
       const s = setup();
+      expect(await s.rt.get(`${s.p}:g0`)).toBe(null);
       expect(await s.rt.get(`${s.p}:g`)).toBe(null);
       await redis.set(`${s.p}:g`, 'v7');
       expect(await s.rt.get(`${s.p}:g`)).toEqual({ present: true, value: 7 });
       s.l1?.set(`${s.p}:g`, { entry: { present: false }, json: null });
       expect(await s.rt.get(`${s.p}:g`)).toEqual({ present: false });
-      expect({ ...s.stats }).toMatchObject({ hitsL1: 1, missesL1: 2, hitsL2: 1, missesL2: 1 });
+      expect({ ...s.stats }).toMatchObject({ hitsL1: 1, missesL1: 3, hitsL2: 1, missesL2: 2 });
     });
   });
 
@@ -375,10 +443,51 @@ describe('ReadThrough (real Redis)', () => {
     });
 
     it('all in L1: no Redis round trip, no load', async () => {
-      const s = setup({ client: down });
+      const s = setup();
+      const mget = vi.spyOn(s.l2, 'mget');
       s.l1?.set(`${s.p}:a`, { entry: { present: true, value: 1 }, json: '1' });
       const res = await s.rt.readMany([`${s.p}:a`], () => Promise.reject(new Error('no load')));
       expect([...res.values()].map((r) => r.source)).toEqual(['l1']);
+      expect(mget).not.toHaveBeenCalled();
+    });
+
+    it("a batch fill never lands through another reader's lease (tokens are unique)", async () => {
+      const s = setup({ l1: false });
+      const key = `${s.p}:aba`;
+      const loading = gate();
+      const release = gate();
+      const first = s.rt.readMany([key], async () => {
+        loading.open();
+        await release.promise;
+        return new Map([[key, 'old']]);
+      });
+      await loading.promise;
+      await s.daemonDeletes([key]); // the first reader's lease is gone
+      // A second reader (another instance) takes a new lease and holds it.
+      const other = setup({ l1: false });
+      const loading2 = gate();
+      const release2 = gate();
+      const second = other.rt.readMany([key], async () => {
+        loading2.open();
+        await release2.promise;
+        return new Map([[key, 'new']]);
+      });
+      await loading2.promise;
+      release.open();
+      await first;
+      expect(await redis.get(key)).toBe(null); // the old row did not land through the new lease
+      release2.open();
+      await second;
+      expect(await redis.get(key)).toBe('v"new"');
+    });
+
+    it('a loader may return null for "no such row"', async () => {
+      const s = setup({ l1: false });
+      const res = await s.rt.readMany([`${s.p}:n`], (missing) =>
+        Promise.resolve(new Map(missing.map((k) => [k, null]))),
+      );
+      expect([...res.values()].map(value)).toEqual([['miss', null]]);
+      expect(await redis.get(`${s.p}:n`)).toBe('n');
     });
 
     it('(lease) a batch fill whose lease the daemon removed is refused; without leases it lands', async () => {
@@ -426,6 +535,7 @@ describe('ReadThrough (real Redis)', () => {
       ]);
       expect(await redis.mget(a, b)).toEqual([null, `v"${b}"`]);
       expect(await redis.get(RedisKeys.lease(a))).toBe('other-process');
+      expect(s.stats.fillsDropped).toBe(0); // no fill attempted without the lease
     });
 
     it('(fill tracking) an invalidation during a batch load keeps that key out of L1', async () => {
@@ -455,8 +565,7 @@ describe('ReadThrough (real Redis)', () => {
       s.fills.invalidateKeys([`${s.p}:a`]);
       expect([...(await reading).values()].map(value)).toEqual([['l2', 1]]);
       expect(s.l1?.get(`${s.p}:a`)).toBeUndefined();
-      // The fills of the batch are ended: a later read of the key is tracked afresh.
-      expect(s.fills.begin(`${s.p}:a`).stale).toBe(false);
+      expect(s.fills.size).toBe(0); // the fills of the batch are ended
     });
 
     it('a key filled between the MGET and the lease script is taken from L2, not loaded', async () => {
@@ -476,6 +585,25 @@ describe('ReadThrough (real Redis)', () => {
       expect(t.stats.dbLoads).toBe(0);
     });
 
+    it('foreign content appearing between the MGET and the lease script is loaded over, not served', async () => {
+      const key = `rt${randomId()}:junk`;
+      const mget = redis.mget.bind(redis);
+      const client = testRedis();
+      open.push(client);
+      client.mget = (async (...keys: string[]) => {
+        const r = await mget(...keys);
+        await redis.set(key, 'junk');
+        return r;
+      }) as typeof client.mget;
+      const t = setup({ l1: false, client });
+      const res = await t.rt.readMany([key], (missing) =>
+        Promise.resolve(new Map(missing.map((k) => [k, 'db']))),
+      );
+      expect([...res.values()].map(value)).toEqual([['miss', 'db']]);
+      expect(await redis.get(key)).toBe('junk'); // no lease was granted: not overwritten
+      expect(t.stats.dbLoads).toBe(1);
+    });
+
     it('Redis down: everything loaded once, cached nowhere', async () => {
       const s = setup({ client: down });
       const res = await s.rt.readMany([`${s.p}:a`, `${s.p}:b`], (missing) =>
@@ -487,6 +615,7 @@ describe('ReadThrough (real Redis)', () => {
       ]);
       expect(s.l1?.size).toBe(0);
       expect([s.stats.missesL2, s.stats.dbLoads]).toEqual([2, 2]);
+      expect(s.l2.errors).toBe(1); // the MGET only: no lease or fill attempted
     });
   });
 });

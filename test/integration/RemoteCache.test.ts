@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RemoteCache } from '../../src/cache/RemoteCache.js';
+import { systemClock } from '../../src/infra/clock.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { randomId } from '../helpers/env.js';
 import { collectMessages, testRedis } from '../helpers/redis.js';
@@ -150,32 +151,78 @@ describe('RemoteCache (real Redis)', () => {
       expect(down.errors).toBe(11);
     });
 
-    it('a failing command is caught, counted, and logged with E_REDIS at most every 5 s', async () => {
+    it.each(['reconnecting', 'end', 'close'])(
+      "status '%s': known to be down, the command is not even sent",
+      async (status) => {
+        const client = testRedis();
+        const l = new RemoteCache(client, logger, 2000);
+        Object.defineProperty(client, 'status', { value: status, configurable: true });
+        const get = vi.spyOn(client, 'get');
+        logs.length = 0;
+        expect(await l.get('k')).toBeUndefined();
+        expect(get).not.toHaveBeenCalled();
+        expect(l.errors).toBe(1);
+        expect(logs).toEqual([]); // degraded, not an incident to log
+        client.disconnect();
+      },
+    );
+
+    /** A connection in subscriber mode: Redis refuses every other command on it. */
+    async function refusing(): Promise<Redis> {
+      const sub = testRedis();
+      await sub.subscribe(`sluice:test:refuse-${randomId()}`);
+      return sub;
+    }
+
+    it('each failing operation is caught, counted, and logged with E_REDIS and its name', async () => {
+      const sub = await refusing();
+      const ops: Array<[string, (l: RemoteCache) => Promise<unknown>]> = [
+        ['get', (l) => l.get('k')],
+        ['mget', (l) => l.mget(['k'])],
+        ['leaseGet', (l) => l.leaseGet('k', 't')],
+        ['leaseFill', (l) => l.fill('k', 't', 'v1', 1000)],
+        ['leaseTake', (l) => l.take('k', 't')],
+        ['set', (l) => l.set('k', 'v1', 1000)],
+        ['lock', (l) => l.acquireLock('l', 't', 1000)],
+        ['lockRelease', (l) => l.releaseLock('l', 't')],
+        ['unlink', (l) => l.unlink(['k'])],
+        ['publish', (l) => l.publish('c', 'm')],
+        ['unlinkPattern', (l) => l.unlinkPattern('k*')],
+      ];
+      for (const [name, op] of ops) {
+        logs.length = 0;
+        const l = new RemoteCache(sub, logger, 2000);
+        await op(l);
+        expect(l.errors, name).toBe(1);
+        expect(logs, name).toEqual([
+          expect.objectContaining({
+            level: 40,
+            component: 'l2',
+            code: 'E_REDIS',
+            op: name,
+            err: expect.stringContaining('subscriber mode') as unknown,
+            msg: 'redis unavailable: serving from the database without caching',
+          }),
+        ]);
+      }
+      sub.disconnect();
+    });
+
+    it('failures are logged at most once per 5 s (all are counted)', async () => {
+      const sub = await refusing();
+      let now = 1_000_000;
+      const clock = { ...systemClock, now: () => now };
+      const l = new RemoteCache(sub, logger, 2000, clock);
       logs.length = 0;
-      // Nothing listens there; one attempt per command, no reconnect loop.
-      const port = 1;
-      const broken = new Redis({
-        host: '127.0.0.1',
-        port,
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: true,
-        retryStrategy: () => null,
-        lazyConnect: true,
-      });
-      broken.on('error', () => undefined);
-      const failing = new RemoteCache(broken, logger, 2000);
-      expect(await failing.get('k')).toBeUndefined();
-      expect(await failing.get('k')).toBeUndefined();
-      expect(failing.errors).toBe(2);
+      await l.get('k');
+      now += 5000;
+      await l.get('k');
       expect(logs).toHaveLength(1);
-      expect(logs[0]).toMatchObject({
-        level: 40,
-        component: 'l2',
-        code: 'E_REDIS',
-        op: 'get',
-        msg: 'redis unavailable: serving from the database without caching',
-      });
-      broken.disconnect();
+      now += 1;
+      await l.get('k');
+      expect(logs).toHaveLength(2);
+      expect(l.errors).toBe(3);
+      sub.disconnect();
     });
   });
 });

@@ -289,6 +289,7 @@ describe('BusSubscriber', () => {
       const { bus, conn } = setup();
       await bus.start();
       conn.deliver(inv(1, { keys: ['a'] }, 'cache:host:1'));
+      await vi.advanceTimersByTimeAsync(600); // a check ran: still no daemon heard
       expect(bus.usable).toBe(false);
       conn.deliver(hb(0));
       await vi.advanceTimersByTimeAsync(1000);

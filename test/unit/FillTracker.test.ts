@@ -51,8 +51,14 @@ describe('FillTracker', () => {
     expect(again.stale).toBe(true);
   });
 
-  it('starts fresh', () => {
+  it('starts fresh; size counts the fills in progress', () => {
     const t = new FillTracker();
-    expect(t.begin('k')).toEqual({ key: 'k', stale: false });
+    expect(t.size).toBe(0);
+    const a = t.begin('k');
+    expect(a).toEqual({ key: 'k', stale: false });
+    t.begin('j');
+    expect(t.size).toBe(2);
+    t.end(a);
+    expect(t.size).toBe(1);
   });
 });

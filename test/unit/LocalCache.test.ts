@@ -53,6 +53,13 @@ describe('LocalCache', () => {
     vi.advanceTimersByTime(900);
     expect(l1.get('default')).toBeUndefined();
     expect(l1.get('long')).toBeUndefined();
+    // Expired entries go when touched, not by a timer per entry.
+    const lazy = new LocalCache({ ttlMs: 100 });
+    lazy.set('x', entry(1));
+    vi.advanceTimersByTime(200);
+    expect(lazy.size).toBe(1);
+    expect(lazy.get('x')).toBeUndefined();
+    expect(lazy.size).toBe(0);
   });
 
   it('is bounded by entry count (default 10,000), dropping the least recently used', () => {
