@@ -265,7 +265,8 @@ export class ReadThrough {
       this.o.stats.fillsDropped++;
       return;
     }
-    this.o.l1?.set(key, { entry, json });
+    // A fill exists only while there is an L1 (beginFill).
+    (this.o.l1 as LocalCache).set(key, { entry, json });
   }
 
   /** Polls L2 for another reader's fill, with backoff, for up to `waitMs`. */
