@@ -33,7 +33,7 @@ export function encodeInvalidation(
   if (body.keys && body.keys.length > 0) msg.keys = body.keys;
   if (body.patterns && body.patterns.length > 0) msg.patterns = body.patterns;
   if (body.flush) msg.flush = true;
-  if (body.pos !== undefined) msg.pos = body.pos;
+  msg.pos = body.pos; // JSON.stringify leaves it out when undefined
   return JSON.stringify(msg);
 }
 
@@ -56,7 +56,7 @@ export function decodeMessage(
   if (raw.length > maxBytes) return null;
   let m: unknown;
   try {
-    m = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    m = JSON.parse(raw.toString()); // a Buffer's toString is UTF-8
   } catch {
     return null;
   }

@@ -1,25 +1,24 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { publishInOrder } from '../infra/clusterCommands.js';
-import { decodeMessage, encodeInvalidation } from '../bus/codec.js';
+import { systemClock, type Clock, type Timer } from '../infra/clock.js';
+import { decodeMessage } from './codec.js';
 
-/** What the bus tells the cache. */
+/** What the subscriber tells its owner (the cache's L1). */
 export interface BusListener {
-  /** Drop these keys from L1. */
+  /** Drop these keys. */
   onKeys(keys: readonly string[]): void;
-  /** Drop the keys matching these Redis globs from L1. */
+  /** Drop the keys matching these Redis globs. */
   onPatterns(patterns: readonly string[]): void;
-  /** Drop everything from L1 (a flush message, a seq gap, a publisher restart, a lost subscription or heartbeat). */
+  /** Drop everything (a flush message, a seq gap, a publisher restart, a lost subscription or heartbeat). */
   onReset(reason: BusResetReason): void;
 }
 
 export type BusResetReason = 'flush' | 'gap' | 'restart' | 'resubscribed' | 'heartbeat';
 
 /**
- * The subscription connection, as the bus uses it: an ioredis `Redis`, or
- * anything emitting the same events (ClusterBusSubscriber).
+ * The subscription connection, as the subscriber uses it: an ioredis `Redis`,
+ * or anything emitting the same events (ClusterBusSubscriber).
  */
-export interface BusSubscriber {
+export interface SubscriberConnection {
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
   on(event: 'ready' | 'close' | 'reconnecting' | 'error', listener: () => void): unknown;
   subscribe(channel: string): Promise<unknown>;
@@ -27,40 +26,49 @@ export interface BusSubscriber {
   disconnect(): void;
 }
 
-export interface InvalidationBusOptions {
+export interface BusSubscriberOptions {
   /** A dedicated connection: it enters subscriber mode. */
-  readonly subscriber: BusSubscriber;
-  /** A normal connection (or the cluster) for publishing this process's own invalidations. */
-  readonly publisher: Redis | Cluster;
+  readonly connection: SubscriberConnection;
   readonly channel: string;
   /** The daemon's heartbeat period (a source is silent after 3 periods). */
   readonly heartbeatMs: number;
   /**
-   * Serve L1 only while at least one daemon heartbeat is fresh (default true).
+   * Usable only while at least one daemon heartbeat is fresh (default true).
    * Without a daemon nobody invalidates L1 for database writes.
    */
   readonly requireHeartbeat?: boolean;
-  /** This process's `src` for messages it publishes itself. */
-  readonly publisherId: string;
+  /** Messages from this `src` are skipped: the process's own, already applied locally. */
+  readonly ownSource?: string;
   readonly logger: Logger;
   readonly listener: BusListener;
+  readonly clock?: Clock;
+}
+
+/** Counters of the subscriber (`cache.stats().bus`). */
+export interface BusStats {
+  messages: number;
+  ignored: number;
+  gaps: number;
+  resets: number;
+  heartbeats: number;
 }
 
 interface SourceState {
   lastSeq: number;
-  /** Last heartbeat (local clock); 0 for publishers that send none (library instances). */
-  lastHeartbeatAt: number;
+  /** Last heartbeat (local clock); null for publishers that send none (library instances). */
+  lastHeartbeatAt: number | null;
 }
 
 /**
- * The invalidation channel subscriber (and publisher for the library's own
- * deletes). It evicts L1 on every message and decides when L1 can no longer
- * be trusted: a sequence gap, a publisher restart, three missed heartbeats, or
- * a resubscribe all reset L1, and while the subscription is down or a daemon
- * is silent `usable` is false, so L1 is bypassed.
+ * The invalidation channel's subscriber. It hands every message's keys and
+ * patterns to the listener and decides when L1 can no longer be trusted: a
+ * sequence gap (seen in a message or in a heartbeat), a publisher restart (a
+ * lower seq), three missed heartbeats, or a resubscribe each reset it, and
+ * while the subscription is down or every daemon is silent `usable` is false.
  */
-export class InvalidationBus {
+export class BusSubscriber {
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly sources = new Map<string, SourceState>();
   private subscribed = false;
   private closed = false;
@@ -68,12 +76,12 @@ export class InvalidationBus {
   /** The first subscribe failed (Redis down at start): retry it on the next 'ready'. */
   private subscribeFailed = false;
   private silent = true;
-  private ownSeq = 0;
-  private timer: NodeJS.Timeout | null = null;
-  readonly stats = { messages: 0, ignored: 0, gaps: 0, resets: 0, heartbeats: 0 };
+  private timer: Timer | null = null;
+  readonly stats: BusStats = { messages: 0, ignored: 0, gaps: 0, resets: 0, heartbeats: 0 };
 
-  constructor(private readonly options: InvalidationBusOptions) {
+  constructor(private readonly options: BusSubscriberOptions) {
     this.log = options.logger.child({ component: 'bus' });
+    this.clock = options.clock ?? systemClock;
   }
 
   /** True while L1 may serve: subscribed and (if required) daemon heartbeats are fresh. */
@@ -86,13 +94,13 @@ export class InvalidationBus {
   }
 
   async start(): Promise<void> {
-    const sub = this.options.subscriber;
-    sub.on('message', (channel: string, raw: string) => {
+    const conn = this.options.connection;
+    conn.on('message', (channel: string, raw: string) => {
       if (channel === this.options.channel) this.onMessage(raw);
     });
-    sub.on('close', () => this.onDown());
-    sub.on('reconnecting', () => this.onDown());
-    sub.on('ready', () => {
+    conn.on('close', () => this.onDown());
+    conn.on('reconnecting', () => this.onDown());
+    conn.on('ready', () => {
       // Only after a lost connection (close/reconnecting cleared `subscribed`)
       // or a failed subscribe: ioredis can emit 'ready' on a live connection,
       // and resubscribing then would reset L1 for nothing.
@@ -100,27 +108,19 @@ export class InvalidationBus {
       if (this.everSubscribed || this.subscribeFailed) void this.subscribe();
     });
     await this.subscribe();
-    this.timer = setInterval(
+    // Twice per period, so a silent daemon is noticed within 3.5 periods.
+    this.timer = this.clock.setInterval(
       () => this.checkHeartbeats(),
       Math.max(50, this.options.heartbeatMs / 2),
     );
-    this.timer.unref();
-  }
-
-  /** Publishes an invalidation made by this process (cache delete, pattern flush). */
-  async publish(body: { keys?: readonly string[]; patterns?: readonly string[] }): Promise<void> {
-    this.ownSeq++;
-    const { publisher, channel } = this.options;
-    const message = encodeInvalidation(this.options.publisherId, this.ownSeq, body);
-    await publishInOrder(publisher, channel, message);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.subscribed = false;
-    if (this.timer) clearInterval(this.timer);
+    this.clock.clearInterval(this.timer);
     try {
-      await this.options.subscriber.unsubscribe(this.options.channel);
+      await this.options.connection.unsubscribe(this.options.channel);
     } catch {
       // already disconnected
     }
@@ -128,7 +128,7 @@ export class InvalidationBus {
 
   private async subscribe(): Promise<void> {
     try {
-      await this.options.subscriber.subscribe(this.options.channel);
+      await this.options.connection.subscribe(this.options.channel);
     } catch (err) {
       this.log.warn(
         { err: (err as Error).message },
@@ -137,10 +137,9 @@ export class InvalidationBus {
       this.subscribeFailed = true;
       return;
     }
-    this.subscribeFailed = false;
     if (this.closed) {
       // close() ran while the subscribe was pending: do not stay subscribed.
-      await this.options.subscriber.unsubscribe(this.options.channel).catch(() => undefined);
+      await this.options.connection.unsubscribe(this.options.channel).catch(() => undefined);
       return;
     }
     if (this.everSubscribed) {
@@ -170,21 +169,16 @@ export class InvalidationBus {
       this.stats.ignored++;
       return;
     }
-    if (msg.src === this.options.publisherId) return; // our own, already applied locally
-    let state = this.sources.get(msg.src);
+    if (msg.src === this.options.ownSource) return;
+    const state = this.sources.get(msg.src);
     if (msg.type === 'hb') {
       this.stats.heartbeats++;
+      const now = this.clock.now();
       if (state === undefined) {
-        state = { lastSeq: msg.seq, lastHeartbeatAt: Date.now() };
-        this.sources.set(msg.src, state);
+        this.sources.set(msg.src, { lastSeq: msg.seq, lastHeartbeatAt: now });
       } else {
-        state.lastHeartbeatAt = Date.now();
-        // A heartbeat repeats the last seq: a higher one means a message was lost.
-        if (msg.seq > state.lastSeq) {
-          this.stats.gaps++;
-          state.lastSeq = msg.seq;
-          this.reset('gap');
-        }
+        state.lastHeartbeatAt = now;
+        this.followSeq(state, msg.seq, true);
       }
       this.checkHeartbeats();
       return;
@@ -194,28 +188,38 @@ export class InvalidationBus {
     if (msg.keys.length > 0) this.options.listener.onKeys(msg.keys);
     if (msg.patterns.length > 0) this.options.listener.onPatterns(msg.patterns);
     if (msg.flush) this.reset('flush');
-    if (state === undefined) {
-      this.sources.set(msg.src, { lastSeq: msg.seq, lastHeartbeatAt: 0 });
-    } else if (msg.seq === state.lastSeq + 1 || msg.seq === state.lastSeq) {
-      state.lastSeq = msg.seq; // next in order, or a retried publish
-    } else if (msg.seq > state.lastSeq + 1) {
+    if (state === undefined) this.sources.set(msg.src, { lastSeq: msg.seq, lastHeartbeatAt: null });
+    else this.followSeq(state, msg.seq, false);
+  }
+
+  /**
+   * Follows a source's seq. A message carries the next seq (or the same one,
+   * when a publish was retried); a heartbeat repeats the last one. Anything
+   * higher means a message was lost. A lower seq in a message means the
+   * publisher restarted (a new daemon run, a failover); in a heartbeat it is
+   * left to the next message, which tells the same.
+   */
+  private followSeq(state: SourceState, seq: number, heartbeat: boolean): void {
+    const expected = heartbeat ? state.lastSeq : state.lastSeq + 1;
+    if (seq > expected) {
+      state.lastSeq = seq;
       this.stats.gaps++;
-      state.lastSeq = msg.seq;
       this.reset('gap');
-    } else {
-      // A lower seq: the publisher restarted (new daemon run, failover).
-      state.lastSeq = msg.seq;
+    } else if (seq >= state.lastSeq) {
+      state.lastSeq = seq;
+    } else if (!heartbeat) {
+      state.lastSeq = seq;
       this.reset('restart');
     }
   }
 
   private checkHeartbeats(): void {
     const limit = 3 * this.options.heartbeatMs;
-    const now = Date.now();
+    const now = this.clock.now();
     let anyFresh = false;
     let anyStale = false;
     for (const s of this.sources.values()) {
-      if (s.lastHeartbeatAt === 0) continue;
+      if (s.lastHeartbeatAt === null) continue;
       if (now - s.lastHeartbeatAt > limit) anyStale = true;
       else anyFresh = true;
     }
