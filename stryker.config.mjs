@@ -25,7 +25,15 @@ export default {
     'src/cache/ReadThrough.ts',
     'src/cache/LocalCache.ts',
     'src/cache/RemoteCache.ts',
-    // The daemon core (batch, tracker, writer, publisher) joins here.
+    // The daemon core's stages: batcher, dispatcher, tracker, writer,
+    // publisher, stall detection, replay rate limit.
+    'src/pipeline/batch/Batcher.ts',
+    'src/pipeline/batch/RateLimiter.ts',
+    'src/pipeline/Dispatcher.ts',
+    'src/pipeline/checkpoint/CheckpointTracker.ts',
+    'src/pipeline/checkpoint/CheckpointWriter.ts',
+    'src/pipeline/source/StallDetector.ts',
+    'src/bus/BusPublisher.ts',
   ],
   coverageAnalysis: 'perTest',
   // Two cores: the machines' size.

@@ -16,6 +16,8 @@ export default defineConfig({
       'test/integration/ReadThrough.test.ts',
       'test/integration/RemoteCache.test.ts',
       'test/integration/cache-bus.test.ts',
+      // The daemon's delivery stages against Redis (exact keys, messages, positions).
+      'test/integration/stages.test.ts',
     ],
     // Starts (or reuses) the project's Redis; see test/globalSetup.ts.
     globalSetup: ['test/globalSetup.ts'],
