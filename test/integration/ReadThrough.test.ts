@@ -367,10 +367,8 @@ describe('ReadThrough (real Redis)', () => {
       const get = vi.spyOn(s.l2, 'get');
       get.mockResolvedValueOnce(null); // the first GET: a miss, so the lease script runs
       get.mockResolvedValue(undefined); // then Redis is down
-      const t0 = Date.now();
       expect(value(await s.rt.read(key, () => Promise.resolve('db')))).toEqual(['miss', 'db']);
-      expect(Date.now() - t0).toBeLessThan(4000);
-      expect(get).toHaveBeenCalledTimes(2);
+      expect(get).toHaveBeenCalledTimes(2); // the lookup, then one poll that found Redis down
     });
 
     it('a waited-for fill that is foreign content is loaded over', async () => {

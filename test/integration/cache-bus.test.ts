@@ -24,7 +24,9 @@ describe('SluiceCache and the invalidation bus', () => {
     const channel = `sluice:test:${p}`;
     const pub = new FakePublisher(channel);
     open.push(() => pub.close());
-    const t = await testCache({ channel, heartbeatMs: 100, unsafe });
+    // Heartbeats every 100 ms, declared silent only after 3 s: a busy machine
+    // delaying a heartbeat does not reset L1 in the middle of a test.
+    const t = await testCache({ channel, heartbeatMs: 1000, unsafe });
     open.push(t.close);
     pub.startHeartbeats(100);
     await vi.waitFor(() => expect(t.cache.l1Usable).toBe(true));
