@@ -4,17 +4,24 @@ import { redactUrl } from '../config/redact.js';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildMappingRules, parseListen } from '../config/schema.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
+import { systemClock } from '../infra/clock.js';
 import { startMetricsServer } from '../infra/metricsServer.js';
 import { closeRedis, createRedisClient } from '../infra/redis.js';
 import { onShutdownSignal } from '../infra/signals.js';
 import { DaemonJobs } from '../jobs/DaemonJobs.js';
 import { SluiceError } from '../errors/index.js';
+import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
 import { LeaderLease } from '../pipeline/checkpoint/LeaderLease.js';
 import { newInstanceId } from '../pipeline/checkpoint/StatusRecord.js';
 import { registerDaemonMetrics } from '../pipeline/DaemonMetrics.js';
 import { Invalidator } from '../pipeline/Invalidator.js';
 import { checkSource } from '../pipeline/source/sourceChecks.js';
+import { BinlogRetentionWatch } from '../source-admin/BinlogRetention.js';
+import { ReconnectingServer } from '../source-admin/ReconnectingServer.js';
 import { commandContext, type GlobalOptions } from './context.js';
+
+/** How often `sluice_source_*` (binlog retention, lag in bytes) are refreshed. */
+const RETENTION_POLL_MS = 10_000;
 
 /** Source checks whose failure makes the binlog unusable: `sluice run` refuses to start. */
 const FATAL_CHECKS = new Set([
@@ -112,11 +119,30 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   );
   const metricsListen =
     config.metrics.listen === undefined ? null : parseListen(config.metrics.listen);
+  // The checkpoint against the binlogs the server keeps: alerts fire before a purge takes it.
+  const adminServer = new ReconnectingServer(config.source.url);
+  const checkpoints = new CheckpointStore(redis, config.source.name);
+  const retention = new BinlogRetentionWatch(
+    {
+      binaryLogs: () => adminServer.call((s) => s.binaryLogs()),
+      head: () => adminServer.call((s) => s.head()),
+      checkpoint: async () => (await checkpoints.read())?.position ?? null,
+    },
+    {
+      clock: systemClock,
+      intervalMs: RETENTION_POLL_MS,
+      onError: (err) => log.debug({ err: err.message }, 'binlog retention poll failed'),
+    },
+  );
+  retention.register(registry);
   const metrics =
     metricsListen === null
       ? null
       : await startMetricsServer(registry, metricsListen, config.api.token);
-  if (metrics) log.info({ address: metrics.address }, 'metrics on /metrics');
+  if (metrics) {
+    retention.start();
+    log.info({ address: metrics.address }, 'metrics on /metrics');
+  }
   const removeSignals = onShutdownSignal(logger, async () => {
     if (!leading) {
       await lease.release(); // a standby just stops waiting
@@ -141,6 +167,8 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   } finally {
     removeSignals();
     await metrics?.close();
+    await retention.stop();
+    await adminServer.close();
     await lease.release();
     await jobs.close();
     await schema.close();

@@ -5,15 +5,13 @@ import { ClusterBusSubscriber } from '../cache/ClusterBusSubscriber.js';
 import { redactUrl } from '../config/redact.js';
 import { parseListen } from '../config/schema.js';
 import { createPool } from '../db/createPool.js';
-import { SluiceError } from '../errors/index.js';
 import { systemClock } from '../infra/clock.js';
 import { startMetricsServer } from '../infra/metricsServer.js';
 import { closeRedis, createRedis, createRedisClient, isCluster } from '../infra/redis.js';
 import { onShutdownSignal } from '../infra/signals.js';
 import { KeyTemplate } from '../keys/KeyTemplate.js';
 import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
-import type { BinlogPosition } from '../pipeline/position.js';
-import { ServerInfo } from '../source-admin/ServerInfo.js';
+import { ReconnectingServer } from '../source-admin/ReconnectingServer.js';
 import { ConsistencyMonitor } from '../verify/ConsistencyMonitor.js';
 import { windowLabel } from '../verify/ConsistencyTally.js';
 import { KeyProbe } from '../verify/KeyProbe.js';
@@ -133,7 +131,7 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
       ),
       probe: new KeyProbe({ redis, db, ...(opts.api === undefined ? {} : { api: opts.api }) }),
       progress: {
-        head: () => server.head(),
+        head: () => server.call((s) => s.head()),
         checkpoint: async () => (await checkpoints.read())?.position ?? null,
         // A PING on the subscription is answered after every message already
         // queued for it. A cluster relays messages between nodes: the re-read
@@ -182,32 +180,4 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
     removeSignals();
   }
   log.info('sluice verify stopped');
-}
-
-/**
- * The source server's binlog head over one admin connection, reopened after
- * a failure (the next check retries; a failed check is counted, not fatal).
- */
-class ReconnectingServer {
-  private server: Promise<ServerInfo> | null = null;
-
-  constructor(private readonly url: string) {}
-
-  async head(): Promise<BinlogPosition | null> {
-    this.server ??= ServerInfo.connect(this.url);
-    const current = this.server;
-    try {
-      return await (await current).head();
-    } catch (err) {
-      if (this.server === current) this.server = null;
-      await current.then((s) => s.close()).catch(() => undefined);
-      throw err instanceof SluiceError ? err : new SluiceError('E_SOURCE_CONNECT', String(err));
-    }
-  }
-
-  async close(): Promise<void> {
-    const current = this.server;
-    this.server = null;
-    if (current !== null) await current.then((s) => s.close()).catch(() => undefined);
-  }
 }
