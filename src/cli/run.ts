@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { checkAgainstSchema } from '../config/liveCheck.js';
 import { redactUrl } from '../config/redact.js';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { collectProcessMetrics } from '../infra/processMetrics.js';
 import { buildMappingRules, parseListen } from '../config/schema.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
 import { systemClock } from '../infra/clock.js';
@@ -111,7 +112,7 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   let leading = false;
   // Prometheus metrics on `metrics.listen` (off when unset).
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry);
   registerDaemonMetrics(
     registry,
     () => daemon,

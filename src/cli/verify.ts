@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { collectProcessMetrics } from '../infra/processMetrics.js';
 import { ClusterBusSubscriber } from '../cache/ClusterBusSubscriber.js';
 import { redactUrl } from '../config/redact.js';
 import { parseListen } from '../config/schema.js';
@@ -152,7 +153,7 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
     steps.push(['monitor', () => monitor.close()]);
 
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
+    collectProcessMetrics(registry);
     registerVerifyMetrics(registry, monitor);
     const metrics = await startMetricsServer(registry, listen, config.api.token);
     steps.push(['metrics', () => metrics.close()]);

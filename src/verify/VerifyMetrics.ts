@@ -8,37 +8,17 @@ import type { ConsistencyMonitor, WindowStats } from './ConsistencyMonitor.js';
  * ratio over them is defined before the first check.
  */
 export function registerVerifyMetrics(registry: Registry, monitor: ConsistencyMonitor): void {
-  const perWindow = (
-    name: string,
-    help: string,
-    read: (w: WindowStats) => number,
-    type: 'counter' | 'gauge' = 'counter',
-  ): void => {
-    const collect = (set: (labels: { window: string }, value: number) => void): void => {
-      for (const [ms, w] of monitor.windows) set({ window: windowLabel(ms) }, read(w));
-    };
-    if (type === 'counter') {
-      new Counter({
-        name,
-        help,
-        labelNames: ['window'],
-        registers: [registry],
-        collect() {
-          this.reset();
-          collect((labels, v) => this.inc(labels, v));
-        },
-      });
-    } else {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['window'],
-        registers: [registry],
-        collect() {
-          collect((labels, v) => this.set(labels, v));
-        },
-      });
-    }
+  const perWindow = (name: string, help: string, read: (w: WindowStats) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['window'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [ms, w] of monitor.windows) this.inc({ window: windowLabel(ms) }, read(w));
+      },
+    });
   };
   const counter = (name: string, help: string, read: () => number): void => {
     new Counter({
@@ -103,6 +83,14 @@ export function registerVerifyMetrics(registry: Registry, monitor: ConsistencyMo
       for (const ms of monitor.windows.keys()) {
         this.set({ window: windowLabel(ms) }, monitor.tally.nines(ms));
       }
+    },
+  });
+  new Gauge({
+    name: 'sluice_verify_suspects',
+    help: "Mismatches waiting for the daemon's checkpoint and the second read.",
+    registers: [registry],
+    collect() {
+      this.set(monitor.suspects);
     },
   });
   new Gauge({
