@@ -20,6 +20,7 @@ import { checkSource } from '../pipeline/source/sourceChecks.js';
 import { BinlogRetentionWatch } from '../source-admin/BinlogRetention.js';
 import { ReconnectingServer } from '../source-admin/ReconnectingServer.js';
 import { commandContext, type GlobalOptions } from './context.js';
+import { examples, usageError } from './output.js';
 
 /** How often `sluice_source_*` (binlog retention, lag in bytes) are refreshed. */
 const RETENTION_POLL_MS = 10_000;
@@ -38,16 +39,35 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description('run the invalidation daemon: binlog → Redis UNLINK + PUBLISH, checkpointed')
-    .addHelpText('after', '\nExample:\n  $ sluice run --config config/sluice.yaml')
+    .option(
+      '--metrics-listen <host:port>',
+      'serve GET /metrics and /healthz here (default: metrics.listen, off when unset)',
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'sluice run --config config/sluice.yaml',
+        'sluice run --metrics-listen 0.0.0.0:9464',
+      ),
+    )
     .action(async (_opts: object, cmd: Command) => {
-      await runDaemon(cmd.optsWithGlobals<GlobalOptions>());
+      await runDaemon(cmd.optsWithGlobals<RunOptions>());
     });
 }
 
+interface RunOptions extends GlobalOptions {
+  readonly metricsListen?: string;
+}
+
 /** `sluice run`: resolves when the daemon stopped cleanly, rejects on a fatal error. */
-export async function runDaemon(opts: GlobalOptions): Promise<void> {
+export async function runDaemon(opts: RunOptions): Promise<void> {
   const { config, logger } = commandContext(opts);
   const log = logger.child({ component: 'run' });
+  const metricsText = opts.metricsListen ?? config.metrics.listen;
+  const metricsListen = metricsText === undefined ? null : parseListen(metricsText);
+  if (metricsText !== undefined && metricsListen === null) {
+    throw usageError(`--metrics-listen: "${metricsText}" must be HOST:PORT`);
+  }
   log.info(
     {
       source: config.source.name,
@@ -118,8 +138,6 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
     () => daemon,
     () => leading && lease.token > 0,
   );
-  const metricsListen =
-    config.metrics.listen === undefined ? null : parseListen(config.metrics.listen);
   // The checkpoint against the binlogs the server keeps: alerts fire before a purge takes it.
   const adminServer = new ReconnectingServer(config.source.url);
   const checkpoints = new CheckpointStore(redis, config.source.name);
