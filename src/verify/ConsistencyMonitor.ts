@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { decodeMessage } from '../bus/codec.js';
 import type { Clock } from '../infra/clock.js';
 import { globToRegExp } from '../keys/glob.js';
-import { comparePositions, formatPosition, type BinlogPosition } from '../pipeline/position.js';
+import { formatPosition, type BinlogPosition } from '../pipeline/position.js';
+import { CheckpointWaiter } from './CheckpointWaiter.js';
 import { CheckSchedule, type DueCheck, type Sample } from './CheckSchedule.js';
 import {
   disagreements,
@@ -18,6 +19,7 @@ import type { ResourceMatcher, VerifyResource } from './ResourceMatcher.js';
 /** The bus subscription, as the monitor uses it (an ioredis connection in subscriber mode). */
 export interface MonitorBus {
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'close' | 'reconnecting', listener: () => void): unknown;
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
 }
@@ -78,7 +80,6 @@ interface Watch {
 }
 
 const BATCH = 500;
-const POLL_MS = 100;
 const DEFAULT_RECHECK_MS = 200;
 
 /**
@@ -101,12 +102,7 @@ export class ConsistencyMonitor {
   private readonly schedule: CheckSchedule;
   readonly tally: ConsistencyTally;
   private readonly watches = new Map<string, Set<Watch>>();
-  private readonly waiters: {
-    head: BinlogPosition;
-    deadline: number;
-    resolve: (passed: boolean) => void;
-  }[] = [];
-  private polling = false;
+  private readonly checkpoint: CheckpointWaiter;
   private readonly confirming = new Set<Promise<void>>();
   private timer: ReturnType<Clock['setInterval']> | null = null;
   private ticking: Promise<void> | null = null;
@@ -125,6 +121,11 @@ export class ConsistencyMonitor {
       clock: options.clock,
     });
     this.random = options.random ?? Math.random;
+    this.checkpoint = new CheckpointWaiter(
+      () => options.progress.checkpoint(),
+      options.clock,
+      (err) => this.log.debug({ err: err.message }, 'checkpoint read failed'),
+    );
     for (const w of this.windowsMs) {
       this.windows.set(w, {
         checks: 0,
@@ -152,6 +153,13 @@ export class ConsistencyMonitor {
     bus.on('message', (ch, raw) => {
       if (ch === channel) this.onMessage(raw);
     });
+    // Invalidations published while the subscription is down are never
+    // seen: whatever is under confirmation may have been invalidated.
+    const lost = (): void => {
+      for (const set of this.watches.values()) for (const w of set) w.moved = true;
+    };
+    bus.on('close', lost);
+    bus.on('reconnecting', lost);
     await bus.subscribe(channel);
     const tickMs = Math.max(10, Math.min(250, Math.floor((this.windowsMs[0] ?? 1000) / 4)));
     this.timer = this.options.clock.setInterval(() => {
@@ -173,7 +181,7 @@ export class ConsistencyMonitor {
     if (this.closed) return;
     this.closed = true;
     this.options.clock.clearInterval(this.timer);
-    for (const w of this.waiters.splice(0)) w.resolve(false);
+    this.checkpoint.close();
     await this.options.bus.unsubscribe(this.options.channel).catch(() => undefined);
     await this.ticking;
     await Promise.all(this.confirming);
@@ -299,7 +307,8 @@ export class ConsistencyMonitor {
     checks: readonly DueCheck[],
     watch: Watch,
   ): Promise<void> {
-    const passed = head !== null && (await this.checkpointPasses(head));
+    const passed =
+      head !== null && (await this.checkpoint.passes(head, this.options.confirmTimeoutMs));
     if (this.closed) return;
     if (!passed) {
       for (const c of checks) this.count(c.windowMs).unconfirmed++;
@@ -361,45 +370,6 @@ export class ConsistencyMonitor {
       for (const l of staleLayers) w.stale[l]++;
     }
     this.tally.record(check.windowMs, staleLayers.length > 0);
-  }
-
-  /** Resolves true once the stored checkpoint is at or past `head`, false at the deadline. */
-  private checkpointPasses(head: BinlogPosition): Promise<boolean> {
-    return new Promise((resolve) => {
-      this.waiters.push({
-        head,
-        deadline: this.options.clock.now() + this.options.confirmTimeoutMs,
-        resolve,
-      });
-      if (!this.polling) void this.poll();
-    });
-  }
-
-  /** One checkpoint read per poll serves every waiting confirmation. */
-  private async poll(): Promise<void> {
-    this.polling = true;
-    try {
-      while (this.waiters.length > 0 && !this.closed) {
-        let cp: BinlogPosition | null = null;
-        try {
-          cp = await this.options.progress.checkpoint();
-        } catch (err) {
-          this.log.debug({ err: (err as Error).message }, 'checkpoint read failed');
-        }
-        const now = this.options.clock.now();
-        for (let i = this.waiters.length - 1; i >= 0; i--) {
-          const w = this.waiters[i] as (typeof this.waiters)[number];
-          const passed = cp !== null && comparePositions(cp, w.head) >= 0;
-          if (passed || now >= w.deadline) {
-            this.waiters.splice(i, 1);
-            w.resolve(passed);
-          }
-        }
-        if (this.waiters.length > 0) await this.options.clock.sleep(POLL_MS);
-      }
-    } finally {
-      this.polling = false;
-    }
   }
 
   private watch(key: string): Watch {

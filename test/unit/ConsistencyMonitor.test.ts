@@ -173,6 +173,20 @@ describe('ConsistencyMonitor', () => {
     await monitor.close();
   });
 
+  it('a lost subscription while a mismatch is confirmed makes it in flight (its invalidation may be missed)', async () => {
+    const { world, monitor, publish, bus } = setup();
+    await monitor.start();
+    world.rows.set('1', NEW);
+    world.cached.set('user:1', entry(OLD));
+    publish(['user:1']);
+    world.onRead = (n) => {
+      if (n === 1) bus.emit('close');
+    };
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(monitor.windows.get(1000)).toMatchObject({ checks: 1, staleChecks: 0, inFlight: 1 });
+    await monitor.close();
+  });
+
   it('a pattern or a full flush covering the key counts as its invalidation', async () => {
     const { world, monitor, publish, bus } = setup();
     await monitor.start();
