@@ -1,14 +1,17 @@
 # syntax=docker/dockerfile:1
-# Build with dev dependencies, run on a slim image as a non-root user.
-FROM node:20.19-bookworm-slim AS build
+# Build with dev dependencies, run on a slim image as a non-root user. Node
+# 24.22.3: the version CI runs the suites on (.ci/run NODE24_VERSION).
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# --omit=dev keeps the peer dependencies (ioredis, bullmq): the lock flags
+# them peer, not dev.
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20.19-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 ENV NODE_ENV=production TZ=UTC
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules

@@ -1,10 +1,16 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+// examples/ import the package by its name, as a user's code does; in this
+// repository that name is the source (tsconfig.json `paths` says the same).
+const resolve = { alias: { sluice: fileURLToPath(new URL('./src/index.ts', import.meta.url)) } };
 
 export default defineConfig({
   test: {
     env: { TZ: 'UTC' },
     projects: [
       {
+        resolve,
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
@@ -12,6 +18,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
@@ -28,6 +35,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         test: {
           name: 'chaos',
           // Fault tests (npm run test:chaos): own MariaDB and Redis, stopped,

@@ -13,8 +13,7 @@ import { pathToFileURL } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { createPool, type RowDataPacket } from 'mysql2/promise';
-// In your own service: import { KeyTemplate, SluiceCache, loadConfig, type SluiceConfig } from 'sluice';
-import { KeyTemplate, SluiceCache, loadConfig, type SluiceConfig } from '../src/index.js';
+import { KeyTemplate, SluiceCache, loadConfig, type SluiceConfig } from 'sluice';
 
 export interface AppOptions {
   /** Default: loadConfig() (config/sluice.yaml, or the file named by SLUICE_CONFIG). */

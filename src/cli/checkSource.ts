@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { redactUrl } from '../config/redact.js';
-import { checkSource, type SourceCheck } from '../pipeline/source/sourceChecks.js';
+import { checkSource, type SourceCheck } from '../source-admin/sourceChecks.js';
 import { commandContext, type GlobalOptions } from './context.js';
 import { examples, quiet, writeJson, writeLines } from './output.js';
 

@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { parseStartFrom } from '../config/schema.js';
-import {
-  CheckpointStore,
-  encodeCheckpoint,
-  type Checkpoint,
-} from '../pipeline/checkpoint/CheckpointStore.js';
+import { encodeCheckpoint, type Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
+import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
 import { readStatus } from '../pipeline/checkpoint/StatusRecord.js';
 import { formatPosition, type BinlogPosition } from '../pipeline/position.js';
 import { locateGtid } from '../source-admin/locateGtid.js';

@@ -16,9 +16,9 @@ import { LeaderLease } from '../pipeline/checkpoint/LeaderLease.js';
 import { newInstanceId } from '../pipeline/checkpoint/StatusRecord.js';
 import { registerDaemonMetrics } from '../pipeline/DaemonMetrics.js';
 import { Invalidator } from '../pipeline/Invalidator.js';
-import { checkSource } from '../pipeline/source/sourceChecks.js';
 import { BinlogRetentionWatch } from '../source-admin/BinlogRetention.js';
 import { ReconnectingServer } from '../source-admin/ReconnectingServer.js';
+import { checkSource } from '../source-admin/sourceChecks.js';
 import { commandContext, type GlobalOptions } from './context.js';
 import { examples, usageError } from './output.js';
 
@@ -120,7 +120,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
   const daemon = new Invalidator({
     instance,
-    fence: { key: lease.fenceKey, token: () => lease.token },
+    fence: { key: lease.fenceKey, token: () => lease.token, confirm: () => lease.confirm() },
     source: config.source,
     invalidation: config.invalidation,
     rules: buildMappingRules(config),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { redactUrl } from '../config/redact.js';
-import type { Checkpoint } from '../pipeline/checkpoint/CheckpointStore.js';
+import type { Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
 import type { DaemonStatus } from '../pipeline/checkpoint/StatusRecord.js';
 import type { BinlogPosition } from '../pipeline/position.js';
 import type { BinaryLog } from '../source-admin/ServerInfo.js';

@@ -1,10 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { RedisKeys } from '../keys/RedisKeys.js';
-import {
-  encodeCheckpoint,
-  CheckpointStore,
-  type Checkpoint,
-} from '../pipeline/checkpoint/CheckpointStore.js';
+import { encodeCheckpoint, type Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
+import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
 import { readStatus, type DaemonStatus } from '../pipeline/checkpoint/StatusRecord.js';
 import { formatPosition, type BinlogPosition } from '../pipeline/position.js';
 import { bytesBetween, type BinaryLog } from '../source-admin/ServerInfo.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PoolConfig } from '../db/createPool.js';
 import { isSluiceError, SluiceError } from '../errors/index.js';
 import { KeyTemplate } from '../keys/KeyTemplate.js';
 import type { MappingRule } from '../pipeline/mapping/KeyMapper.js';
@@ -187,6 +188,11 @@ const databaseSchema = z.strictObject({
     })
     .prefault({}),
 });
+
+/** db/ spells the pool's shape out (it sits below config/): this stops compiling when the two drift. */
+type SameShape<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const POOL_SHAPE_MATCHES: SameShape<z.infer<typeof databaseSchema>['pool'], PoolConfig> =
+  true;
 
 const hostPort = z
   .string()

@@ -7,11 +7,22 @@ import {
 } from 'mysql2/promise';
 import type { QueryValues } from 'mysql2';
 import type { Logger } from 'pino';
-import type { DatabaseConfig } from '../config/schema.js';
-import { mysqlConnectionOptions } from '../pipeline/source/connection.js';
+import { mysqlConnectionOptions } from '../infra/mysqlConnectionOptions.js';
 import { statementShape } from './statementShape.js';
 
-export type PoolConfig = DatabaseConfig['pool'];
+/**
+ * The pool limits: the shape of the configuration's `database.pool`, spelled
+ * out here so that db/ stays below config/ (config parses into pipeline types,
+ * and the pipeline reads through db/); config/schema.ts fails to compile if the
+ * two drift. Every field has a default in createPool.
+ */
+export interface PoolConfig {
+  readonly connectionLimit: number;
+  readonly maxIdle: number;
+  readonly idleTimeoutMs: number;
+  readonly enableKeepAlive: boolean;
+  readonly slowQueryMs: number;
+}
 
 /** What a statement returns: rows for a SELECT, a result header for a write. */
 export type QueryResult = RowDataPacket[] | ResultSetHeader;

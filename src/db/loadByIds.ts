@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { renderValue } from '../keys/KeyTemplate.js';
-import type { ColumnValue } from '../pipeline/change/RowChange.js';
+import type { ColumnValue } from '../keys/values.js';
 import type { KeyParam } from './columnKinds.js';
 import type { DbPool } from './createPool.js';
 import { quoteIdentifier, quoteTable } from './quoteIdentifier.js';

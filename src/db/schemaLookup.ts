@@ -1,5 +1,5 @@
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
-import { mysqlConnectionOptions } from '../pipeline/source/connection.js';
+import { mysqlConnectionOptions } from '../infra/mysqlConnectionOptions.js';
 
 /** Column names of `schema.table` from INFORMATION_SCHEMA, or null when the table is absent. */
 export type ColumnLookup = (schema: string, table: string) => Promise<readonly string[] | null>;

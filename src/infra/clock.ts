@@ -21,16 +21,14 @@ export type Timer = { readonly __timer: unique symbol } | NodeJS.Timeout;
 
 /**
  * The process clock. It looks the globals up on every call, so vitest's fake
- * timers (installed after import) still drive it. Timers are unref'd: no
- * component keeps the process alive by a timer alone.
+ * timers (installed after import) still drive it. One-shot timers keep the
+ * process alive like any pending work (a reconnect delay is work to do);
+ * intervals are unref'd: housekeeping (heartbeats, stall checks) never keeps
+ * a process that is otherwise done from exiting.
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout(timer) {
     if (timer !== null) clearTimeout(timer as NodeJS.Timeout);
   },

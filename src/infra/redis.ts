@@ -12,11 +12,18 @@ export interface RedisTarget {
 const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
 /**
+ * Connection options without ioredis 6's `replyMapping`: every client here is
+ * a `Redis<'legacy'>` / `Cluster<'legacy'>` (RESP2-shaped replies, whichever
+ * protocol the connection speaks), the shapes the code reads.
+ */
+type ClientOptions = Omit<RedisOptions, 'replyMapping'>;
+
+/**
  * A Redis client for one role (sink, checkpoint, subscriber, cache). Commands
  * fail fast while Redis is unreachable (the caller's own loop decides to
  * retry or pause), and reconnects back off up to 2 s.
  */
-export function createRedis(url: string, role: string, extra: RedisOptions = {}): Redis {
+export function createRedis(url: string, role: string, extra: ClientOptions = {}): Redis {
   return new Redis(url, {
     connectionName: `sluice:${role}`,
     maxRetriesPerRequest: 1,
@@ -37,7 +44,7 @@ export function createRedis(url: string, role: string, extra: RedisOptions = {})
 export function createRedisClient(
   target: RedisTarget,
   role: string,
-  extra: RedisOptions = {},
+  extra: ClientOptions = {},
 ): Redis | Cluster {
   if (target.cluster !== true) return createRedis(target.url, role, extra);
   const url = new URL(target.url);
@@ -51,7 +58,7 @@ export function createRedisClient(
       };
     }),
   ];
-  const redisOptions: RedisOptions = {
+  const redisOptions: ClientOptions = {
     connectionName: `sluice:${role}`,
     maxRetriesPerRequest: 1,
     ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),

@@ -16,7 +16,7 @@ export interface DaemonJobsOptions {
 /**
  * The durable jobs `sluice run` hosts beside the pipeline: the write-behind
  * worker, and with `invalidation.secondDeleteMs > 0` the second-delete queue
- * (fed by the sink: pass `secondDelete` to the Invalidator) and its worker.
+ * (fed by the dispatcher: pass `secondDelete` to the Invalidator) and its worker.
  * Queues live under `RedisKeys.jobsPrefix(source.name)`.
  *
  * Everything is built in the constructor without waiting for I/O, so the

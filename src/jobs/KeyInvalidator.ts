@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
-import { publishInOrder, unlinkWithLeases } from '../infra/clusterCommands.js';
-import { encodeInvalidation } from '../bus/codec.js';
+import type { Logger } from 'pino';
+import { BusPublisher } from '../bus/BusPublisher.js';
+import { systemClock } from '../infra/clock.js';
+import { unlinkWithLeases } from '../infra/clusterCommands.js';
 
 /** Arguments per UNLINK command (keys and their lease keys), as in the sink. */
 const UNLINK_CHUNK = 1000;
@@ -18,26 +20,33 @@ const UNLINK_CHUNK = 1000;
  * restart to them.
  */
 export class KeyInvalidator {
-  /** The `src` of this instance's messages: `<role>:<host>:<pid>:<random>`. */
-  readonly publisherId: string;
-  private seq = 0;
+  private readonly publisher: BusPublisher;
 
   constructor(
     private readonly redis: Redis | Cluster,
-    private readonly channel: string,
+    channel: string,
     role: string,
+    logger: Logger,
   ) {
-    this.publisherId = `${role}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.publisher = new BusPublisher({
+      redis,
+      channel,
+      src: `${role}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+      heartbeatMs: 0,
+      clock: systemClock,
+      logger,
+    });
+  }
+
+  /** The `src` of this instance's messages: `<role>:<host>:<pid>:<random>`. */
+  get publisherId(): string {
+    return this.publisher.src;
   }
 
   /** UNLINKs `keys` and their leases and publishes them; throws when Redis did not acknowledge. */
   async invalidate(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     await unlinkWithLeases(this.redis, keys, UNLINK_CHUNK);
-    // Numbered as it is sent (the command is queued synchronously), so
-    // concurrent calls publish in seq order; a failed publish leaves a gap,
-    // which only makes subscribers clear their L1 (safe).
-    const message = encodeInvalidation(this.publisherId, ++this.seq, { keys });
-    await publishInOrder(this.redis, this.channel, message);
+    await this.publisher.publish({ keys });
   }
 }

@@ -2,7 +2,6 @@ import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisKeys } from '../keys/RedisKeys.js';
-import type { SecondDeleteScheduler } from '../pipeline/Invalidator.js';
 import { logErrors } from './workerLifecycle.js';
 
 /** The BullMQ queue name of delayed second deletes (under the jobs prefix). */
@@ -38,9 +37,10 @@ export interface SecondDeleteQueueOptions {
  * `schedule` never blocks the sink: the add runs in the background, bounded
  * by `maxPending`. A crash in the moment between a batch's acknowledgement
  * and its job reaching Redis loses that batch's second delete (its first
- * delete did happen).
+ * delete did happen). It satisfies the Invalidator's SecondDeleteScheduler
+ * port structurally: jobs/ does not import pipeline/.
  */
-export class SecondDeleteQueue implements SecondDeleteScheduler {
+export class SecondDeleteQueue {
   private readonly queue: Queue<SecondDeleteJobData>;
   private readonly log: Logger;
   private readonly maxPending: number;

@@ -38,7 +38,12 @@ export class SecondDeleteWorker {
 
   constructor(options: SecondDeleteWorkerOptions) {
     this.log = options.logger.child({ component: 'second-delete' });
-    this.invalidator = new KeyInvalidator(options.connection, options.channel, 'second-delete');
+    this.invalidator = new KeyInvalidator(
+      options.connection,
+      options.channel,
+      'second-delete',
+      this.log,
+    );
     this.worker = new Worker<SecondDeleteJobData>(SECOND_DELETE_QUEUE, (job) => this.process(job), {
       connection: options.connection,
       prefix: options.prefix ?? RedisKeys.jobsPrefix('main'),

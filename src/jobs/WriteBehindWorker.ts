@@ -70,7 +70,12 @@ export class WriteBehindWorker {
 
   constructor(private readonly options: WriteBehindWorkerOptions) {
     this.log = options.logger.child({ component: 'write-behind' });
-    this.invalidator = new KeyInvalidator(options.connection, options.channel, 'write-behind');
+    this.invalidator = new KeyInvalidator(
+      options.connection,
+      options.channel,
+      'write-behind',
+      this.log,
+    );
     this.worker = new Worker<WriteBehindJobData>(WRITE_BEHIND_QUEUE, (job) => this.process(job), {
       connection: options.connection,
       prefix: options.prefix ?? RedisKeys.jobsPrefix('main'),

@@ -1,6 +1,6 @@
 import { SluiceError } from '../errors/index.js';
-import type { ColumnValue, Row } from '../pipeline/change/RowChange.js';
 import { escapeGlob } from './glob.js';
+import type { ColumnValue, Row } from './values.js';
 
 const COLUMN_RE = /^[A-Za-z0-9_$]+$/;
 

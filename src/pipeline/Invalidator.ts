@@ -1,15 +1,21 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { BusPublisher } from '../bus/BusPublisher.js';
 import type { ColumnLookup } from '../db/schemaLookup.js';
 import { SluiceError } from '../errors/index.js';
+import { systemClock, type Clock } from '../infra/clock.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
-import type { SourceEvent } from './change/RowChange.js';
-import { CheckpointStore, type Checkpoint } from './checkpoint/CheckpointStore.js';
+import type { Batcher, BarrierOutcome } from './batch/Batcher.js';
+import type { SourceEvent, TableName } from './change/RowChange.js';
+import type { Checkpoint } from './checkpoint/Checkpoint.js';
+import { CheckpointStore } from './checkpoint/CheckpointStore.js';
+import type { CheckpointWriter } from './checkpoint/CheckpointWriter.js';
 import { hostname, newInstanceId, writeStatus } from './checkpoint/StatusRecord.js';
+import type { Dispatcher, DispatchStats } from './Dispatcher.js';
 import { KeyMapper, type MappingRule } from './mapping/KeyMapper.js';
 import { formatPosition, parseGtidSet, parsePosition, type BinlogPosition } from './position.js';
-import { RedisSink } from './sink/RedisSink.js';
 import { BinlogSource, type StartPoint } from './source/BinlogSource.js';
+import { assembleStages } from './stages.js';
 
 export interface InvalidatorOptions {
   readonly source: {
@@ -34,12 +40,22 @@ export interface InvalidatorOptions {
   readonly logger: Logger;
   /** This process's instance id (status record, leader lease). */
   readonly instance?: string;
-  /** High availability: checkpoint writes are fenced with the leader's token. */
-  readonly fence?: { readonly key: string; readonly token: () => number };
+  /**
+   * High availability: checkpoint writes are fenced with the leader's token;
+   * `confirm` answers, after a fenced-off write, whether this instance still
+   * leads (it may have re-taken its own lease with a new token).
+   */
+  readonly fence?: {
+    readonly key: string;
+    readonly token: () => number;
+    readonly confirm?: () => Promise<boolean>;
+  };
   /** Live column lookup, for re-checking templates after ALTER TABLE. */
   readonly columns: ColumnLookup;
   /** The delayed second delete (`invalidation.secondDeleteMs > 0`): gets every acknowledged batch. */
   readonly secondDelete?: SecondDeleteScheduler;
+  /** Time for the batching delay, checkpoint coalescing and heartbeats (tests inject one). */
+  readonly clock?: Clock;
 }
 
 /** Schedules a second delete of keys whose first delete Redis acknowledged; must not block. */
@@ -56,15 +72,23 @@ export interface InvalidatorStats {
 }
 
 /**
- * The daemon's pipeline: binlog source → key mapper → Redis sink →
- * checkpoint. Owns the policies of the correctness rules: where to start,
- * what a TRUNCATE/DROP/ALTER of a mapped table does, and what happens when
- * the checkpoint is gone from the server.
+ * The daemon's composition root: binlog source → key mapper → batcher →
+ * transport → checkpoint tracker → checkpoint writer, with the bus
+ * publisher beside them (see Dispatcher for the loop that moves rounds).
+ * Data flows one way; the only call back is the batcher asking the source
+ * to pause or resume. It owns the policies, each a named method: where to
+ * start (resolveStart), a TRUNCATE/DROP of a mapped table (onTableEmptied),
+ * an ALTER/RENAME/CREATE (onSchemaChange), a checkpoint gone from the
+ * server (onPositionLost), and a stale fencing token or a halted dispatcher
+ * (onDispatchHalted).
  */
 export class Invalidator {
   private readonly log: Logger;
   private readonly mapper: KeyMapper;
-  private readonly sink: RedisSink;
+  private readonly batcher: Batcher;
+  private readonly writer: CheckpointWriter;
+  private readonly publisher: BusPublisher;
+  private readonly dispatcher: Dispatcher;
   private readonly checkpoints: CheckpointStore;
   private source: BinlogSource | null = null;
   private readonly debugRows: boolean;
@@ -87,23 +111,32 @@ export class Invalidator {
     this.mapper = new KeyMapper(options.rules);
     this.checkpoints = new CheckpointStore(options.redis, options.source.name);
     const inv = options.invalidation;
-    this.sink = new RedisSink({
+    const secondDelete = options.secondDelete;
+    const stages = assembleStages({
       redis: options.redis,
-      source: options.source.name,
       channel: inv.channel,
+      src: options.source.name,
       batchMaxKeys: inv.batchMaxKeys,
       batchMaxDelayMs: inv.batchMaxDelayMs,
       maxInFlightKeys: inv.maxInFlightKeys,
       heartbeatMs: inv.heartbeatMs,
-      checkpointKey: this.checkpoints.key,
+      checkpoint: {
+        key: this.checkpoints.key,
+        ...(options.fence === undefined ? {} : { fence: options.fence }),
+      },
+      clock: options.clock ?? systemClock,
       logger: options.logger,
-      onBackpressure: (pause) => (pause ? this.source?.pause() : this.source?.resume()),
-      onHalt: (err) => this.onFatal(err),
-      ...(options.fence === undefined ? {} : { fence: options.fence }),
-      ...(options.secondDelete === undefined
-        ? {}
-        : { onBatchAcked: (keys) => options.secondDelete?.schedule(keys) }),
+      onBackpressure: (pause) => this.onBackpressure(pause),
+      onHalt: (err) => this.onDispatchHalted(err),
+      onFenced: () => this.onFenced(),
+      ...(secondDelete === undefined ? {} : { onAcked: (keys) => secondDelete.schedule(keys) }),
     });
+    this.batcher = stages.batcher;
+    if (stages.writer === null)
+      throw new Error('Invalidator: the stages were built without a writer');
+    this.writer = stages.writer;
+    this.publisher = stages.publisher;
+    this.dispatcher = stages.dispatcher;
     this.done = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
@@ -112,14 +145,14 @@ export class Invalidator {
     this.done.catch(() => undefined);
   }
 
-  /** The sink's counters (batches, keys, publishes, checkpoints, retries). */
-  get sinkStats(): RedisSink['stats'] {
-    return this.sink.stats;
+  /** The dispatch counters (batches, keys, publishes, checkpoints, retries, pattern keys). */
+  get sinkStats(): DispatchStats {
+    return this.dispatcher.stats;
   }
 
   /** Keys read but not yet acknowledged by Redis. */
   get inFlightKeys(): number {
-    return this.sink.inFlightKeys;
+    return this.batcher.inFlightKeys;
   }
 
   /** True while the binlog is paused for backpressure. */
@@ -128,12 +161,13 @@ export class Invalidator {
   }
 
   get storedCheckpoint(): Checkpoint | null {
-    return this.sink.storedCheckpoint;
+    return this.writer.stored;
   }
 
   /** Reads the checkpoint, resolves `startFrom`, and starts streaming. */
   async start(): Promise<void> {
     const from = await this.resolveStart();
+    this.publisher.start();
     this.startSource(from);
     this.statusTimer = setInterval(() => void this.publishStatus(), 1000);
     this.statusTimer.unref();
@@ -142,7 +176,7 @@ export class Invalidator {
 
   /** Refreshes `sluice:status:{source}` for `sluice status`; best effort. */
   private async publishStatus(): Promise<void> {
-    const cp = this.sink.storedCheckpoint;
+    const cp = this.writer.stored;
     try {
       await writeStatus(this.options.redis, this.options.source.name, {
         instance: this.instance,
@@ -155,7 +189,7 @@ export class Invalidator {
         checkpoint: cp ? formatPosition(cp.position) : null,
         connected: this.stats.connected,
         paused: this.source?.isPaused ?? false,
-        seq: this.sink.seq,
+        seq: this.publisher.seq,
         lastError: this.lastError,
       });
     } catch {
@@ -188,7 +222,8 @@ export class Invalidator {
         onConnected: () => {
           this.stats.connected = true;
         },
-        onFatal: (err) => this.onFatal(err),
+        onFatal: (err) =>
+          err.code === 'E_POSITION_LOST' ? this.onPositionLost(err) : this.fail(err),
       },
     );
     this.source.start(from);
@@ -211,7 +246,7 @@ export class Invalidator {
       );
       return { kind: 'end' };
     }
-    this.sink.storedCheckpoint = cp;
+    this.writer.seed(cp);
     this.log.info(
       { checkpoint: formatPosition(cp.position), gtid: cp.gtid },
       'resuming from checkpoint',
@@ -222,26 +257,24 @@ export class Invalidator {
   private onEvent(ev: SourceEvent): void {
     switch (ev.type) {
       case 'rows': {
-        const batch = this.sink.batch;
-        for (const change of ev.changes) this.mapper.collect(change, batch);
+        const keys = this.mapper.keysOf(ev.changes);
         this.stats.rows += ev.changes.length;
         this.stats.lastEventAt = ev.timestamp;
         if (this.debugRows) {
+          // Per change, with its own keys: the demo and operators read these lines.
           for (const change of ev.changes) {
-            this.log.debug(
-              { table: ev.table, kind: change.kind, keys: this.mapper.keysFor(change) },
-              'row',
-            );
+            const changeKeys = this.mapper.keysFor(change);
+            this.log.debug({ table: ev.table, kind: change.kind, keys: changeKeys }, 'row');
           }
         }
-        this.sink.added();
+        this.batcher.add(keys);
         return;
       }
       case 'commit':
         this.stats.transactions++;
         this.stats.lastEventAt = ev.timestamp;
         this.readPosition = ev.position;
-        this.sink.boundary(checkpointOf(ev));
+        this.batcher.commit(checkpointOf(ev));
         return;
       case 'ddl':
         this.stats.lastEventAt = ev.timestamp;
@@ -254,43 +287,64 @@ export class Invalidator {
     }
   }
 
-  private onDdl(ev: Extract<SourceEvent, { type: 'ddl' }>): void {
-    const cp = checkpointOf(ev);
-    const mapped = ev.tables.filter(
-      (t) =>
-        this.mapper.maps(t) ||
-        (t.endsWith('.*') && this.mapper.tables.some((m) => m.startsWith(t.slice(0, -1)))),
-    );
-    if (mapped.length === 0) {
-      this.sink.boundary(cp);
-      return;
+  /** Backpressure (rule 4): the batcher holds too many unacknowledged keys. */
+  private onBackpressure(pause: boolean): void {
+    const inFlightKeys = this.batcher.inFlightKeys;
+    if (pause) {
+      this.log.info({ inFlightKeys }, 'backpressure: pausing the binlog');
+      this.source?.pause();
+    } else {
+      this.log.info({ inFlightKeys }, 'backpressure released: resuming the binlog');
+      this.source?.resume();
     }
-    const tables = mapped.flatMap((t) =>
-      t.endsWith('.*') ? this.mapper.tables.filter((m) => m.startsWith(t.slice(0, -1))) : [t],
-    );
-    const patterns = [...new Set(tables.flatMap((t) => this.mapper.patterns(t)))];
-    if (ev.kind === 'truncate' || ev.kind === 'drop') {
-      this.log.warn(
-        { kind: ev.kind, tables, patterns },
-        'mapped table emptied: flushing its key space',
-      );
-      this.sink.flushPatterns(patterns, false, cp);
-      return;
-    }
-    if (ev.kind === 'alter' || ev.kind === 'rename' || ev.kind === 'create') {
-      // Check the templates against the table as it is now, in binlog order:
-      // the checkpoint cannot pass this statement before the check is done.
-      this.sink.barrier(() => this.recheckSchema(tables, patterns, ev.query), cp);
-      return;
-    }
-    this.sink.boundary(cp);
   }
 
-  private async recheckSchema(
-    tables: readonly string[],
+  private onDdl(ev: Extract<SourceEvent, { type: 'ddl' }>): void {
+    const cp = checkpointOf(ev);
+    const tables = this.mapper.mappedTables(ev.tables);
+    if (tables.length === 0) {
+      this.batcher.commit(cp);
+      return;
+    }
+    const patterns = [...new Set(tables.flatMap((t) => this.mapper.patterns(t)))];
+    if (ev.kind === 'truncate' || ev.kind === 'drop')
+      this.onTableEmptied(ev.kind, tables, patterns, cp);
+    else if (ev.kind === 'alter' || ev.kind === 'rename' || ev.kind === 'create') {
+      this.onSchemaChange(tables, patterns, ev.query, cp);
+    } else this.batcher.commit(cp);
+  }
+
+  /** Policy: a TRUNCATE/DROP of a mapped table removes its whole key space, in binlog order. */
+  private onTableEmptied(
+    kind: string,
+    tables: readonly TableName[],
+    patterns: readonly string[],
+    cp: Checkpoint,
+  ): void {
+    this.log.warn({ kind, tables, patterns }, 'mapped table emptied: flushing its key space');
+    this.batcher.flush(patterns, false, cp);
+  }
+
+  /**
+   * Policy: after an ALTER/RENAME/CREATE of a mapped table the templates are
+   * checked against the table as it is now, in binlog order: the checkpoint
+   * cannot pass the statement before the check is done.
+   */
+  private onSchemaChange(
+    tables: readonly TableName[],
     patterns: readonly string[],
     query: string,
-  ): Promise<void> {
+    cp: Checkpoint,
+  ): void {
+    this.batcher.barrier(() => this.recheckSchema(tables, patterns, query), cp);
+  }
+
+  /** The schema check behind onSchemaChange; onSchemaMismatch decides fail or flush. */
+  private async recheckSchema(
+    tables: readonly TableName[],
+    patterns: readonly string[],
+    query: string,
+  ): Promise<BarrierOutcome> {
     const missing: string[] = [];
     for (const table of tables) {
       const dot = table.indexOf('.');
@@ -300,41 +354,73 @@ export class Invalidator {
         if (!have.has(col)) missing.push(`${table}.${col}`);
       }
     }
-    if (missing.length === 0) return;
+    if (missing.length === 0) return { action: 'pass' };
+    const policy = this.options.source.onSchemaMismatch;
     const err = new SluiceError(
       'E_SCHEMA_MISMATCH',
       `key templates need columns that no longer exist: ${missing.join(', ')} (after: ${query.slice(0, 200)})`,
-      { details: { missing, policy: this.options.source.onSchemaMismatch } },
+      { details: { missing, policy } },
     );
-    if (this.options.source.onSchemaMismatch === 'fail') {
-      this.onFatal(err);
-      // Never let the checkpoint pass the ALTER: the barrier fails for good.
-      throw err;
+    if (policy === 'fail') {
+      // The dispatcher stops at the barrier: the checkpoint never passes the ALTER.
+      this.fail(err);
+      return { action: 'halt' };
     }
     this.log.error(
       { code: err.code, missing, patterns },
       `${err.message}; flushing the table key space (onSchemaMismatch: flush)`,
     );
-    this.sink.flushPatterns(patterns, false, null);
+    return { action: 'flush', patterns };
+  }
+
+  /**
+   * Policy: the checkpoint is gone from the server (E_POSITION_LOST). `fail`
+   * stops; `flush` removes every mapped key space and continues from the
+   * current end of the binlog.
+   */
+  private onPositionLost(err: SluiceError): void {
+    if (this.stopping !== null) return;
+    if (this.options.source.onPositionLost !== 'flush') {
+      this.fail(err);
+      return;
+    }
+    const patterns = this.mapper.tables.flatMap((t) => this.mapper.patterns(t));
+    this.log.error(
+      { code: err.code, err: err.message, patterns },
+      'checkpoint lost: flushing every mapped key space and continuing from the current end (onPositionLost: flush)',
+    );
+    this.batcher.flush(patterns, true, null);
+    this.startSource({ kind: 'end' });
+  }
+
+  /**
+   * Policy: a checkpoint write was fenced off. A lone daemon whose lease
+   * expired during a Redis outage re-takes it with a new token while a write
+   * with the old one is in flight: if this instance still holds the lease it
+   * keeps its work and retries with the current token; only when another
+   * instance leads does it halt with E_FENCED.
+   */
+  private async onFenced(): Promise<boolean> {
+    const confirm = this.options.fence?.confirm;
+    if (confirm === undefined) return false;
+    try {
+      return await confirm();
+    } catch (err) {
+      // Redis went away again: retrying is safe, the fence decides next time.
+      this.log.warn({ err: (err as Error).message }, 'leadership check failed; retrying the write');
+      return true;
+    }
+  }
+
+  /** Policy: the dispatcher stopped (a stale fencing token: another instance leads). */
+  private onDispatchHalted(err: SluiceError): void {
+    this.log.error({ code: err.code }, 'dispatch halted');
+    this.fail(err);
   }
 
   /** Stops the daemon with a coded error (e.g. leadership lost); `done` rejects with it. */
   fail(err: SluiceError): void {
-    this.onFatal(err);
-  }
-
-  private onFatal(err: SluiceError): void {
     if (this.stopping !== null) return;
-    if (err.code === 'E_POSITION_LOST' && this.options.source.onPositionLost === 'flush') {
-      const patterns = this.mapper.tables.flatMap((t) => this.mapper.patterns(t));
-      this.log.error(
-        { code: err.code, err: err.message, patterns },
-        'checkpoint lost: flushing every mapped key space and continuing from the current end (onPositionLost: flush)',
-      );
-      this.sink.flushPatterns(patterns, true, null);
-      this.startSource({ kind: 'end' });
-      return;
-    }
     this.recordError(err.code, err.message);
     this.log.error({ code: err.code, err: err.message, details: err.details }, 'fatal: stopping');
     void this.shutdown().then(
@@ -356,13 +442,14 @@ export class Invalidator {
     this.stopping ??= (async () => {
       if (this.statusTimer) clearInterval(this.statusTimer);
       await this.source?.stop();
-      await this.sink.close(timeoutMs);
-      const cp = this.sink.storedCheckpoint;
+      await this.dispatcher.close(timeoutMs);
+      this.publisher.stop();
+      const cp = this.writer.stored;
       this.log.info(
         {
           checkpoint: cp ? formatPosition(cp.position) : null,
           rows: this.stats.rows,
-          ...this.sink.stats,
+          ...this.dispatcher.stats,
         },
         'pipeline stopped',
       );

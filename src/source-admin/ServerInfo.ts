@@ -1,8 +1,8 @@
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { redactUrl } from '../config/redact.js';
 import { SluiceError } from '../errors/index.js';
+import { mysqlConnectionOptions } from '../infra/mysqlConnectionOptions.js';
 import { formatPosition, position, type BinlogPosition } from '../pipeline/position.js';
-import { mysqlConnectionOptions } from '../pipeline/source/connection.js';
 
 /** One row of SHOW BINARY LOGS. */
 export interface BinaryLog {

@@ -4,10 +4,14 @@ import { join } from 'node:path';
 import { ROOT } from '../helpers/cli.js';
 
 /** Where the chaos suite's own services live. */
+/**
+ * The chaos services: own data folder and ports (SLUICE_CHAOS_MARIADB_PORT /
+ * SLUICE_CHAOS_REDIS_PORT move them, so two checkouts can run chaos files at once).
+ */
 export const chaosEnv = {
   SLUICE_DATA_DIR: join(ROOT, '.data/chaos'),
-  SLUICE_MARIADB_PORT: '3317',
-  SLUICE_REDIS_PORT: '6390',
+  SLUICE_MARIADB_PORT: process.env.SLUICE_CHAOS_MARIADB_PORT ?? '3317',
+  SLUICE_REDIS_PORT: process.env.SLUICE_CHAOS_REDIS_PORT ?? '6390',
 };
 
 /** Runs `scripts/services.sh <command>` against the chaos services. */

@@ -1,5 +1,5 @@
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
-import { mysqlConnectionOptions } from '../../src/pipeline/source/connection.js';
+import { mysqlConnectionOptions } from '../../src/infra/mysqlConnectionOptions.js';
 import { formatPosition, position, type BinlogPosition } from '../../src/pipeline/position.js';
 import { randomId, testEnv } from './env.js';
 

@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { SluiceCache } from '../../src/cache/SluiceCache.js';
-import { mysqlConnectionOptions } from '../../src/pipeline/source/connection.js';
+import { mysqlConnectionOptions } from '../../src/infra/mysqlConnectionOptions.js';
 import { testEnv } from './env.js';
 
 const [channel, key, dbUrl, id, n] = process.argv.slice(2) as [

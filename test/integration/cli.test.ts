@@ -9,7 +9,7 @@ import { encodeEntry } from '../../src/cache/codec.js';
 import { canonicalJson, normalizeRow } from '../../src/db/rows.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { writeStatus, type DaemonStatus } from '../../src/pipeline/checkpoint/StatusRecord.js';
-import { mysqlConnectionOptions } from '../../src/pipeline/source/connection.js';
+import { mysqlConnectionOptions } from '../../src/infra/mysqlConnectionOptions.js';
 import { runCli, writeConfig, type CliResult } from '../helpers/cli.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';

@@ -8,7 +8,7 @@ import { SecondDeleteWorker } from '../../src/jobs/SecondDeleteWorker.js';
 import { WriteBehindQueue } from '../../src/jobs/WriteBehindQueue.js';
 import { WriteBehindWorker } from '../../src/jobs/WriteBehindWorker.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
-import { mysqlConnectionOptions } from '../../src/pipeline/source/connection.js';
+import { mysqlConnectionOptions } from '../../src/infra/mysqlConnectionOptions.js';
 import { FakePublisher, testCache } from '../helpers/cache.js';
 import { CliProcess, writeConfig } from '../helpers/cli.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';

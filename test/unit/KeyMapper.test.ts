@@ -70,20 +70,15 @@ describe('KeyMapper', () => {
   });
 
   it('maps nothing for an unmapped table', () => {
-    const out = new Set<string>();
     expect(mapper.maps('app.audit')).toBe(false);
-    expect(mapper.collect({ kind: 'insert', table: 'app.audit', after: { id: 1 } }, out)).toBe(0);
-    expect([...out]).toEqual([]);
+    expect(mapper.keysOf([{ kind: 'insert', table: 'app.audit', after: { id: 1 } }])).toEqual([]);
     expect(mapper.patterns('app.audit')).toEqual([]);
   });
 
-  it('collects into a shared set and reports only new keys', () => {
-    const out = new Set<string>();
+  it('returns the keys of a row event once each, in order', () => {
     const m1 = { kind: 'insert', table: 'app.messages', after: { id: 1, chat_id: 3 } } as const;
     const m2 = { kind: 'insert', table: 'app.messages', after: { id: 2, chat_id: 3 } } as const;
-    expect(mapper.collect(m1, out)).toBe(2);
-    expect(mapper.collect(m2, out)).toBe(1);
-    expect([...out]).toEqual(['message:1', 'chat:3:messages', 'message:2']);
+    expect(mapper.keysOf([m1, m2])).toEqual(['message:1', 'chat:3:messages', 'message:2']);
   });
 
   it('lists tables, columns and flush patterns', () => {

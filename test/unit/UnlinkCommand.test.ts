@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
-import { UnlinkCommand } from '../../src/pipeline/sink/UnlinkCommand.js';
+import { UnlinkCommand } from '../../src/pipeline/transport/UnlinkCommand.js';
 
 /** Parses one RESP array of bulk strings; returns its elements and the bytes it used. */
 function parseCommand(wire: Buffer, at: number): { args: string[]; end: number } {

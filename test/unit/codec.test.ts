@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decodeMessage,
-  encodeHeartbeat,
-  encodeInvalidation,
-} from '../../src/bus/codec.js';
+import { decodeMessage, encodeHeartbeat, encodeInvalidation } from '../../src/bus/codec.js';
 
 describe('invalidation message codec (contract v1)', () => {
   it('encodes the contract shapes exactly', () => {

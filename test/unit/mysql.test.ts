@@ -6,7 +6,7 @@ import {
   evaluateSourceChecks,
   gatherSourceFacts,
   type SourceCheck,
-} from '../../src/pipeline/source/sourceChecks.js';
+} from '../../src/source-admin/sourceChecks.js';
 import { ServerInfo, parseFlavor } from '../../src/source-admin/ServerInfo.js';
 import {
   FakeServerConnection,

@@ -5,7 +5,7 @@ import {
   globalPrivilegesOf,
   type SourceCheck,
   type SourceFacts,
-} from '../../src/pipeline/source/sourceChecks.js';
+} from '../../src/source-admin/sourceChecks.js';
 import { parseFlavor } from '../../src/source-admin/ServerInfo.js';
 
 const config = { source: { serverId: 4101 }, rules: [{ table: 'app.users' }] };

@@ -48,15 +48,14 @@ const source = new BinlogSource(
     onEvent(ev) {
       if (ev.type === 'rows') {
         rows += ev.changes.length;
-        const set = new Set<string>();
-        for (const change of ev.changes) mapper.collect(change, set);
+        const set = mapper.keysOf(ev.changes);
         const pipe = redis.pipeline();
         for (const key of set) pipe.unlink(key, RedisKeys.lease(key));
         pipe.publish(
           'sluice:bench:naive',
           JSON.stringify({ v: 1, src: 'naive', seq: ++seq, keys: [...set] }),
         );
-        keys += set.size;
+        keys += set.length;
         const n = pipe.length;
         commands += n;
         pending += n;

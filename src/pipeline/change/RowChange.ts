@@ -1,24 +1,9 @@
+import type { Row } from '../../keys/values.js';
 import type { BinlogPosition } from '../position.js';
 
-/**
- * A column value as the binlog source delivers it: integers within 2^53 as
- * numbers and beyond as exact decimal strings, DECIMAL as strings, temporal
- * values as UTC Dates, binary as Buffers, JSON as parsed values.
- */
-export type ColumnValue =
-  | string
-  | number
-  | bigint
-  | boolean
-  | null
-  | undefined
-  | Date
-  | Uint8Array
-  | readonly unknown[]
-  | { readonly [k: string]: unknown };
-
-/** One row image: column name → value. */
-export type Row = Readonly<Record<string, ColumnValue>>;
+// The row value types belong to keys/ (key templates render them); the
+// pipeline's row changes carry them.
+export type { ColumnValue, Row } from '../../keys/values.js';
 
 /** A fully qualified table name, `db.table`. */
 export type TableName = string;

@@ -1,30 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { systemClock, type Clock, type Timer } from '../../infra/clock.js';
 import { RedisKeys } from '../../keys/RedisKeys.js';
-
-/** Renews the lease while leading; takes it over when it expires. */
-const ACQUIRE = `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
-end
-return 0`;
-/** 1 renewed; 0 the lease expired and was free, re-taken with a new fencing token (returned as -token); -1 held by another. */
-const RENEW = `
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return -redis.call('INCR', KEYS[2])
-end
-return 0`;
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`;
+import { luaScript } from './lua.js';
 
 export interface LeaderLeaseOptions {
   readonly redis: Redis | Cluster;
@@ -33,25 +11,29 @@ export interface LeaderLeaseOptions {
   /** Lease lifetime; a standby takes over at most this long after the leader stops renewing. */
   readonly leaseMs: number;
   readonly logger: Logger;
+  /** Time for renewals and standby waits (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 /**
  * Leadership of one source among several `sluice run` processes, through a
  * Redis lease (`SET NX PX`, renewed every third of its lifetime) and a
  * fencing token (`INCR` on every acquisition). The checkpoint is written only
- * with the current token (see RedisSink), so an old leader that wakes up
+ * with the current token (see CheckpointWriter and the fenced-set script), so an old leader that wakes up
  * after a pause can still delete keys (harmless) but never move the
  * checkpoint. Redis is the arbiter: no home-made consensus.
  */
 export class LeaderLease {
   private readonly log: Logger;
-  private renewTimer: NodeJS.Timeout | null = null;
+  private renewTimer: Timer | null = null;
+  private readonly clock: Clock;
   private stopped = false;
   /** The fencing token of the current leadership, 0 while not leading. */
   token = 0;
 
   constructor(private readonly options: LeaderLeaseOptions) {
     this.log = options.logger.child({ component: 'leader' });
+    this.clock = options.clock ?? systemClock;
   }
 
   get leaderKey(): string {
@@ -70,7 +52,14 @@ export class LeaderLease {
       let token = 0;
       try {
         token = Number(
-          await redis.eval(ACQUIRE, 2, this.leaderKey, this.fenceKey, instance, leaseMs),
+          await redis.eval(
+            luaScript('leader-acquire-2'),
+            2,
+            this.leaderKey,
+            this.fenceKey,
+            instance,
+            leaseMs,
+          ),
         );
       } catch (err) {
         this.log.warn(
@@ -92,7 +81,7 @@ export class LeaderLease {
       // stops renewing), but look again at least every fifth of a lease.
       const pttl = Number(await redis.pttl(this.leaderKey).catch(() => -1));
       const wait = pttl > 0 ? Math.min(pttl + 5, leaseMs / 5) : 50;
-      await new Promise((r) => setTimeout(r, Math.max(5, Math.floor(wait))));
+      await this.clock.sleep(Math.max(5, Math.floor(wait)));
     }
     return false;
   }
@@ -106,34 +95,63 @@ export class LeaderLease {
    */
   keep(onLost: (reason: string) => void): void {
     const { redis, instance, leaseMs } = this.options;
-    this.renewTimer = setInterval(
+    this.renewTimer = this.clock.setInterval(
       () => {
-        redis.eval(RENEW, 2, this.leaderKey, this.fenceKey, instance, leaseMs).then(
-          (reply) => {
-            const r = Number(reply);
-            if (r < 0) {
-              this.token = -r;
-              this.log.warn(
-                { fence: this.token },
-                'lease had expired (redis outage?): re-taken with a new fencing token',
-              );
-            } else if (r === 0) {
-              this.lose(onLost, 'the lease expired and another instance took it');
-            }
-          },
-          (err: unknown) => {
-            this.log.debug({ err: (err as Error).message }, 'lease renewal failed; retrying');
-          },
-        );
+        redis
+          .eval(luaScript('leader-renew-2'), 2, this.leaderKey, this.fenceKey, instance, leaseMs)
+          .then(
+            (reply) => {
+              const r = Number(reply);
+              if (r < 0) {
+                this.token = -r;
+                this.log.warn(
+                  { fence: this.token },
+                  'lease had expired (redis outage?): re-taken with a new fencing token',
+                );
+              } else if (r === 0) {
+                this.lose(onLost, 'the lease expired and another instance took it');
+              }
+            },
+            (err: unknown) => {
+              this.log.debug({ err: (err as Error).message }, 'lease renewal failed; retrying');
+            },
+          );
       },
       Math.max(50, Math.floor(leaseMs / 3)),
     );
-    this.renewTimer.unref();
+  }
+
+  /**
+   * After a checkpoint write was fenced off: whether this instance still
+   * holds the lease. It may have re-taken its own expired lease (a Redis
+   * outage longer than the lease) with a new token while the write carried
+   * the old one; then it adopts the current token and the write is retried.
+   * False when another instance leads (or nobody does): the caller halts.
+   */
+  async confirm(): Promise<boolean> {
+    const { redis, instance } = this.options;
+    const reply = await redis.eval(
+      luaScript('leader-check-2'),
+      2,
+      this.leaderKey,
+      this.fenceKey,
+      instance,
+    );
+    const token = Number(reply);
+    if (token <= 0) return false;
+    if (token !== this.token) {
+      this.log.warn(
+        { fence: token, was: this.token },
+        'fenced write retried with the current token of this instance',
+      );
+      this.token = token;
+    }
+    return true;
   }
 
   private lose(onLost: (reason: string) => void, reason: string): void {
     if (this.renewTimer === null) return;
-    clearInterval(this.renewTimer);
+    this.clock.clearInterval(this.renewTimer);
     this.renewTimer = null;
     this.token = 0;
     this.log.error({ code: 'E_LEADERSHIP_LOST', reason }, 'leadership lost');
@@ -143,8 +161,10 @@ export class LeaderLease {
   /** Stops renewing and gives the lease up (if still ours), so a standby takes over at once. */
   async release(): Promise<void> {
     this.stopped = true;
-    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.clock.clearInterval(this.renewTimer);
     this.renewTimer = null;
-    await this.options.redis.eval(RELEASE, 1, this.leaderKey, this.options.instance).catch(() => 0);
+    await this.options.redis
+      .eval(luaScript('leader-release-1'), 1, this.leaderKey, this.options.instance)
+      .catch(() => 0);
   }
 }

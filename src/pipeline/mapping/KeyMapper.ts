@@ -48,19 +48,42 @@ export class KeyMapper {
     return new Map(this.tables.map((t) => [t, this.columns(t)]));
   }
 
+  /** The mapped tables a DDL names (`db.*`, from DROP DATABASE, expands to the mapped ones of `db`). */
+  mappedTables(named: readonly TableName[]): TableName[] {
+    const out = new Set<TableName>();
+    for (const t of named) {
+      if (t.endsWith('.*')) {
+        const prefix = t.slice(0, -1);
+        for (const m of this.byTable.keys()) if (m.startsWith(prefix)) out.add(m);
+      } else if (this.byTable.has(t)) out.add(t);
+    }
+    return [...out];
+  }
+
   /** Redis globs covering the whole key space of `table` (for TRUNCATE/DROP). */
   patterns(table: TableName): string[] {
     return [...new Set(this.templates(table).map((t) => t.pattern()))];
   }
 
   /**
-   * Adds the keys of one change to `out` (a Set, so duplicates across rows
-   * and transactions collapse). Returns how many keys were added.
+   * The keys a row event's changes invalidate, each once, in template
+   * order: the keys of both images of an update (a changed `email` drops the
+   * old email's key and the new one's).
    */
-  collect(change: RowChange, out: Set<string>): number {
+  keysOf(changes: readonly RowChange[]): string[] {
+    const out = new Set<string>();
+    for (const change of changes) this.addChange(change, out);
+    return [...out];
+  }
+
+  /** The keys of one change, in template order, each once. */
+  keysFor(change: RowChange): string[] {
+    return this.keysOf([change]);
+  }
+
+  private addChange(change: RowChange, out: Set<string>): void {
     const templates = this.byTable.get(change.table);
-    if (templates === undefined) return 0;
-    const size = out.size;
+    if (templates === undefined) return;
     if (change.kind === 'insert') addKeys(templates, change.after, out);
     else if (change.kind === 'delete') addKeys(templates, change.before, out);
     else {
@@ -72,14 +95,6 @@ export class KeyMapper {
         if (key !== null) out.add(key);
       }
     }
-    return out.size - size;
-  }
-
-  /** The keys of one change, in template order, each once. */
-  keysFor(change: RowChange): string[] {
-    const out = new Set<string>();
-    this.collect(change, out);
-    return [...out];
   }
 }
 

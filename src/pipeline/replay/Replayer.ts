@@ -4,10 +4,11 @@ import { SluiceError } from '../../errors/index.js';
 import type { DdlKind, SourceEvent, TableName } from '../change/RowChange.js';
 import { KeyMapper, type MappingRule } from '../mapping/KeyMapper.js';
 import { comparePositions, formatPosition, type BinlogPosition } from '../position.js';
-import { RedisSink } from '../sink/RedisSink.js';
+import { systemClock } from '../../infra/clock.js';
+import { assembleStages, type Stages } from '../stages.js';
 import { BinlogSource } from '../source/BinlogSource.js';
 
-/** How replayed keys are invalidated: the daemon's sink, minus the checkpoint. */
+/** How replayed keys are invalidated: the daemon's stages, minus the checkpoint. */
 export interface ReplayInvalidation {
   readonly redis: Redis | Cluster;
   readonly channel: string;
@@ -64,7 +65,7 @@ const SCHEMA_CHANGES: ReadonlySet<DdlKind> = new Set<DdlKind>(['alter', 'rename'
 /**
  * Re-invalidates a binlog range: reads it with its own replica id, maps
  * rows with the daemon's KeyMapper and deletes through the daemon's
- * RedisSink (batched UNLINK + PUBLISH, rate-limited), handling TRUNCATE and
+ * delivery stages (batched UNLINK + PUBLISH, rate-limited), handling TRUNCATE and
  * DROP as the daemon does. It never writes the checkpoint. The event
  * handling mirrors Invalidator.onEvent/onDdl; it differs only where a
  * replay must: no checkpoint, no schema re-check (see schemaChanges).
@@ -72,7 +73,8 @@ const SCHEMA_CHANGES: ReadonlySet<DdlKind> = new Set<DdlKind>(['alter', 'rename'
 export class Replayer {
   private readonly log: Logger;
   private readonly mapper: KeyMapper;
-  private readonly sink: RedisSink | null;
+  /** The daemon's delivery stages without a checkpoint writer; null for a dry run. */
+  private readonly stages: Stages | null;
   private readonly seen = new Set<string>();
   private source: BinlogSource | null = null;
   /** Ends the current stream early (stop()). */
@@ -83,21 +85,23 @@ export class Replayer {
     this.log = options.logger.child({ component: 'replay' });
     this.mapper = new KeyMapper(options.rules);
     const inv = options.invalidate;
-    this.sink =
+    this.stages =
       inv === null
         ? null
-        : new RedisSink({
+        : assembleStages({
             redis: inv.redis,
-            source: inv.src,
             channel: inv.channel,
+            src: inv.src,
             batchMaxKeys: inv.batchMaxKeys,
             batchMaxDelayMs: inv.batchMaxDelayMs,
             maxInFlightKeys: inv.maxInFlightKeys,
             heartbeatMs: 0,
-            checkpointKey: null,
+            checkpoint: null,
             ...(inv.maxKeysPerSec === undefined ? {} : { maxKeysPerSec: inv.maxKeysPerSec }),
+            clock: systemClock,
             logger: options.logger,
             onBackpressure: (pause) => (pause ? this.source?.pause() : this.source?.resume()),
+            onHalt: (err) => this.log.error({ code: err.code, err: err.message }, 'replay halted'),
           });
   }
 
@@ -113,7 +117,7 @@ export class Replayer {
     // No tables: row events are skipped at their TableMap, query events still come.
     await this.stream([], until, (ev) => {
       if (ev.type !== 'ddl' || !SCHEMA_CHANGES.has(ev.kind)) return false;
-      const tables = this.mappedTables(ev.tables);
+      const tables = this.mapper.mappedTables(ev.tables);
       if (tables.length === 0) return false;
       found = { kind: ev.kind, tables, position: ev.position, query: ev.query };
       return true;
@@ -129,7 +133,7 @@ export class Replayer {
         from: formatPosition(from),
         to: formatPosition(to),
         serverId: this.options.serverId,
-        dryRun: this.sink === null,
+        dryRun: this.stages === null,
       },
       'replay starting',
     );
@@ -140,12 +144,12 @@ export class Replayer {
           return false;
         });
       }
-      if (this.sink !== null) {
-        await this.sink.drain();
-        this.stats.keys = this.sink.stats.keys;
+      if (this.stages !== null) {
+        await this.stages.dispatcher.drain();
+        this.stats.keys = this.stages.dispatcher.stats.keys;
       }
     } finally {
-      await this.sink?.close();
+      await this.stages?.dispatcher.close(4000);
     }
     this.log.info(
       { ...this.stats, position: this.stats.position && formatPosition(this.stats.position) },
@@ -232,26 +236,23 @@ export class Replayer {
     switch (ev.type) {
       case 'rows': {
         this.stats.rows += ev.changes.length;
-        if (this.sink === null) {
-          for (const change of ev.changes) {
-            for (const key of this.mapper.keysFor(change)) {
-              if (this.seen.has(key)) continue;
-              this.seen.add(key);
-              this.options.onKey?.(key);
-            }
+        const keys = this.mapper.keysOf(ev.changes);
+        if (this.stages === null) {
+          for (const key of keys) {
+            if (this.seen.has(key)) continue;
+            this.seen.add(key);
+            this.options.onKey?.(key);
           }
           this.stats.keys = this.seen.size;
           return;
         }
-        const batch = this.sink.batch;
-        for (const change of ev.changes) this.mapper.collect(change, batch);
-        this.sink.added();
-        this.stats.keys = this.sink.stats.keys; // acknowledged so far, for progress
+        this.stages.batcher.add(keys);
+        this.stats.keys = this.stages.dispatcher.stats.keys; // acknowledged so far, for progress
         return;
       }
       case 'commit':
-        // No sink.boundary(): a replay has no checkpoint to advance (and with
-        // checkpointKey null the sink would keep that boundary pending).
+        // No batcher.commit(): a replay has no checkpoint to advance, and its
+        // batches are sealed by size and delay (throughput, not latency).
         return;
       case 'ddl':
         this.onDdl(ev);
@@ -260,18 +261,18 @@ export class Replayer {
   }
 
   private onDdl(ev: Extract<SourceEvent, { type: 'ddl' }>): void {
-    const tables = this.mappedTables(ev.tables);
+    const tables = this.mapper.mappedTables(ev.tables);
     if (tables.length === 0) return;
     const seen: DdlSeen = { kind: ev.kind, tables, position: ev.position, query: ev.query };
     if (ev.kind === 'truncate' || ev.kind === 'drop') {
       const patterns = [...new Set(tables.flatMap((t) => this.mapper.patterns(t)))];
       this.stats.flushes++;
       // A dry run only reports it (through onFlush); a real one deletes, which deserves a warning.
-      this.log[this.sink === null ? 'info' : 'warn'](
+      this.log[this.stages === null ? 'info' : 'warn'](
         { kind: ev.kind, tables, patterns, at: formatPosition(ev.position) },
         'mapped table emptied: flushing its key space',
       );
-      this.sink?.flushPatterns(patterns, false, null);
+      this.stages?.batcher.flush(patterns, false, null);
       this.options.onFlush?.(patterns, seen);
       return;
     }
@@ -281,19 +282,5 @@ export class Replayer {
         'schema change of a mapped table in the range',
       );
     }
-  }
-
-  /** The mapped tables a DDL names (`db.*` from DROP DATABASE expands to the mapped ones). */
-  private mappedTables(named: readonly TableName[]): TableName[] {
-    const out = new Set<TableName>();
-    for (const t of named) {
-      if (t.endsWith('.*')) {
-        const prefix = t.slice(0, -1);
-        for (const m of this.mapper.tables) if (m.startsWith(prefix)) out.add(m);
-      } else if (this.mapper.maps(t)) {
-        out.add(t);
-      }
-    }
-    return [...out];
   }
 }

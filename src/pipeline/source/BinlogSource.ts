@@ -1,11 +1,14 @@
 import ZongJi, { type BinlogEvent, type ZongJiOptions } from '@vlasky/zongji';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
+import { backoffDelay } from '../../infra/backoff.js';
+import { systemClock, type Clock, type Timer } from '../../infra/clock.js';
+import { mysqlConnectionOptions } from '../../infra/mysqlConnectionOptions.js';
 import type { Row, RowChange, SourceEvent, TableName } from '../change/RowChange.js';
 import { parseDdl } from '../change/ddl.js';
 import { formatPosition, position, type BinlogPosition } from '../position.js';
-import { mysqlConnectionOptions } from './connection.js';
 import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
+import { StallDetector } from './StallDetector.js';
 
 /** Where the stream starts: a stored position, a GTID set, or the server's current end. */
 export type StartPoint =
@@ -37,6 +40,8 @@ export interface BinlogSourceOptions {
    */
   readonly columns?: ReadonlyMap<TableName, ReadonlySet<string>>;
   readonly logger: Logger;
+  /** Time for stall detection and reconnect delays (default: the system clock). */
+  readonly clock?: Clock;
   /** Stop after this position (replay); the handler sees everything before it. */
   readonly stopAt?: BinlogPosition;
 }
@@ -67,9 +72,9 @@ export class BinlogSource {
   private generation = 0;
   private stopped = true;
   private paused = false;
-  private lastActivity = 0;
-  private stallTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private stall: StallDetector | null = null;
+  private retryTimer: Timer | null = null;
+  private readonly clock: Clock;
   private connectedAt: BinlogPosition | null = null;
   private readonly tableFilter: Record<string, string[]>;
   private decodeFailures = 0;
@@ -80,6 +85,7 @@ export class BinlogSource {
     private readonly handler: SourceHandler,
   ) {
     this.log = options.logger.child({ component: 'source' });
+    this.clock = options.clock ?? systemClock;
     this.resumeAt = { kind: 'end' };
     const filter: Record<string, string[]> = {};
     for (const t of options.tables) {
@@ -114,7 +120,7 @@ export class BinlogSource {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.lastActivity = Date.now();
+    this.stall?.activity();
     this.zongji?.connection?.resume();
     this.log.debug('binlog resumed');
   }
@@ -141,7 +147,7 @@ export class BinlogSource {
       }),
     );
     this.zongji = zongji;
-    this.lastActivity = Date.now();
+    this.stall?.activity();
     this.connectedAt = null;
     if (this.options.columns !== undefined) {
       if (selectiveDecoding) decodeOnly(zongji, this.options.columns);
@@ -154,7 +160,7 @@ export class BinlogSource {
 
     zongji.on('binlog', (event: BinlogEvent) => {
       if (gen !== this.generation) return;
-      this.lastActivity = Date.now();
+      this.stall?.activity();
       try {
         this.dispatch(zongji, event);
       } catch (err) {
@@ -173,7 +179,7 @@ export class BinlogSource {
     });
     zongji.on('ready', () => {
       if (gen !== this.generation) return;
-      this.lastActivity = Date.now();
+      this.stall?.activity();
     });
 
     const startOptions: ZongJiOptions = {
@@ -206,7 +212,7 @@ export class BinlogSource {
     zongji.connection?.query(`SET @master_heartbeat_period = ${periodNs}`, (err: unknown) => {
       if (err && gen === this.generation) this.onError(err as Error);
     });
-    this.armStallTimer(gen);
+    this.armStallDetector(gen);
     this.log.info(
       { from: describe(from), serverId: this.options.serverId, attempt: this.attempt },
       'binlog connecting',
@@ -379,12 +385,15 @@ export class BinlogSource {
   private scheduleReconnect(reason: SluiceError): void {
     if (this.stopped || this.retryTimer !== null) return;
     this.generation++; // ignore anything the failed connection still emits
-    this.clearStallTimer();
+    this.stopStallDetector();
     void this.closeZongji();
     const { initialDelayMs, maxDelayMs } = this.options.reconnect;
-    const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.attempt, 16));
-    const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.attempt++;
+    const delay = backoffDelay(this.attempt, {
+      initialMs: initialDelayMs,
+      maxMs: maxDelayMs,
+      jitter: true,
+    });
     this.log.warn(
       {
         code: reason.code,
@@ -395,22 +404,21 @@ export class BinlogSource {
       },
       'binlog connection lost; reconnecting',
     );
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = null;
       this.connect();
     }, delay);
   }
 
-  private armStallTimer(gen: number): void {
-    this.clearStallTimer();
+  private armStallDetector(gen: number): void {
+    this.stopStallDetector();
     const period = this.options.heartbeatMs;
-    this.stallTimer = setInterval(() => {
-      if (gen !== this.generation || this.paused) {
-        this.lastActivity = Date.now();
-        return;
-      }
-      const silentMs = Date.now() - this.lastActivity;
-      if (silentMs > 3 * period) {
+    this.stall = new StallDetector(
+      period,
+      this.clock,
+      () => this.paused,
+      (silentMs) => {
+        if (gen !== this.generation) return;
         this.scheduleReconnect(
           new SluiceError(
             'E_SOURCE_STALLED',
@@ -418,19 +426,19 @@ export class BinlogSource {
             { details: { silentMs } },
           ),
         );
-      }
-    }, period);
-    this.stallTimer.unref();
+      },
+    );
+    this.stall.start();
   }
 
-  private clearStallTimer(): void {
-    if (this.stallTimer !== null) clearInterval(this.stallTimer);
-    this.stallTimer = null;
+  private stopStallDetector(): void {
+    this.stall?.stop();
+    this.stall = null;
   }
 
   private clearTimers(): void {
-    this.clearStallTimer();
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.stopStallDetector();
+    this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }
 

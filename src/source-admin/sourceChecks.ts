@@ -4,7 +4,7 @@ import {
   errnoOf,
   isAccessDenied,
   type ServerFlavor,
-} from '../../source-admin/ServerInfo.js';
+} from './ServerInfo.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skip';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { authPlugins, type AuthPlugin, type Connection } from 'mysql2';
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../src/errors/index.js';
-import { mysqlConnectionOptions } from '../../src/pipeline/source/connection.js';
+import { mysqlConnectionOptions } from '../../src/infra/mysqlConnectionOptions.js';
 
 /**
  * The options every Sluice connection is built from, and what they mean for

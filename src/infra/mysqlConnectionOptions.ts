@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { authPlugins, type ConnectionOptions } from 'mysql2';
-import { SluiceError } from '../../errors/index.js';
+import { SluiceError } from '../errors/index.js';
 
 /**
  * mysql2 connection options from a `mysql://user:pass@host:port/db?…` URL.

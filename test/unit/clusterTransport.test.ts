@@ -3,12 +3,13 @@ import type { Cluster } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import type { SluiceError } from '../../src/errors/index.js';
+import { systemClock } from '../../src/infra/clock.js';
 import { execBySlot, mgetBySlot, unlinkCommands } from '../../src/infra/clusterCommands.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { keySlot } from '../../src/keys/slot.js';
-import type { Checkpoint } from '../../src/pipeline/checkpoint/CheckpointStore.js';
+import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
 import { position } from '../../src/pipeline/position.js';
-import { RedisSink } from '../../src/pipeline/sink/RedisSink.js';
+import { assembleStages, type Stages } from '../../src/pipeline/stages.js';
 
 /** Keys with hash tags, stray braces and non-ASCII text: every slot rule gets exercised. */
 const keyArb = fc.oneof(
@@ -151,25 +152,44 @@ function checkpoint(pos: number): Checkpoint {
   return { position: position('binlog.000001', pos), gtid: undefined, at: 'now' };
 }
 
+/** The daemon's delivery stages on the fake cluster, with a little driver for the tests. */
 function sinkOn(
   cluster: FakeCluster,
   extra: { fence?: { key: string; token: () => number }; onHalt?: (e: SluiceError) => void } = {},
-): RedisSink {
-  return new RedisSink({
+): Stages & {
+  add(keys: readonly string[], cp: Checkpoint): void;
+  drain(): Promise<void>;
+  close(): Promise<void>;
+} {
+  const stages = assembleStages({
     redis: cluster as unknown as Cluster,
-    source: 'main',
     channel: 'sluice:invalidate',
+    src: 'main',
     batchMaxKeys: 10_000,
     batchMaxDelayMs: 0,
     maxInFlightKeys: 100_000,
     heartbeatMs: 0,
-    checkpointKey: RedisKeys.checkpoint('main'),
+    checkpoint: {
+      key: RedisKeys.checkpoint('main'),
+      ...(extra.fence === undefined ? {} : { fence: extra.fence }),
+    },
+    clock: systemClock,
     logger: pino({ level: 'silent' }),
-    ...extra,
+    onBackpressure: () => undefined,
+    onHalt: extra.onHalt ?? (() => undefined),
   });
+  return {
+    ...stages,
+    add(keys, cp) {
+      stages.batcher.add(keys);
+      stages.batcher.commit(cp);
+    },
+    drain: () => stages.dispatcher.drain(),
+    close: () => stages.dispatcher.close(1000),
+  };
 }
 
-describe('RedisSink on a Redis Cluster', () => {
+describe('the delivery stages on a Redis Cluster', () => {
   const batch1 = Array.from({ length: 300 }, (_, i) => `user:${i}`);
   const batch2 = Array.from({ length: 300 }, (_, i) => `user:email:u${i}@x`);
   const checkpointKey = RedisKeys.checkpoint('main');
@@ -186,9 +206,7 @@ describe('RedisSink on a Redis Cluster', () => {
     let release!: () => void;
     cluster.hold = new Promise((r) => (release = r));
     const sink = sinkOn(cluster);
-    for (const k of batch1) sink.batch.add(k);
-    sink.added();
-    sink.boundary(checkpoint(100));
+    sink.add(batch1, checkpoint(100));
     // Batch 1 is in flight on all three nodes and nobody acknowledged yet.
     await vi.waitFor(() => expect(cluster.log.length).toBe(3));
     const firstRound = cluster.log.filter((e) => e.type === 'pipeline');
@@ -200,9 +218,7 @@ describe('RedisSink on a Redis Cluster', () => {
     );
 
     // Batch 2 arrives while batch 1 is in flight.
-    for (const k of batch2) sink.batch.add(k);
-    sink.added();
-    sink.boundary(checkpoint(200));
+    sink.add(batch2, checkpoint(200));
     release();
     cluster.hold = null;
     await sink.drain();
@@ -230,7 +246,7 @@ describe('RedisSink on a Redis Cluster', () => {
     const round3 = log.slice(p2 + 1).filter((e) => e.type === 'pipeline');
     expect(round3).toHaveLength(1);
     expect(JSON.stringify(round3[0])).toContain('"pos\\":200');
-    expect(sink.storedCheckpoint?.position.pos).toBe(200);
+    expect(sink.writer?.stored?.position.pos).toBe(200);
     // Both messages went through one node (the channel's), so they cannot overtake each other.
     const publishNodes = new Set(log.flatMap((e) => (e.type === 'publish' ? [e.node] : [])));
     expect(publishNodes).toEqual(new Set([nodeOfSlot(keySlot('sluice:invalidate'))]));
@@ -242,14 +258,12 @@ describe('RedisSink on a Redis Cluster', () => {
       fc.asyncProperty(fc.uniqueArray(keyArb, { minLength: 1, maxLength: 400 }), async (keys) => {
         const cluster = new FakeCluster();
         const sink = sinkOn(cluster);
-        for (const k of keys) sink.batch.add(k);
-        sink.added();
-        sink.boundary(checkpoint(1));
+        sink.add(keys, checkpoint(1));
         await sink.drain(); // the fake throws (and the sink would retry forever) on a violation
         expect(new Set(unlinked(cluster.log))).toEqual(
           new Set(keys.flatMap((k) => [k, RedisKeys.lease(k)])),
         );
-        expect(sink.stats.retries).toBe(0);
+        expect(sink.dispatcher.stats.retries).toBe(0);
         await sink.close();
       }),
       { numRuns: 30 },
@@ -264,12 +278,10 @@ describe('RedisSink on a Redis Cluster', () => {
       fence: { key: RedisKeys.fence('main'), token: () => 7 },
       onHalt: (e) => halted.push(e),
     });
-    sink.batch.add('user:1');
-    sink.added();
-    sink.boundary(checkpoint(100));
+    sink.add(['user:1'], checkpoint(100));
     await sink.drain();
     expect(halted.map((e) => e.code)).toEqual(['E_FENCED']);
-    expect(sink.storedCheckpoint).toBe(null);
+    expect(sink.writer?.stored).toBe(null);
     const evals = cluster.log.filter(
       (e) => e.type === 'pipeline' && e.commands.some((c) => c[0] === 'eval'),
     );

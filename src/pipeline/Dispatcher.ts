@@ -1,0 +1,252 @@
+import type { Logger } from 'pino';
+import type { BusPublisher } from '../bus/BusPublisher.js';
+import { SluiceError } from '../errors/index.js';
+import { TIMED_OUT, withTimeout } from '../infra/timeout.js';
+import type { Batcher, Item } from './batch/Batcher.js';
+import type { RateLimiter } from './batch/RateLimiter.js';
+import type { Checkpoint } from './checkpoint/Checkpoint.js';
+import type { CheckpointTracker } from './checkpoint/CheckpointTracker.js';
+import type { CheckpointWrite, CheckpointWriter } from './checkpoint/CheckpointWriter.js';
+import { formatPosition, type BinlogPosition } from './position.js';
+import { TransportClosed, type OutgoingBatch, type Transport } from './transport/Transport.js';
+
+export interface DispatcherOptions {
+  readonly batcher: Batcher;
+  readonly transport: Transport;
+  readonly tracker: CheckpointTracker;
+  /** null: a replay, which never stores a checkpoint. */
+  readonly writer: CheckpointWriter | null;
+  readonly publisher: BusPublisher;
+  readonly rateLimiter?: RateLimiter;
+  readonly logger: Logger;
+  /** The dispatcher stopped on its own (fenced off, or a barrier check failed unexpectedly). */
+  readonly onHalt: (err: SluiceError) => void;
+  /**
+   * A checkpoint write was fenced off. Resolves true when the write should be
+   * retried (this instance still leads, with a token it has just adopted),
+   * false to halt with E_FENCED. Default: halt.
+   */
+  readonly onFenced?: () => Promise<boolean>;
+  /** A batch's keys after Redis acknowledged their UNLINK + PUBLISH (the delayed second delete). */
+  readonly onAcked?: (keys: readonly string[]) => void;
+}
+
+/** Counters for status and metrics. */
+export interface DispatchStats {
+  batches: number;
+  keys: number;
+  publishes: number;
+  checkpoints: number;
+  retries: number;
+  patternKeys: number;
+}
+
+/**
+ * Moves sealed items from the batcher through the transport, one round trip
+ * at a time, and reports each acknowledgement to the checkpoint tracker,
+ * whose safe boundaries go to the writer. It decides nothing the stages
+ * decide: the batcher what a round holds, the tracker what is safe, the
+ * writer when a checkpoint rides along, the transport how Redis is spoken
+ * to. Round trips go strictly one after another: nothing after an item is
+ * sent before the item is acknowledged.
+ */
+export class Dispatcher {
+  private readonly log: Logger;
+  private loop: Promise<void> | null = null;
+  private halted = false;
+  private drainWaiters: Array<() => void> = [];
+  /** The newest boundary sent: the `pos` of a batch sealed between boundaries. */
+  private lastBoundary: BinlogPosition | undefined;
+  private readonly counters = { batches: 0, keys: 0, patternKeys: 0 };
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.log = options.logger.child({ component: 'dispatch' });
+  }
+
+  get stats(): DispatchStats {
+    return {
+      ...this.counters,
+      publishes: this.options.publisher.publishes,
+      checkpoints: this.options.writer?.writes ?? 0,
+      retries: this.options.transport.retries,
+    };
+  }
+
+  /** Something may be ready (the batcher sealed, a checkpoint fell due). */
+  kick(): void {
+    if (this.loop !== null || this.halted) return;
+    const { batcher, writer } = this.options;
+    if (!batcher.hasQueued && !(writer?.wanted(this.urgent) ?? false)) {
+      if (writer?.pending != null) writer.idle();
+      else this.notifyDrained();
+      return;
+    }
+    this.loop = this.run().finally(() => {
+      this.loop = null;
+      this.kick();
+    });
+  }
+
+  /** Resolves once everything handed over so far is acknowledged and the checkpoint written. */
+  async drain(): Promise<void> {
+    if (this.halted) return;
+    const drained = new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    this.options.batcher.hurry();
+    this.kick();
+    await drained;
+  }
+
+  /** Drains for at most `timeoutMs`, then stops; idempotent. */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.halted) return;
+    const finished = await withTimeout(this.drain(), timeoutMs);
+    this.halt();
+    if (finished === TIMED_OUT) {
+      this.log.warn(
+        { inFlightKeys: this.options.batcher.inFlightKeys, code: 'E_SHUTDOWN_TIMEOUT' },
+        'closed with unacknowledged work; it will be re-read from the checkpoint',
+      );
+    }
+  }
+
+  /** Stops at once; queued work is abandoned (it is re-read from the checkpoint). */
+  halt(): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.options.transport.close();
+    this.options.writer?.close();
+    this.options.batcher.abandon();
+    this.release();
+  }
+
+  private get urgent(): boolean {
+    return this.drainWaiters.length > 0;
+  }
+
+  private notifyDrained(): void {
+    const { batcher, writer } = this.options;
+    if (!batcher.idle || (writer?.pending ?? null) !== null) return;
+    batcher.relax();
+    this.release();
+  }
+
+  private release(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async run(): Promise<void> {
+    const { batcher, writer } = this.options;
+    for (;;) {
+      const items = batcher.take();
+      // A checkpoint goes alone only when it is due (quiet) or a drain waits;
+      // otherwise it rides the next round that has work anyway.
+      if (items.length === 0 && !(writer?.wanted(this.urgent) ?? false)) return;
+      const cp = writer?.forRound(this.urgent) ?? null;
+      try {
+        await this.send(items, cp);
+      } catch (err) {
+        if (!(err instanceof TransportClosed)) {
+          const e =
+            err instanceof SluiceError
+              ? err
+              : new SluiceError('E_INTERNAL', `dispatch failed: ${String(err)}`, { cause: err });
+          this.halt();
+          this.options.onHalt(e);
+        }
+        this.halt();
+        return;
+      }
+      if (this.halted) return;
+      batcher.done();
+    }
+  }
+
+  /** One round: key batches (and the riding checkpoint), or one flush / barrier. */
+  private async send(items: readonly Item[], cp: CheckpointWrite | null): Promise<void> {
+    const { transport, tracker, publisher } = this.options;
+    for (const item of items) tracker.sent(item.id, item.boundary);
+    const batches: OutgoingBatch[] = [];
+    const keyItems = items.filter((i) => i.kind === 'keys');
+    for (const item of keyItems) {
+      if (item.keys.size === 0) continue;
+      const keys = [...item.keys];
+      const pos = this.pos(item.boundary);
+      if (item.boundary !== null) this.lastBoundary = item.boundary.position;
+      batches.push({ keys, message: publisher.encode(batches.length + 1, { keys, ...pos }) });
+    }
+    if (batches.length > 0 && this.options.rateLimiter !== undefined) {
+      await this.options.rateLimiter.wait(batches.reduce((n, b) => n + b.keys.length, 0));
+    }
+    if (batches.length > 0 || cp !== null) {
+      const ack = await transport.send({ checkpoint: cp, batches });
+      if (cp !== null && ack.checkpoint === 'fenced') {
+        // The batches were deleted and announced; only the checkpoint was refused.
+        if (!(await (this.options.onFenced?.() ?? Promise.resolve(false)))) {
+          this.halt();
+          this.options.onHalt(
+            new SluiceError(
+              'E_FENCED',
+              `checkpoint write refused: fencing token ${cp.fence?.token ?? 0} is stale (another instance leads)`,
+            ),
+          );
+          return;
+        }
+      } else if (cp !== null) this.options.writer?.written(cp);
+      publisher.acked(batches.length);
+      for (const b of batches) {
+        this.counters.batches++;
+        this.counters.keys += b.keys.length;
+        this.acked(b.keys);
+      }
+    }
+    for (const item of items) {
+      if (item.kind === 'patterns') await this.flush(item.patterns, item.flushAll, item.boundary);
+      if (item.kind === 'barrier') {
+        const outcome = await item.check();
+        if (outcome.action === 'halt') {
+          this.halt();
+          return;
+        }
+        if (outcome.action === 'flush') await this.flush(outcome.patterns, false, item.boundary);
+      }
+      this.settled(item.id, item.boundary);
+    }
+  }
+
+  private settled(id: number, boundary: Checkpoint | null): void {
+    if (boundary !== null) this.lastBoundary = boundary.position;
+    const safe = this.options.tracker.acked(id);
+    if (safe !== null) this.options.writer?.offer(safe);
+  }
+
+  private async flush(
+    patterns: readonly string[],
+    flushAll: boolean,
+    boundary: Checkpoint | null,
+  ): Promise<void> {
+    const { publisher, transport } = this.options;
+    const message = publisher.encode(1, { patterns, flush: flushAll, ...this.pos(boundary) });
+    const removed = await transport.flush(patterns, message);
+    publisher.acked(1);
+    this.counters.patternKeys += removed;
+    this.log.info({ patterns, flushAll, removed }, 'key space flushed');
+  }
+
+  /** The position a message names: its boundary, else the newest one sent (formatted once per batch). */
+  private pos(boundary: Checkpoint | null): { pos?: string } {
+    const at = boundary?.position ?? this.lastBoundary;
+    return at === undefined ? {} : { pos: formatPosition(at) };
+  }
+
+  /** Hands an acknowledged batch to `onAcked`; its failure never fails the batch. */
+  private acked(keys: readonly string[]): void {
+    if (this.options.onAcked === undefined) return;
+    try {
+      this.options.onAcked(keys);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'onAcked failed');
+    }
+  }
+}

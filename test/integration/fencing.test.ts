@@ -1,0 +1,100 @@
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RedisKeys } from '../../src/keys/RedisKeys.js';
+import { LeaderLease } from '../../src/pipeline/checkpoint/LeaderLease.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { TestDb } from '../helpers/db.js';
+import { randomId } from '../helpers/env.js';
+import { plant, survivors, testRedis } from '../helpers/redis.js';
+
+/**
+ * The fencing policy on a single Redis, with an in-process daemon and a real
+ * leader lease: a fenced-off checkpoint write halts the daemon only when
+ * another instance holds the lease. The case a lone daemon meets after a
+ * Redis outage longer than its lease (it re-took its own lease with a new
+ * token, but a write built with the old one was still being retried) is made
+ * deterministic here: the counter moves on while the lease stays ours, as
+ * when the re-take's reply is lost.
+ */
+describe('fencing policy', () => {
+  let db: TestDb;
+  let redis: Redis;
+  beforeAll(async () => {
+    db = await TestDb.create();
+    redis = testRedis();
+    await db.sql('CREATE TABLE t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+  });
+  afterAll(async () => {
+    await db.drop();
+    redis.disconnect();
+  });
+
+  async function leading(source: string) {
+    const lease = new LeaderLease({
+      redis,
+      source,
+      instance: `me-${source}`,
+      leaseMs: 60_000,
+      logger: pino({ level: 'silent' }),
+    });
+    expect(await lease.acquire()).toBe(true);
+    const p = `fn${randomId()}`;
+    const daemon = await startDaemon(
+      { [`${db.name}.t`]: [`${p}:t:{id}`] },
+      {
+        source: { name: source },
+        fence: { key: lease.fenceKey, token: () => lease.token, confirm: () => lease.confirm() },
+      },
+    );
+    return { lease, daemon, p };
+  }
+
+  const stored = async (source: string): Promise<string | null> => {
+    const raw = await redis.get(RedisKeys.checkpoint(source));
+    if (raw === null) return null;
+    const cp = JSON.parse(raw) as { file: string; pos: number };
+    return `${cp.file}:${cp.pos}`;
+  };
+
+  it('fenced off while this instance still holds the lease: it adopts the current token and keeps going', async () => {
+    const source = `fence-${randomId()}`;
+    const { lease, daemon, p } = await leading(source);
+    const first = lease.token;
+    await redis.incr(lease.fenceKey); // re-taken by this instance; the reply never arrived
+    const keys = await plant(redis, [`${p}:t:1`, `${p}:t:2`]);
+    await db.sql('INSERT INTO t VALUES (1, 1), (2, 2)');
+    const head = await db.headText();
+    await vi.waitFor(async () => expect(await stored(source)).toBe(head), { timeout: 10_000 });
+    expect(await survivors(redis, keys)).toEqual([]);
+    expect(lease.token).toBe(first + 1);
+    let settled = false;
+    void daemon.invalidator.done.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await Promise.resolve();
+    expect(settled).toBe(false); // still running
+    await daemon.stop();
+    await lease.release();
+  });
+
+  it('fenced off while another instance holds the lease: E_FENCED, the checkpoint stays where it was', async () => {
+    const source = `fence-${randomId()}`;
+    const { lease, daemon, p } = await leading(source);
+    await db.sql('INSERT INTO t VALUES (10, 1)');
+    const before = await db.headText();
+    await vi.waitFor(async () => expect(await stored(source)).toBe(before), { timeout: 10_000 });
+    // A standby took over: the lease is its own and the counter moved on.
+    await redis.set(RedisKeys.leader(source), 'standby');
+    await redis.incr(lease.fenceKey);
+    const keys = await plant(redis, [`${p}:t:11`]);
+    await db.sql('INSERT INTO t VALUES (11, 1)');
+    await expect(daemon.invalidator.done).rejects.toMatchObject({ code: 'E_FENCED' });
+    // Its deletes still landed (harmless); the checkpoint did not move.
+    expect(await survivors(redis, keys)).toEqual([]);
+    expect(await stored(source)).toBe(before);
+    await daemon.stop();
+    await redis.del(RedisKeys.leader(source), lease.fenceKey);
+  });
+});

@@ -1,0 +1,319 @@
+import { describe, expect, it } from 'vitest';
+import { Batcher, STREAM_SHARE, type Item } from '../../src/pipeline/batch/Batcher.js';
+import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
+import { position } from '../../src/pipeline/position.js';
+import { ManualClock } from '../helpers/manualClock.js';
+
+const cp = (pos: number): Checkpoint => ({
+  position: position('binlog.000001', pos),
+  gtid: undefined,
+});
+
+function setup(overrides: Partial<ConstructorParameters<typeof Batcher>[0]> = {}) {
+  const clock = new ManualClock();
+  const signals: boolean[] = [];
+  let ready = 0;
+  const batcher = new Batcher({
+    batchMaxKeys: 100,
+    batchMaxDelayMs: 5,
+    maxInFlightKeys: 1000,
+    roundMaxKeys: 10_000,
+    oneItemPerRound: false,
+    clock,
+    onReady: () => ready++,
+    onBackpressure: (pause) => signals.push(pause),
+    ...overrides,
+  });
+  return { batcher, clock, signals, ready: () => ready };
+}
+
+const keysOf = (round: readonly Item[]): string[][] =>
+  round.map((i) => (i.kind === 'keys' ? [...i.keys] : [i.kind]));
+const keys = (prefix: string, n: number): string[] =>
+  Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+describe('Batcher: when a batch is sealed', () => {
+  it('a lone transaction is sealed at its commit, with its boundary, no delay', () => {
+    const { batcher, clock, ready } = setup();
+    batcher.add(['a', 'b']);
+    expect(batcher.hasQueued).toBe(false);
+    batcher.commit(cp(10));
+    expect(ready()).toBe(1);
+    expect(clock.pending).toBe(0); // no delay timer left behind
+    const round = batcher.take();
+    expect(round).toHaveLength(1);
+    expect(round[0]).toMatchObject({ kind: 'keys', boundary: cp(10) });
+    expect(keysOf(round)).toEqual([['a', 'b']]);
+  });
+
+  it('keys without a commit wait exactly batchMaxDelayMs', () => {
+    const { batcher, clock, ready } = setup();
+    batcher.add(['a']);
+    clock.advance(4);
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(1);
+    expect(batcher.hasQueued).toBe(true);
+    expect(ready()).toBe(1);
+    expect(keysOf(batcher.take())).toEqual([['a']]);
+  });
+
+  it('a batch is sealed when it reaches batchMaxKeys, not one key before', () => {
+    const { batcher } = setup({ batchMaxKeys: 3 });
+    batcher.add(['a', 'b']);
+    expect(batcher.hasQueued).toBe(false);
+    batcher.add(['c']);
+    expect(batcher.hasQueued).toBe(true);
+    expect(keysOf(batcher.take())).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('keys are de-duplicated within a batch', () => {
+    const { batcher } = setup();
+    batcher.add(['a', 'b']);
+    batcher.add(['b', 'a', 'c']);
+    batcher.commit(cp(1));
+    expect(keysOf(batcher.take())).toEqual([['a', 'b', 'c']]);
+    expect(batcher.inFlightKeys).toBe(3);
+  });
+
+  it('a commit without keys is not sealed at once but carried by the next batch or the delay', () => {
+    const { batcher, clock } = setup();
+    batcher.commit(cp(7));
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(5);
+    const round = batcher.take();
+    expect(round).toHaveLength(1);
+    expect(round[0]).toMatchObject({ kind: 'keys', boundary: cp(7) });
+    expect(keysOf(round)).toEqual([[]]);
+  });
+
+  it('while a round is in flight a commit waits; when the round is done it goes out (not streaming)', () => {
+    const { batcher, clock } = setup();
+    batcher.add(['a']);
+    batcher.commit(cp(1));
+    expect(keysOf(batcher.take())).toEqual([['a']]);
+    batcher.add(['b']);
+    batcher.commit(cp(2));
+    expect(clock.pending).toBe(0); // no timer while a round is in flight
+    expect(batcher.inFlightKeys).toBe(2);
+    batcher.done();
+    expect(batcher.inFlightKeys).toBe(1);
+    const round = batcher.take();
+    expect(keysOf(round)).toEqual([['b']]);
+    expect(round[0]?.boundary).toEqual(cp(2));
+  });
+
+  it('streaming: once enough commits found a round in flight, commits wait up to the delay and share a batch', () => {
+    const { batcher, clock } = setup();
+    // Commits arriving while a round is in flight raise the share by 0.1 × (1 − share) each.
+    batcher.add(['k0']);
+    batcher.commit(cp(0));
+    batcher.take();
+    let share = 0;
+    let i = 1;
+    while (share < STREAM_SHARE) {
+      batcher.add([`k${i}`]);
+      batcher.commit(cp(i));
+      share = share * 0.9 + 0.1;
+      i++;
+    }
+    batcher.done(); // streaming now: what gathered waits for company
+    expect(batcher.hasQueued).toBe(false);
+    batcher.add(['late']);
+    batcher.commit(cp(100));
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(4);
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(1);
+    const round = batcher.take();
+    expect(keysOf(round)).toEqual([[...keys('k', i).slice(1), 'late']]);
+    expect(round[0]?.boundary).toEqual(cp(100));
+  });
+
+  it('streaming needs a share of STREAM_SHARE: two overlapping commits are not enough', () => {
+    const { batcher } = setup();
+    batcher.add(['k0']);
+    batcher.commit(cp(0));
+    batcher.take();
+    batcher.add(['k1']);
+    batcher.commit(cp(1)); // share 0.1
+    batcher.add(['k2']);
+    batcher.commit(cp(2)); // share 0.19
+    batcher.done();
+    expect(keysOf(batcher.take())).toEqual([['k1', 'k2']]);
+    batcher.done();
+    batcher.add(['k3']);
+    batcher.commit(cp(3)); // no round in flight, nothing waiting: share falls, sealed at once
+    expect(batcher.hasQueued).toBe(true);
+  });
+
+  it('a transaction already waiting in the open batch also counts as sharing', () => {
+    const { batcher, clock } = setup();
+    // Nothing in flight; each commit finds the previous one still open (delay not passed)
+    // once the share is reached. Start by keeping one open with a pending commit:
+    batcher.add(['x']);
+    batcher.take(); // nothing queued yet: take returns []
+    expect(batcher.hasQueued).toBe(false);
+    batcher.commit(cp(1)); // sealed at once: share 0
+    batcher.take();
+    for (let i = 2; i < 6; i++) {
+      batcher.add([`y${i}`]);
+      batcher.commit(cp(i)); // in flight: shared
+    }
+    batcher.done();
+    expect(batcher.hasQueued).toBe(false); // streaming: armed
+    batcher.add(['z']);
+    batcher.commit(cp(9)); // the open batch already has a boundary: shared
+    clock.advance(5);
+    expect(keysOf(batcher.take())).toEqual([['y2', 'y3', 'y4', 'y5', 'z']]);
+  });
+
+  it('hurry() seals at once and, until relax(), after every round even while streaming', () => {
+    const { batcher, clock } = setup();
+    batcher.add(['k0']);
+    batcher.commit(cp(0));
+    batcher.take();
+    for (let i = 1; i < 5; i++) {
+      batcher.add([`k${i}`]);
+      batcher.commit(cp(i));
+    }
+    batcher.hurry();
+    batcher.done();
+    expect(keysOf(batcher.take())).toEqual([['k1', 'k2', 'k3', 'k4']]);
+    batcher.done();
+    batcher.relax();
+    batcher.add(['open']);
+    batcher.hurry();
+    expect(keysOf(batcher.take())).toEqual([['open']]);
+    expect(clock.pending).toBe(0);
+  });
+});
+
+describe('Batcher: rounds', () => {
+  it('a round carries queued key batches up to roundMaxKeys, in order', () => {
+    const { batcher } = setup({ roundMaxKeys: 5, batchMaxKeys: 3 });
+    batcher.add(['a', 'b', 'c']); // sealed (3)
+    batcher.add(['d', 'e']);
+    batcher.commit(cp(1)); // sealed at once? a round is not in flight yet: yes (2)
+    batcher.add(['f', 'g', 'h']); // sealed (3)
+    expect(keysOf(batcher.take())).toEqual([
+      ['a', 'b', 'c'],
+      ['d', 'e'],
+    ]);
+    batcher.done();
+    expect(keysOf(batcher.take())).toEqual([['f', 'g', 'h']]);
+  });
+
+  it('a flush or a barrier travels alone, in order with the batches', () => {
+    const { batcher } = setup();
+    batcher.add(['a']);
+    batcher.flush(['user:*'], false, cp(2)); // seals 'a' first
+    batcher.add(['b']);
+    batcher.barrier(() => Promise.resolve({ action: 'pass' }), cp(3));
+    batcher.add(['c']);
+    batcher.commit(cp(4));
+    const rounds: string[][][] = [];
+    for (let r = batcher.take(); r.length > 0; r = batcher.take()) {
+      rounds.push(keysOf(r));
+      batcher.done();
+    }
+    expect(rounds).toEqual([[['a']], [['patterns']], [['b']], [['barrier']], [['c']]]);
+  });
+
+  it('a flush after a key batch: the batch first, the flush in the next round', () => {
+    const { batcher } = setup();
+    batcher.add(['a']);
+    batcher.commit(cp(1));
+    batcher.flush(['t:*'], true, null);
+    const first = batcher.take();
+    expect(keysOf(first)).toEqual([['a']]);
+    batcher.done();
+    const second = batcher.take();
+    expect(second[0]).toMatchObject({ kind: 'patterns', patterns: ['t:*'], flushAll: true });
+  });
+
+  it('on a cluster a round holds one item', () => {
+    const { batcher } = setup({ oneItemPerRound: true, batchMaxKeys: 1 });
+    batcher.add(['a']);
+    batcher.add(['b']);
+    expect(keysOf(batcher.take())).toEqual([['a']]);
+    batcher.done();
+    expect(keysOf(batcher.take())).toEqual([['b']]);
+  });
+
+  it('items get increasing ids in binlog order', () => {
+    const { batcher } = setup({ batchMaxKeys: 1 });
+    batcher.add(['a']);
+    batcher.flush(['p'], false, null);
+    batcher.add(['b']);
+    const ids: number[] = [];
+    for (let r = batcher.take(); r.length > 0; r = batcher.take()) {
+      ids.push(...r.map((i) => i.id));
+      batcher.done();
+    }
+    expect(ids).toEqual([1, 2, 3]);
+  });
+
+  it('one round at a time', () => {
+    const { batcher } = setup();
+    batcher.add(['a']);
+    batcher.commit(cp(1));
+    batcher.take();
+    expect(() => batcher.take()).toThrow(/already in flight/);
+  });
+
+  it('idle only when nothing is open, queued or in flight', () => {
+    const { batcher } = setup();
+    expect(batcher.idle).toBe(true);
+    batcher.add(['a']);
+    expect(batcher.idle).toBe(false);
+    batcher.commit(cp(1));
+    batcher.take();
+    expect(batcher.idle).toBe(false);
+    batcher.done();
+    expect(batcher.idle).toBe(true);
+    batcher.commit(cp(2)); // a boundary alone is work too
+    expect(batcher.idle).toBe(false);
+  });
+
+  it('abandon() drops the delay timer and the round in flight', () => {
+    const { batcher, clock } = setup();
+    batcher.add(['a']);
+    expect(clock.pending).toBe(1);
+    batcher.abandon();
+    expect(clock.pending).toBe(0);
+  });
+});
+
+describe('Batcher: backpressure (rule 4)', () => {
+  it('pauses above maxInFlightKeys, resumes at half, signals each change once', () => {
+    const { batcher, signals } = setup({ maxInFlightKeys: 4, batchMaxKeys: 2, roundMaxKeys: 2 });
+    batcher.add(['a', 'b']); // 2 queued
+    batcher.add(['c', 'd']); // 4 queued: not above
+    expect(signals).toEqual([]);
+    batcher.add(['e', 'f']); // 6 > 4
+    expect(signals).toEqual([true]);
+    expect(batcher.pausing).toBe(true);
+    batcher.add(['g', 'h']); // still paused: no second signal
+    expect(signals).toEqual([true]);
+    batcher.take();
+    batcher.done(); // 6 left: > 2
+    expect(signals).toEqual([true]);
+    batcher.take();
+    batcher.done(); // 4 left: > 2
+    batcher.take();
+    batcher.done(); // 2 left: ≤ half
+    expect(signals).toEqual([true, false]);
+    expect(batcher.pausing).toBe(false);
+  });
+
+  it('the open batch counts as in flight', () => {
+    const { batcher, signals } = setup({ maxInFlightKeys: 3, batchMaxKeys: 100 });
+    batcher.add(['a', 'b', 'c']);
+    batcher.commit(cp(1)); // sealed: 3, not above
+    batcher.take();
+    batcher.add(['d']); // open: 1 + queued 3 = 4, checked when sealed or a round ends
+    expect(batcher.inFlightKeys).toBe(4);
+    batcher.flush(['x'], false, null); // seals 'd': 4 > 3
+    expect(signals).toEqual([true]);
+  });
+});

@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
+import {
+  CHECKPOINT_DELAY_MS,
+  CheckpointWriter,
+} from '../../src/pipeline/checkpoint/CheckpointWriter.js';
+import { position } from '../../src/pipeline/position.js';
+import { ManualClock } from '../helpers/manualClock.js';
+
+const cp = (pos: number): Checkpoint => ({
+  position: position('binlog.000001', pos),
+  gtid: '0-1-9',
+});
+
+function setup(fence?: { key: string; token: () => number }) {
+  const clock = new ManualClock();
+  let due = 0;
+  const writer = new CheckpointWriter({
+    key: 'sluice:checkpoint:{main}',
+    clock,
+    onDue: () => due++,
+    ...(fence === undefined ? {} : { fence }),
+  });
+  return { writer, clock, due: () => due };
+}
+
+describe('CheckpointWriter: coalescing', () => {
+  it('writes once every CHECKPOINT_DELAY_MS under a stream, riding on rounds', () => {
+    expect(CHECKPOINT_DELAY_MS).toBe(10);
+    const { writer, clock } = setup();
+    expect(writer.forRound(false)).toBe(null); // nothing pending
+    writer.offer(cp(1));
+    const first = writer.forRound(false);
+    expect(first?.checkpoint).toEqual(cp(1)); // the first write goes at once
+    writer.written(first!);
+    writer.offer(cp(2));
+    clock.advance(9);
+    expect(writer.forRound(false)).toBe(null);
+    clock.advance(1);
+    expect(writer.forRound(false)?.checkpoint).toEqual(cp(2));
+    expect(writer.writes).toBe(1);
+  });
+
+  it('a drain (urgent) takes the pending checkpoint at once', () => {
+    const { writer } = setup();
+    writer.offer(cp(1));
+    writer.written(writer.forRound(false)!);
+    writer.offer(cp(2));
+    expect(writer.forRound(false)).toBe(null);
+    expect(writer.wanted(false)).toBe(false);
+    expect(writer.wanted(true)).toBe(true);
+    expect(writer.forRound(true)?.checkpoint).toEqual(cp(2));
+  });
+
+  it('when the stream goes quiet the pending checkpoint is due after exactly delayMs', () => {
+    const { writer, clock, due } = setup();
+    writer.offer(cp(1));
+    writer.written(writer.forRound(false)!);
+    writer.offer(cp(2));
+    writer.idle();
+    writer.idle(); // one timer, not two
+    expect(clock.pending).toBe(1);
+    clock.advance(9);
+    expect(due()).toBe(0);
+    expect(writer.wanted(false)).toBe(false);
+    clock.advance(1);
+    expect(due()).toBe(1);
+    expect(writer.wanted(false)).toBe(true);
+    const w = writer.forRound(false)!;
+    writer.written(w);
+    expect(writer.wanted(false)).toBe(false); // due is cleared by the write
+    expect(writer.pending).toBe(null);
+  });
+
+  it('idle() with nothing pending arms nothing', () => {
+    const { writer, clock } = setup();
+    writer.idle();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a write clears the quiet timer', () => {
+    const { writer, clock, due } = setup();
+    writer.offer(cp(1));
+    writer.idle();
+    writer.written(writer.forRound(true)!);
+    clock.advance(100);
+    expect(due()).toBe(0);
+  });
+
+  it('a newer boundary offered while a write is in flight stays pending after it', () => {
+    const { writer } = setup();
+    writer.offer(cp(1));
+    const w = writer.forRound(false)!;
+    writer.offer(cp(2));
+    writer.written(w);
+    expect(writer.stored).toEqual(cp(1));
+    expect(writer.pending).toEqual(cp(2));
+  });
+
+  it('close() drops the quiet timer', () => {
+    const { writer, clock, due } = setup();
+    writer.offer(cp(1));
+    writer.idle();
+    writer.close();
+    clock.advance(100);
+    expect(due()).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
+});
+
+describe('CheckpointWriter: the record and its fence', () => {
+  it('encodes the contract record, stamped when encoded', () => {
+    const { writer, clock } = setup();
+    clock.advance(0);
+    writer.offer(cp(42));
+    const w = writer.forRound(false)!;
+    expect(w.key).toBe('sluice:checkpoint:{main}');
+    expect(w.fence).toBe(null);
+    const record = JSON.parse(w.json) as Record<string, unknown>;
+    expect(record).toMatchObject({ file: 'binlog.000001', pos: 42, gtid: '0-1-9' });
+    expect(typeof record.at).toBe('string');
+  });
+
+  it("carries the leader's token as it is when the write is built", () => {
+    let token = 3;
+    const { writer } = setup({ key: 'sluice:fence:{main}', token: () => token });
+    writer.offer(cp(1));
+    expect(writer.forRound(false)?.fence).toEqual({ key: 'sluice:fence:{main}', token: 3 });
+    token = 4;
+    expect(writer.forRound(false)?.fence).toEqual({ key: 'sluice:fence:{main}', token: 4 });
+  });
+
+  it('seed() reports the stored checkpoint until the first write', () => {
+    const { writer } = setup();
+    expect(writer.stored).toBe(null);
+    writer.seed(cp(7));
+    expect(writer.stored).toEqual(cp(7));
+    expect(writer.pending).toBe(null);
+  });
+});
