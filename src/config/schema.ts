@@ -25,6 +25,14 @@ function int(min: number, max: number) {
   );
 }
 
+/** A number in (0, 1]; a decimal string is accepted for the same reason as in int(). */
+function fraction() {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*\d*\.?\d+\s*$/.test(v) ? Number(v) : v),
+    z.number().gt(0).max(1),
+  );
+}
+
 /** A boolean; `"true"`/`"false"` are accepted for the same reason as in int(). */
 function bool() {
   return z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
@@ -263,6 +271,21 @@ const metricsSchema = z.strictObject({
   listen: listen.optional(),
 });
 
+const verifySchema = z.strictObject({
+  /** `sluice verify` serves GET /metrics and /healthz here. */
+  listen: listen.default('127.0.0.1:9466'),
+  /** Share of invalidated API resource keys that are checked. */
+  sampleRate: fraction().default(0.01),
+  /** Each sample is checked this long after its invalidation, once per window. */
+  windowsMs: z.array(int(100, 3_600_000)).min(1).max(10).default([1000, 10_000, 60_000]),
+  /** Checks waiting for their window at most; further samples are dropped (and counted). */
+  maxPending: int(1, 10_000_000).default(100_000),
+  /** The nines gauge covers the checks of this long. */
+  horizonMs: int(1000, 86_400_000).default(600_000),
+  /** A mismatch waits this long for the daemon's checkpoint to pass it, else stays unconfirmed. */
+  confirmTimeoutMs: int(100, 600_000).default(30_000),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
@@ -277,6 +300,7 @@ export const configSchema = z
     rules: z.array(ruleSchema).min(1),
     api: apiSchema.prefault({}),
     metrics: metricsSchema.prefault({}),
+    verify: verifySchema.prefault({}),
     log: logSchema.prefault({}),
   })
   .transform((c) => ({ ...c, database: { ...c.database, url: c.database.url ?? c.source.url } }));
@@ -300,6 +324,7 @@ export type ApiConfig = SluiceConfig['api'];
 export type ApiResourceConfig = ApiConfig['resources'][string];
 export type LogConfig = SluiceConfig['log'];
 export type MetricsConfig = SluiceConfig['metrics'];
+export type VerifyConfig = SluiceConfig['verify'];
 
 // ---------------------------------------------------------------- validation
 
