@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { collectProcessMetrics } from '../infra/processMetrics.js';
-import { ClusterBusSubscriber } from '../cache/ClusterBusSubscriber.js';
+import { ClusterBusSubscriber } from '../bus/ClusterBusSubscriber.js';
 import { redactUrl } from '../config/redact.js';
 import { parseListen } from '../config/schema.js';
 import { createPool } from '../db/createPool.js';
