@@ -9,11 +9,14 @@ export type {
   Loader,
   LockOptions,
   ManyLoader,
+  ReadOptions,
   SetOptions,
   SluiceCacheOptions,
   WriteBehindSink,
 } from './cache/SluiceCache.js';
 export { cacheFromConfig, type ConfiguredCache } from './cli/cacheFromConfig.js';
+export { fenceToken, type StatementRunner } from './db/fenceToken.js';
+export { parseFenceToken, type FenceToken } from './bus/Watermark.js';
 export {
   ClusterBusSubscriber,
   type ClusterBusSubscriberOptions,

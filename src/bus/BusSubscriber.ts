@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../infra/clock.js';
 import { decodeMessage } from './codec.js';
+import { Watermark, type FenceToken } from './Watermark.js';
 
 /** What the subscriber tells its owner (the cache's L1). */
 export interface BusListener {
@@ -55,6 +56,8 @@ export interface BusStats {
 
 interface SourceState {
   lastSeq: number;
+  /** How far this source has invalidated, as its messages and heartbeats say. */
+  mark: Watermark;
   /** Last heartbeat (local clock); null for publishers that send none (library instances). */
   lastHeartbeatAt: number | null;
 }
@@ -77,6 +80,8 @@ export class BusSubscriber {
   private subscribeFailed = false;
   private silent = true;
   private timer: Timer | null = null;
+  /** Fenced reads waiting for a source's watermark, by source. */
+  private readonly waiters = new Map<string, Set<{ token: FenceToken; done: () => void }>>();
   readonly stats: BusStats = { messages: 0, ignored: 0, gaps: 0, resets: 0, heartbeats: 0 };
 
   constructor(private readonly options: BusSubscriberOptions) {
@@ -91,6 +96,43 @@ export class BusSubscriber {
 
   get isSubscribed(): boolean {
     return this.subscribed;
+  }
+
+  /**
+   * True once `src`'s watermark has passed `token`: every invalidation up to
+   * the writer's commit is acknowledged in Redis and applied to this
+   * process's L1 (a message is applied before its watermark counts).
+   */
+  passed(src: string, token: FenceToken): boolean {
+    return this.sources.get(src)?.mark.passes(token) ?? false;
+  }
+
+  /**
+   * Resolves true as soon as `src`'s watermark passes `token` (woken by the
+   * message or heartbeat that moves it, no polling), false after `timeoutMs`.
+   */
+  waitFor(src: string, token: FenceToken, timeoutMs: number): Promise<boolean> {
+    if (this.passed(src, token)) return Promise.resolve(true);
+    if (timeoutMs <= 0 || this.closed) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      let set = this.waiters.get(src);
+      if (set === undefined) {
+        set = new Set();
+        this.waiters.set(src, set);
+      }
+      const waiter = {
+        token,
+        done: () => {
+          this.clock.clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = this.clock.setTimeout(() => {
+        set.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      set.add(waiter);
+    });
   }
 
   async start(): Promise<void> {
@@ -118,6 +160,8 @@ export class BusSubscriber {
   async close(): Promise<void> {
     this.closed = true;
     this.subscribed = false;
+    // Fenced reads still waiting give up (they read the database).
+    for (const set of this.waiters.values()) set.clear();
     this.clock.clearInterval(this.timer);
     try {
       await this.options.connection.unsubscribe(this.options.channel);
@@ -175,12 +219,17 @@ export class BusSubscriber {
       this.stats.heartbeats++;
       const now = this.clock.now();
       if (state === undefined) {
-        this.sources.set(msg.src, { lastSeq: msg.seq, lastHeartbeatAt: now });
+        this.sources.set(msg.src, {
+          lastSeq: msg.seq,
+          lastHeartbeatAt: now,
+          mark: new Watermark(),
+        });
       } else {
         state.lastHeartbeatAt = now;
         this.followSeq(state, msg.seq, true);
       }
       this.checkHeartbeats();
+      this.advance(msg.src, msg.pos, msg.gtid);
       return;
     }
     this.stats.messages++;
@@ -188,8 +237,26 @@ export class BusSubscriber {
     if (msg.keys.length > 0) this.options.listener.onKeys(msg.keys);
     if (msg.patterns.length > 0) this.options.listener.onPatterns(msg.patterns);
     if (msg.flush) this.reset('flush');
-    if (state === undefined) this.sources.set(msg.src, { lastSeq: msg.seq, lastHeartbeatAt: null });
-    else this.followSeq(state, msg.seq, false);
+    if (state === undefined) {
+      this.sources.set(msg.src, { lastSeq: msg.seq, lastHeartbeatAt: null, mark: new Watermark() });
+    } else this.followSeq(state, msg.seq, false);
+    // Only now, with its keys gone from L1, does the message's watermark count.
+    this.advance(msg.src, msg.pos, msg.gtid);
+  }
+
+  /** Moves `src`'s watermark and wakes the fenced reads it now lets through. */
+  private advance(src: string, pos: string | undefined, gtid: string | undefined): void {
+    if (pos === undefined && gtid === undefined) return;
+    const state = this.sources.get(src);
+    if (state === undefined) return;
+    state.mark.advance(pos, gtid);
+    const waiting = this.waiters.get(src);
+    if (waiting === undefined) return;
+    for (const w of waiting) {
+      if (!state.mark.passes(w.token)) continue;
+      waiting.delete(w);
+      w.done();
+    }
   }
 
   /**
@@ -209,6 +276,10 @@ export class BusSubscriber {
       state.lastSeq = seq;
     } else if (!heartbeat) {
       state.lastSeq = seq;
+      // A new run (or a failover) of the publisher: what its old run
+      // acknowledged may not hold in the Redis it writes to now, so its
+      // watermark starts over from what the new run reports.
+      state.mark = new Watermark();
       this.reset('restart');
     }
   }

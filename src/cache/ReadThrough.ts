@@ -10,7 +10,12 @@ import { token } from './token.js';
 import type { TtlPolicy } from './TtlPolicy.js';
 
 /** Where a read was answered: the `X-Cache` header of the read API. */
-export type CacheSource = 'l1' | 'l2' | 'miss';
+/**
+ * Which level answered a read (`X-Cache`): l1, l2, miss (loaded and cached),
+ * or fenced (a read your own writes fence the watermark had not passed in
+ * time: read from the database, not cached).
+ */
+export type CacheSource = 'l1' | 'l2' | 'miss' | 'fenced';
 
 /** A read result: the entry, its JSON text (null when absent) and where it came from. */
 export interface CacheRead<T> {

@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { BusSubscriber, type SubscriberConnection } from '../bus/BusSubscriber.js';
 import { ClusterBusSubscriber } from '../bus/ClusterBusSubscriber.js';
 import { encodeInvalidation } from '../bus/codec.js';
+import { parseFenceToken, type FenceToken } from '../bus/Watermark.js';
 import { backoffDelay, type BackoffOptions } from '../infra/backoff.js';
 import { systemClock, type Clock } from '../infra/clock.js';
 import { isCluster } from '../infra/redis.js';
@@ -61,6 +62,26 @@ export interface SluiceCacheOptions {
   readonly registry?: Registry;
   readonly writeBehind?: WriteBehindSink;
   readonly clock?: Clock;
+  /**
+   * Read your own writes: the daemon (its `source.name`, the bus `src`)
+   * whose watermark fences reads that carry `after` (default "main").
+   */
+  readonly fenceSource?: string;
+  /** How long a fenced read waits for the watermark before it reads the database (default 1000 ms). */
+  readonly fenceWaitMs?: number;
+}
+
+/** Options of a read. */
+export interface ReadOptions extends SetOptions {
+  /**
+   * Read your own writes: the fence token of the caller's own commit
+   * (`fenceToken()` on the writing connection: a GTID or FILE:POS). The read
+   * is answered by the cache only once the daemon's watermark has passed it;
+   * otherwise, after waiting up to `fenceWaitMs`, from the database without
+   * filling the cache (the old value may still be in L2). A token that does
+   * not parse throws E_FENCE_TOKEN_INVALID.
+   */
+  readonly after?: string | FenceToken;
 }
 
 /** Options of cacheAsideWithLock. */
@@ -101,6 +122,8 @@ export class SluiceCache {
   /** `src` and seq of the invalidations this process publishes itself. */
   private readonly publisherId = `cache:${hostname()}:${process.pid}:${token().slice(0, 6)}`;
   private ownSeq = 0;
+  private readonly fenceSource: string;
+  private readonly fenceWaitMs: number;
   private started = false;
   private closed = false;
 
@@ -115,6 +138,8 @@ export class SluiceCache {
     const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'cache' });
     this.clock = options.clock ?? systemClock;
     this.channel = options.channel ?? 'sluice:invalidate';
+    this.fenceSource = options.fenceSource ?? 'main';
+    this.fenceWaitMs = options.fenceWaitMs ?? 1000;
     this.l1 = options.l1 === false ? null : new LocalCache(options.l1, this.clock);
     this.l2 = new RemoteCache(options.redis, log, options.leaseMs ?? 2000, this.clock);
     this.ttl = new TtlPolicy({
@@ -194,21 +219,30 @@ export class SluiceCache {
 
   // ── reads ──────────────────────────────────────────────────────────────
 
-  /** The cached value: a value, null for a cached "absent", undefined when not cached. Never loads. */
-  async get<T>(key: string): Promise<T | null | undefined> {
+  /**
+   * The cached value: a value, null for a cached "absent", undefined when not
+   * cached (or, with `after`, when the watermark did not pass it in time).
+   * Never loads.
+   */
+  async get<T>(key: string, options: ReadOptions = {}): Promise<T | null | undefined> {
+    if (await this.fencedOff(options.after)) return undefined;
     const entry = await this.reads.get<T>(key);
     if (entry === null) return undefined;
     return entry.present ? entry.value : null;
   }
 
   /** Reads through all levels, loading and caching on a miss; null when the loader found nothing. */
-  async getOrSet<T>(key: string, loader: Loader<T>, options: SetOptions = {}): Promise<T | null> {
-    const r = await this.reads.read(key, loader, options);
+  async getOrSet<T>(key: string, loader: Loader<T>, options: ReadOptions = {}): Promise<T | null> {
+    const r = await this.read(key, loader, options);
     return r.entry.present ? r.entry.value : null;
   }
 
   /** Like getOrSet, with the JSON text and the level that answered (for HTTP: `X-Cache`). */
-  read<T>(key: string, loader: Loader<T>, options: SetOptions = {}): Promise<CacheRead<T>> {
+  async read<T>(key: string, loader: Loader<T>, options: ReadOptions = {}): Promise<CacheRead<T>> {
+    if (await this.fencedOff(options.after)) {
+      this.counters.dbLoads++;
+      return fencedRead((await loader()) ?? null);
+    }
     return this.reads.read(key, loader, options);
   }
 
@@ -216,12 +250,19 @@ export class SluiceCache {
    * Reads many keys: L1, then one MGET, then `loadMany` once for the keys no
    * level had (each miss is lease-guarded like a single read). `loadMany`
    * returns the found values by key; keys it leaves out are cached as absent.
+   * With `after` and the watermark not past it in time: `loadMany` for every
+   * key, nothing cached.
    */
-  readMany<T>(
+  async readMany<T>(
     keys: readonly string[],
     loadMany: ManyLoader<T>,
-    options: SetOptions = {},
+    options: ReadOptions = {},
   ): Promise<Map<string, CacheRead<T>>> {
+    if (await this.fencedOff(options.after)) {
+      this.counters.dbLoads += keys.length;
+      const found = await loadMany(keys);
+      return new Map(keys.map((k) => [k, fencedRead(found.get(k) ?? null)]));
+    }
     return this.reads.readMany(keys, loadMany, options);
   }
 
@@ -229,10 +270,32 @@ export class SluiceCache {
   async getMany<T>(
     keys: readonly string[],
     loadMany: ManyLoader<T>,
-    options: SetOptions = {},
+    options: ReadOptions = {},
   ): Promise<Map<string, T | null>> {
-    const reads = await this.reads.readMany(keys, loadMany, options);
+    const reads = await this.readMany(keys, loadMany, options);
     return new Map([...reads].map(([k, r]) => [k, r.entry.present ? r.entry.value : null]));
+  }
+
+  /**
+   * Read your own writes: true when the read must bypass the cache (the
+   * daemon's watermark has not passed `after` within fenceWaitMs), false when
+   * the normal path may answer (no fence, or the watermark passed it; then
+   * every invalidation up to the caller's commit is done in Redis and in
+   * this process's L1).
+   */
+  private async fencedOff(after: string | FenceToken | undefined): Promise<boolean> {
+    if (after === undefined) return false;
+    const token = typeof after === 'string' ? parseFenceToken(after) : after;
+    if (this.bus.passed(this.fenceSource, token)) {
+      this.counters.fencedPassed++;
+      return false;
+    }
+    if (await this.bus.waitFor(this.fenceSource, token, this.fenceWaitMs)) {
+      this.counters.fencedWaited++;
+      return false;
+    }
+    this.counters.fencedDatabase++;
+    return true;
   }
 
   /**
@@ -399,4 +462,13 @@ export class SluiceCache {
     const message = encodeInvalidation(this.publisherId, ++this.ownSeq, body);
     await this.l2.publish(this.channel, message);
   }
+}
+
+/** A value read from the database past the cache (a fenced read): not cached. */
+function fencedRead<T>(value: T | null): CacheRead<T> {
+  return {
+    entry: value === null ? ABSENT : { present: true, value },
+    json: null,
+    source: 'fenced',
+  };
 }

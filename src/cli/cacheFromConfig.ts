@@ -38,6 +38,8 @@ export async function cacheFromConfig(
     redis,
     channel: config.invalidation.channel,
     heartbeatMs: config.invalidation.heartbeatMs,
+    fenceSource: config.source.name,
+    fenceWaitMs: config.api.fenceWaitMs,
     writeBehind,
     ...overrides,
   });

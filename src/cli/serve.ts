@@ -80,6 +80,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     redis,
     channel: config.invalidation.channel,
     heartbeatMs: config.invalidation.heartbeatMs,
+    fenceSource: config.source.name,
+    fenceWaitMs: config.api.fenceWaitMs,
     logger,
     registry,
   });

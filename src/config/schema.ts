@@ -264,6 +264,8 @@ const apiSchema = z.strictObject({
   /** Bearer token for the admin routes. */
   token: z.string().min(1).optional(),
   resources: z.record(resourceName, resourceSchema).default({}),
+  /** Read your own writes: how long a fenced read waits for the daemon's watermark before reading the database. */
+  fenceWaitMs: int(0, 60_000).default(1000),
 });
 
 const metricsSchema = z.strictObject({

@@ -8,6 +8,7 @@ import {
   type SubscriberConnection,
 } from '../../src/bus/BusSubscriber.js';
 import { encodeHeartbeat, encodeInvalidation } from '../../src/bus/codec.js';
+import { parseFenceToken } from '../../src/bus/Watermark.js';
 
 const CHANNEL = 'sluice:test';
 
@@ -425,5 +426,91 @@ describe('BusSubscriber', () => {
       expect(conn.unsubscribes).toEqual([CHANNEL, CHANNEL]);
       expect(bus.isSubscribed).toBe(false);
     });
+  });
+});
+
+describe('BusSubscriber: the watermark (read your own writes)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const token = (t: string) => parseFenceToken(t);
+
+  it('a message moves its source watermark only after its keys were handed to L1', async () => {
+    const atEviction: boolean[] = [];
+    const s = setup({
+      listener: {
+        // Whether a fenced read would pass at the moment L1 evicts.
+        onKeys: () => atEviction.push(s.bus.passed('main', token('0-1-5'))),
+        onPatterns: () => undefined,
+        onReset: () => undefined,
+      },
+    });
+    const { bus, conn } = s;
+    await bus.start();
+    expect(bus.passed('main', token('0-1-5'))).toBe(false);
+    conn.deliver(inv(1, { keys: ['user:1'], pos: 'binlog.000001:500', gtid: '0-1-5' }));
+    expect(atEviction).toEqual([false]);
+    expect(bus.passed('main', token('0-1-5'))).toBe(true);
+    expect(bus.passed('main', token('0-1-4'))).toBe(true);
+    expect(bus.passed('main', token('0-1-6'))).toBe(false);
+    expect(bus.passed('main', token('binlog.000001:500'))).toBe(true);
+    expect(bus.passed('main', token('binlog.000001:501'))).toBe(false);
+    // Other sources' watermarks are their own.
+    expect(bus.passed('other', token('0-1-5'))).toBe(false);
+  });
+
+  it('a heartbeat carries the acknowledged boundary', async () => {
+    const { bus, conn } = setup();
+    await bus.start();
+    conn.deliver(encodeHeartbeat('main', 0, { pos: 'binlog.000002:4', gtid: '0-1-9' }));
+    expect(bus.passed('main', token('0-1-9'))).toBe(true);
+    expect(bus.passed('main', token('binlog.000001:999999'))).toBe(true);
+  });
+
+  it('waitFor wakes on the message that passes the token, not before; false after the timeout', async () => {
+    const { bus, conn } = setup();
+    await bus.start();
+    conn.deliver(hb(0));
+    let woke: boolean | null = null;
+    void bus.waitFor('main', token('0-1-7'), 1000).then((r) => (woke = r));
+    conn.deliver(inv(1, { keys: ['a'], gtid: '0-1-6' }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woke).toBe(null);
+    conn.deliver(inv(2, { keys: ['b'], gtid: '0-1-7' }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woke).toBe(true);
+
+    let late: boolean | null = null;
+    void bus.waitFor('main', token('0-1-8'), 1000).then((r) => (late = r));
+    await vi.advanceTimersByTimeAsync(999);
+    expect(late).toBe(null);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(late).toBe(false);
+    // A token already passed answers at once; a zero wait does not wait.
+    expect(await bus.waitFor('main', token('0-1-7'), 0)).toBe(true);
+    expect(await bus.waitFor('main', token('0-1-9'), 0)).toBe(false);
+  });
+
+  it('a publisher restart starts its watermark over', async () => {
+    const { bus, conn } = setup();
+    await bus.start();
+    conn.deliver(inv(5, { keys: ['a'], gtid: '0-1-50' }));
+    expect(bus.passed('main', token('0-1-50'))).toBe(true);
+    conn.deliver(inv(1, { keys: ['b'], gtid: '0-1-40' })); // a new run from its checkpoint
+    expect(bus.passed('main', token('0-1-40'))).toBe(true);
+    expect(bus.passed('main', token('0-1-50'))).toBe(false);
+  });
+
+  it('a mark without gtid or pos moves nothing; malformed marks are dropped as messages', async () => {
+    const { bus, conn } = setup();
+    await bus.start();
+    conn.deliver(inv(1, { keys: ['a'] }));
+    expect(bus.passed('main', token('0-1-1'))).toBe(false);
+    conn.deliver(JSON.stringify({ v: 1, src: 'main', seq: 2, keys: ['b'], gtid: 7 }));
+    expect(bus.stats.ignored).toBe(1);
   });
 });

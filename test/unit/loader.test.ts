@@ -324,7 +324,7 @@ describe('loadConfig: valid configurations', () => {
         heartbeatMs: 1000,
       },
       rules: [{ table: 'app.users', keys: ['user:{id}', 'user:email:{email}'] }],
-      api: { listen: '127.0.0.1:8080', resources: {} },
+      api: { listen: '127.0.0.1:8080', resources: {}, fenceWaitMs: 1000 },
       metrics: {},
       verify: {
         listen: '127.0.0.1:9466',
