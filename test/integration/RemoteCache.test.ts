@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RemoteCache } from '../../src/cache/RemoteCache.js';
 import { systemClock } from '../../src/infra/clock.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
-import { randomId } from '../helpers/env.js';
+import { freePort, randomId } from '../helpers/env.js';
 import { collectMessages, testRedis } from '../helpers/redis.js';
 
 /** L2 on a real Redis: the lease protocol, locks, removal, and what happens when Redis fails. */
@@ -167,11 +167,22 @@ describe('RemoteCache (real Redis)', () => {
       },
     );
 
-    /** A connection in subscriber mode: Redis refuses every other command on it. */
+    /**
+     * A client whose every command fails at once: nothing listens on its
+     * port and it queues nothing offline. (A connection in subscriber mode no
+     * longer refuses commands: ioredis 6 speaks RESP3, where it may run them.)
+     */
     async function refusing(): Promise<Redis> {
-      const sub = testRedis();
-      await sub.subscribe(`sluice:test:refuse-${randomId()}`);
-      return sub;
+      const client = new Redis({
+        host: '127.0.0.1',
+        port: await freePort(),
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      client.on('error', () => undefined);
+      return client;
     }
 
     it('each failing operation is caught, counted, and logged with E_REDIS and its name', async () => {
@@ -200,7 +211,7 @@ describe('RemoteCache (real Redis)', () => {
             component: 'l2',
             code: 'E_REDIS',
             op: name,
-            err: expect.stringContaining('subscriber mode') as unknown,
+            err: expect.stringContaining("Stream isn't writeable") as unknown,
             msg: 'redis unavailable: serving from the database without caching',
           }),
         ]);
