@@ -40,6 +40,11 @@ export class LeaderLease {
     return RedisKeys.leader(this.options.source);
   }
 
+  /** The lease's value while this instance holds it: `<instance>/<token>`. */
+  get holder(): string {
+    return `${this.options.instance}/${this.token}`;
+  }
+
   get fenceKey(): string {
     return RedisKeys.fence(this.options.source);
   }
@@ -98,7 +103,15 @@ export class LeaderLease {
     this.renewTimer = this.clock.setInterval(
       () => {
         redis
-          .eval(luaScript('leader-renew-2'), 2, this.leaderKey, this.fenceKey, instance, leaseMs)
+          .eval(
+            luaScript('leader-renew-2'),
+            2,
+            this.leaderKey,
+            this.fenceKey,
+            instance,
+            leaseMs,
+            this.token,
+          )
           .then(
             (reply) => {
               const r = Number(reply);
@@ -122,11 +135,12 @@ export class LeaderLease {
   }
 
   /**
-   * After a checkpoint write was fenced off: whether this instance still
-   * holds the lease. It may have re-taken its own expired lease (a Redis
-   * outage longer than the lease) with a new token while the write carried
-   * the old one; then it adopts the current token and the write is retried.
-   * False when another instance leads (or nobody does): the caller halts.
+   * After a checkpoint write was fenced off: whether this instance holds the
+   * lease under the latest acquisition. It may have re-taken its own expired
+   * lease (a Redis outage longer than the lease) with a new token while the
+   * write carried the old one; then it adopts that token and the write is
+   * retried. False when another instance leads, nobody does, or the lease
+   * names this instance under an older acquisition: the caller halts.
    */
   async confirm(): Promise<boolean> {
     const { redis, instance } = this.options;
@@ -164,7 +178,7 @@ export class LeaderLease {
     this.clock.clearInterval(this.renewTimer);
     this.renewTimer = null;
     await this.options.redis
-      .eval(luaScript('leader-release-1'), 1, this.leaderKey, this.options.instance)
+      .eval(luaScript('leader-release-1'), 1, this.leaderKey, this.holder)
       .catch(() => 0);
   }
 }
