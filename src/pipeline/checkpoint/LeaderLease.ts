@@ -26,6 +26,7 @@ export interface LeaderLeaseOptions {
 export class LeaderLease {
   private readonly log: Logger;
   private renewTimer: Timer | null = null;
+  private renewing = false;
   private readonly clock: Clock;
   private stopped = false;
   /** The fencing token of the current leadership, 0 while not leading. */
@@ -102,6 +103,12 @@ export class LeaderLease {
     const { redis, instance, leaseMs } = this.options;
     this.renewTimer = this.clock.setInterval(
       () => {
+        // One renewal at a time: during an outage they would pile up in the
+        // client's queue, each carrying the token of its moment, and replay
+        // at once when Redis returns.
+        if (this.renewing) return;
+        this.renewing = true;
+        const sentWith = this.token;
         redis
           .eval(
             luaScript('leader-renew-2'),
@@ -110,7 +117,7 @@ export class LeaderLease {
             this.fenceKey,
             instance,
             leaseMs,
-            this.token,
+            sentWith,
           )
           .then(
             (reply) => {
@@ -121,14 +128,19 @@ export class LeaderLease {
                   { fence: this.token },
                   'lease had expired (redis outage?): re-taken with a new fencing token',
                 );
-              } else if (r === 0) {
+              } else if (r === 0 && this.token === sentWith) {
+                // (A token that changed meanwhile was adopted from a newer
+                // acquisition of this instance: this answer is about the old one.)
                 this.lose(onLost, 'the lease expired and another instance took it');
               }
             },
             (err: unknown) => {
               this.log.debug({ err: (err as Error).message }, 'lease renewal failed; retrying');
             },
-          );
+          )
+          .finally(() => {
+            this.renewing = false;
+          });
       },
       Math.max(50, Math.floor(leaseMs / 3)),
     );
