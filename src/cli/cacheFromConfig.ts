@@ -18,6 +18,18 @@ export interface ConfiguredCache {
  * write-behind queue that the daemon's worker (`sluice run`) processes.
  * `overrides` replaces any cache option (L1 size, TTLs, logger, registry).
  */
+/** The cache options the configuration decides: the daemon's channel, heartbeat and source. */
+export function cacheOptions(
+  config: SluiceConfig,
+): Pick<SluiceCacheOptions, 'channel' | 'heartbeatMs' | 'fenceSource' | 'fenceWaitMs'> {
+  return {
+    channel: config.invalidation.channel,
+    heartbeatMs: config.invalidation.heartbeatMs,
+    fenceSource: config.source.name,
+    fenceWaitMs: config.api.fenceWaitMs,
+  };
+}
+
 export async function cacheFromConfig(
   config: SluiceConfig,
   overrides: Partial<Omit<SluiceCacheOptions, 'redis'>> = {},
@@ -36,10 +48,7 @@ export async function cacheFromConfig(
   });
   const cache = new SluiceCache({
     redis,
-    channel: config.invalidation.channel,
-    heartbeatMs: config.invalidation.heartbeatMs,
-    fenceSource: config.source.name,
-    fenceWaitMs: config.api.fenceWaitMs,
+    ...cacheOptions(config),
     writeBehind,
     ...overrides,
   });

@@ -1,3 +1,4 @@
+import { Lifecycle } from '../infra/lifecycle.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -80,22 +81,13 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
   const resources = auditResources(config);
   if (resources.length === 0) throw usageError('api.resources is empty: nothing to verify');
 
-  const steps: Array<[string, () => Promise<void>]> = [];
-  const stopAll = async (): Promise<void> => {
-    for (const [name, stop] of steps.splice(0).reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.warn({ step: name, err: (err as Error).message }, 'stop step failed');
-      }
-    }
-  };
+  const lifecycle = new Lifecycle(log);
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => (stopped = resolve));
   try {
     const redis = createRedisClient(config.redis, 'verify');
     redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
-    steps.push(['redis', () => closeRedis(redis)]);
+    lifecycle.add('redis', () => closeRedis(redis));
     // Its own subscription connection: the monitor must see every invalidation.
     const subscriber = isCluster(redis)
       ? new ClusterBusSubscriber(redis, { connectionName: 'sluice:verify-subscriber' })
@@ -104,15 +96,15 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
           enableOfflineQueue: true,
         });
     subscriber.on('error', () => undefined); // reconnects on its own; checks fail meanwhile
-    steps.push(['subscriber', () => Promise.resolve(subscriber.disconnect())]);
+    lifecycle.add('subscriber', () => subscriber.disconnect());
     const db = createPool(
       config.database.url,
       { ...config.database.pool, connectionLimit: 4, maxIdle: 4 },
       logger,
     );
-    steps.push(['pool', () => db.end()]);
+    lifecycle.add('pool', () => db.end());
     const server = new ReconnectingServer(config.source.url);
-    steps.push(['source', () => server.close()]);
+    lifecycle.add('source', () => server.close());
     const checkpoints = new CheckpointStore(redis, config.source.name);
 
     const templates = (keys: Iterable<string>): KeyTemplate[] =>
@@ -150,13 +142,13 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
       logger,
     });
     await monitor.start();
-    steps.push(['monitor', () => monitor.close()]);
+    lifecycle.add('monitor', () => monitor.close());
 
     const registry = new Registry();
     collectProcessMetrics(registry);
     registerVerifyMetrics(registry, monitor);
     const metrics = await startMetricsServer(registry, listen, config.api.token);
-    steps.push(['metrics', () => metrics.close()]);
+    lifecycle.add('metrics', () => metrics.close());
     log.info(
       {
         address: metrics.address,
@@ -168,11 +160,11 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
       `metrics on ${metrics.address}/metrics`,
     );
   } catch (err) {
-    await stopAll();
+    await lifecycle.stopAll();
     throw err;
   }
   const removeSignals = onShutdownSignal(logger, async () => {
-    await stopAll();
+    await lifecycle.stopAll();
     stopped();
   });
   try {
