@@ -1,24 +1,27 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
 import type { DdlKind, SourceEvent, TableName } from '../change/RowChange.js';
 import { KeyMapper, type MappingRule } from '../mapping/KeyMapper.js';
 import { comparePositions, formatPosition, type BinlogPosition } from '../position.js';
 import { systemClock } from '../../infra/clock.js';
-import { assembleStages, type Stages } from '../stages.js';
+import { assembleStages, type StageOptions, type Stages } from '../stages.js';
 import { BinlogSource } from '../source/BinlogSource.js';
 
-/** How replayed keys are invalidated: the daemon's stages, minus the checkpoint. */
-export interface ReplayInvalidation {
-  readonly redis: Redis | Cluster;
-  readonly channel: string;
-  /** The message `src`: unique per replay, so bus subscribers never mix its seq with the daemon's. */
-  readonly src: string;
-  readonly batchMaxKeys: number;
-  readonly batchMaxDelayMs: number;
-  readonly maxInFlightKeys: number;
-  readonly maxKeysPerSec?: number;
-}
+/**
+ * How replayed keys are invalidated: the daemon's stages, minus the
+ * checkpoint. `src` is unique per replay, so bus subscribers never mix its
+ * seq with the daemon's.
+ */
+export type ReplayInvalidation = Pick<
+  StageOptions,
+  | 'redis'
+  | 'channel'
+  | 'src'
+  | 'batchMaxKeys'
+  | 'batchMaxDelayMs'
+  | 'maxInFlightKeys'
+  | 'maxKeysPerSec'
+>;
 
 export interface ReplayerOptions {
   readonly url: string;
