@@ -4,7 +4,8 @@
 # each the MariaDB of scripts/services.sh (--no-defaults, own datadir,
 # socket, pid file, the same users) with a server id of its own, in GTID
 # replication: b is a replica of a (log_slave_updates, gtid_strict_mode,
-# read_only), so every transaction of a is in b's binlog under the same GTID.
+# read_only), so every transaction of a is in b's binlog under the same GTID,
+# at other offsets (b's binlog is rotated once).
 #
 #   bash scripts/source-pair.sh up [--standalone] | down [--purge] | fresh [--standalone]
 #   bash scripts/source-pair.sh kill a|b | start a|b | promote a|b | demote a|b
@@ -78,6 +79,9 @@ up() { # [--standalone]
     echo "b: standalone"
   else
     replicate b a
+    # A replica's binlog never lines up with its primary's: a's FILE:POS must
+    # mean nothing on b (with identical offsets a blind resume would pass).
+    sql b "FLUSH BINARY LOGS;"
   fi
 }
 

@@ -380,13 +380,8 @@ export class BinlogSource {
     }
     this.seedGtids(from, probe, gtidThere);
     this.verified = true;
-    if (this.hosts.length > 1) {
-      if (probe.readOnly) {
-        this.scheduleReconnect(this.notPrimary());
-        return;
-      }
-      this.watchPrimary(gen);
-    }
+    // A server demoted since locatePrimary chose it is left at the first check.
+    if (this.hosts.length > 1) this.watchPrimary(gen);
   }
 
   private seedGtids(from: StartPoint, probe: ServerProbe, gtidThere: string | undefined): void {
