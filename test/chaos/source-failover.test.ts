@@ -150,7 +150,7 @@ describe('a promoted replica takes over the source', () => {
 
   it('cut off while 3,000 rows change, the primary killed, the replica promoted behind the same address: all 3,000 invalidated by GTID', async () => {
     const address = await proxy(3340, 'a');
-    const s = scenario(binlogUrl(3340));
+    const s = scenario(binlogUrl(3340), 'metrics:\n  listen: 127.0.0.1:3346');
     const bus = await collectMessages(testChannel(s.source));
     const d = daemon(s.config);
     await vi.waitFor(() => expect(d.stdout).toContain('binlog streaming'), { timeout: 20_000 });
@@ -186,6 +186,8 @@ describe('a promoted replica takes over the source', () => {
       now: 'mariadb server_id 2 (domain 0)',
       host: '127.0.0.1:3340',
     });
+    const metrics = await (await fetch('http://127.0.0.1:3346/metrics')).text();
+    expect(metrics).toMatch(/^sluice_daemon_source_changes_total 1$/m);
     // Readers were told to drop their L1, before the replayed keys.
     const reset = bus.messages.findIndex((m) => m.flush === true);
     const firstReplayed = bus.messages.findIndex(
