@@ -1,7 +1,7 @@
 import { SluiceError } from '../errors/index.js';
 import { gtidCovered } from './gtidCoverage.js';
 import { formatPosition } from './position.js';
-import type { ServerChange } from './source/BinlogSource.js';
+import type { ServerChange } from './source/ServerCheck.js';
 import { describeServer } from './ServerIdentity.js';
 
 /** What to do when another server answers than the checkpoint's. */

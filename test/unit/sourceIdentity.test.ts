@@ -4,7 +4,7 @@ import { decodeCheckpoint, encodeCheckpoint } from '../../src/pipeline/checkpoin
 import { gtidCovered } from '../../src/pipeline/gtidCoverage.js';
 import { position } from '../../src/pipeline/position.js';
 import { describeServer, sameServer } from '../../src/pipeline/ServerIdentity.js';
-import type { ServerChange } from '../../src/pipeline/source/BinlogSource.js';
+import type { ServerChange } from '../../src/pipeline/source/ServerCheck.js';
 import { GtidTracker } from '../../src/pipeline/source/GtidTracker.js';
 import { gtidMatchesAt, parseProbe, PROBE_SQL } from '../../src/pipeline/source/ServerProbe.js';
 import { decideSourceChange } from '../../src/pipeline/sourceChangePolicy.js';

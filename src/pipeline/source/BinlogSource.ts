@@ -11,40 +11,20 @@ import { formatPosition, position, type BinlogPosition } from '../position.js';
 import { GtidTracker } from './GtidTracker.js';
 import { locatePrimary } from './locatePrimary.js';
 import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
-import { describeServer, sameServer, type ServerIdentity } from '../ServerIdentity.js';
-import { gtidMatchesAt, parseProbe, PROBE_SQL, type ServerProbe } from './ServerProbe.js';
+import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
+import { PrimaryWatch } from './PrimaryWatch.js';
+import {
+  askServer,
+  gtidSeed,
+  judgeServer,
+  type ServerAnswer,
+  type ServerChange,
+  type StartPoint,
+} from './ServerCheck.js';
+import type { ServerProbe } from './ServerProbe.js';
 import { StallDetector } from './StallDetector.js';
 
-/**
- * Where the stream starts: a stored position, a GTID set, or the server's
- * current end. A position carries the GTIDs of everything before it and
- * the server it belongs to, when known: a `FILE:POS` is only ever asked of
- * that server.
- */
-export type StartPoint =
-  | {
-      readonly kind: 'position';
-      readonly position: BinlogPosition;
-      readonly gtid?: string | undefined;
-      readonly server?: ServerIdentity | undefined;
-    }
-  | { readonly kind: 'gtid'; readonly gtid: string }
-  | { readonly kind: 'end' };
-
-/** Another server answered than the one a position belongs to (see SourceHandler.onServerChanged). */
-export interface ServerChange {
-  /** The position that was not streamed, with its GTIDs and its server. */
-  readonly from: Extract<StartPoint, { kind: 'position' }> & { readonly server: ServerIdentity };
-  /** What answered instead. */
-  readonly now: ServerProbe;
-  /** `host:port` that answered. */
-  readonly host: string;
-  /**
-   * `identity`: another server; `binlog`: the same server id whose binlog
-   * holds other transactions at that position (a rebuilt server).
-   */
-  readonly reason: 'identity' | 'binlog';
-}
+export type { ServerChange, StartPoint } from './ServerCheck.js';
 
 /** What the source tells the pipeline. Called synchronously in binlog order. */
 export interface SourceHandler {
@@ -133,7 +113,7 @@ export class BinlogSource {
   private hostInUse = '';
   /** Whether the current connection's server was checked (events before that are a bug). */
   private verified = false;
-  private primaryTimer: Timer | null = null;
+  private primaryWatch: PrimaryWatch | null = null;
 
   constructor(
     private readonly options: BinlogSourceOptions,
@@ -313,26 +293,11 @@ export class BinlogSource {
       if (err && gen === this.generation) this.onError(err as Error);
     });
     // Who answers, on this very connection and before the dump request.
-    let probe: ServerProbe | null = null;
-    conn.query(PROBE_SQL, (err: unknown, rows: unknown) => {
+    askServer(conn, from, (err, answer) => {
       if (gen !== this.generation) return;
-      if (err) this.onError(err as Error);
-      else probe = parseProbe(rows as Array<Record<string, unknown>>);
-      if (from.kind !== 'position' && probe !== null) this.verify(gen, from, probe, undefined);
+      if (err !== null || answer === undefined) this.onError(err ?? new Error('no answer'));
+      else this.verify(gen, from, answer);
     });
-    if (from.kind === 'position') {
-      // MariaDB: the GTID position at that offset of this server's binlog
-      // (MySQL has no such function: the error is expected and ignored).
-      conn.query(
-        'SELECT BINLOG_GTID_POS(?, ?) AS g',
-        [from.position.file, from.position.pos],
-        (err: unknown, rows: unknown) => {
-          if (gen !== this.generation || probe === null) return;
-          const g = err ? null : ((rows as Array<{ g?: unknown }>)[0]?.g ?? null);
-          this.verify(gen, from, probe, typeof g === 'string' ? g : undefined);
-        },
-      );
-    }
     this.armStallDetector(gen);
     this.log.info(
       {
@@ -345,65 +310,49 @@ export class BinlogSource {
     );
   }
 
-  /**
-   * The server answered: a position is streamed only on the server it
-   * belongs to. `gtidThere` is MariaDB's GTID position at that offset.
-   */
-  private verify(
-    gen: number,
-    from: StartPoint,
-    probe: ServerProbe,
-    gtidThere: string | undefined,
-  ): void {
+  /** The server answered: stream, or report another server (see judgeServer). */
+  private verify(gen: number, from: StartPoint, answer: ServerAnswer): void {
     if (gen !== this.generation || this.stopped) return;
-    this.probe = probe;
-    const now = probe.identity;
-    if (from.kind === 'position') {
-      const expected = from.server;
-      if (expected === undefined) {
-        this.log.info(
-          { server: describeServer(now), host: this.hostInUse, at: formatPosition(from.position) },
-          'the resume position names no server: taking it as one of this server',
-        );
-      } else if (!sameServer(expected, now)) {
-        this.serverChanged({ ...from, server: expected }, probe, 'identity');
-        return;
-      } else if (
-        now.kind === 'mariadb' &&
-        from.gtid !== undefined &&
-        gtidThere !== undefined &&
-        !gtidMatchesAt(from.gtid, gtidThere)
-      ) {
-        this.serverChanged({ ...from, server: expected }, probe, 'binlog');
-        return;
-      }
+    this.probe = answer.probe;
+    const judged = judgeServer(from, answer);
+    if (judged.verdict === 'changed') {
+      this.serverChanged({ ...judged.change, host: this.hostInUse });
+      return;
     }
-    this.seedGtids(from, probe, gtidThere);
-    this.verified = true;
-    // A server demoted since locatePrimary chose it is left at the first check.
-    if (this.hosts.length > 1) this.watchPrimary(gen);
-  }
-
-  private seedGtids(from: StartPoint, probe: ServerProbe, gtidThere: string | undefined): void {
-    const kind = probe.identity.kind;
+    if (judged.assumed && from.kind === 'position') {
+      this.log.info(
+        {
+          server: describeServer(answer.probe.identity),
+          host: this.hostInUse,
+          at: formatPosition(from.position),
+        },
+        'the resume position names no server: taking it as one of this server',
+      );
+    }
+    const kind = answer.probe.identity.kind;
     try {
-      if (from.kind === 'gtid') this.gtids.seed(kind, from.gtid);
-      else if (from.kind === 'end') this.gtids.seed(kind, probe.gtidHead);
-      else this.gtids.seed(kind, kind === 'mariadb' ? (gtidThere ?? from.gtid) : from.gtid);
+      this.gtids.seed(kind, gtidSeed(from, answer));
     } catch (err) {
-      // A GTID of the other flavor (a checkpoint from a MySQL server, now on
+      // GTIDs of the other flavor (a checkpoint of a MySQL server, now on
       // MariaDB): unknown, so nothing is claimed.
       this.log.warn({ err: (err as Error).message }, 'cannot use the stored GTIDs here');
       this.gtids.seed(kind, undefined);
     }
+    this.verified = true;
+    // A server demoted since locatePrimary chose it is left at the first check.
+    if (this.hosts.length > 1) {
+      this.primaryWatch = new PrimaryWatch(
+        this.options.heartbeatMs,
+        this.clock,
+        () => (gen === this.generation ? (this.zongji?.ctrlConnection ?? null) : null),
+        () => this.scheduleReconnect(this.notPrimary()),
+      );
+      this.primaryWatch.start();
+    }
   }
 
-  private serverChanged(
-    from: ServerChange['from'],
-    now: ServerProbe,
-    reason: ServerChange['reason'],
-  ): void {
-    const change: ServerChange = { from, now, host: this.hostInUse, reason };
+  private serverChanged(change: ServerChange): void {
+    const { from, now, reason } = change;
     this.stopped = true;
     this.clearTimers();
     void this.closeZongji();
@@ -418,21 +367,6 @@ export class BinlogSource {
         { details: { reason } },
       ),
     );
-  }
-
-  /** Several hosts: the server in use must stay the primary; checked every heartbeat period. */
-  private watchPrimary(gen: number): void {
-    this.clock.clearInterval(this.primaryTimer);
-    this.primaryTimer = this.clock.setInterval(() => {
-      const ctrl = this.zongji?.ctrlConnection;
-      if (gen !== this.generation || ctrl === null || ctrl === undefined) return;
-      ctrl.query('SELECT @@GLOBAL.read_only AS ro', (err: unknown, rows: unknown) => {
-        if (err || gen !== this.generation) return; // a lost connection is reported by zongji
-        if (Number((rows as Array<{ ro?: unknown }>)[0]?.ro ?? 0) !== 0) {
-          this.scheduleReconnect(this.notPrimary());
-        }
-      });
-    }, this.options.heartbeatMs);
   }
 
   private notPrimary(): SluiceError {
@@ -616,8 +550,8 @@ export class BinlogSource {
     if (this.stopped || this.retryTimer !== null) return;
     this.generation++; // ignore anything the failed connection still emits
     this.stopStallDetector();
-    this.clock.clearInterval(this.primaryTimer);
-    this.primaryTimer = null;
+    this.primaryWatch?.stop();
+    this.primaryWatch = null;
     void this.closeZongji();
     const { initialDelayMs, maxDelayMs } = this.options.reconnect;
     this.attempt++;
@@ -670,8 +604,8 @@ export class BinlogSource {
 
   private clearTimers(): void {
     this.stopStallDetector();
-    this.clock.clearInterval(this.primaryTimer);
-    this.primaryTimer = null;
+    this.primaryWatch?.stop();
+    this.primaryWatch = null;
     this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }
