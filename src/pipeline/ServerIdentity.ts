@@ -26,8 +26,12 @@ export function sameServer(a: ServerIdentity, b: ServerIdentity): boolean {
   return a.serverId === b.serverId && (a.domainId ?? 0) === (b.domainId ?? 0);
 }
 
-/** `mariadb server_id 2 (domain 0)`, `mysql 3e11fa47-… (server_id 1)`: for logs and status. */
-export function describeServer(id: ServerIdentity): string {
+/**
+ * `mariadb server_id 2 (domain 0)`, `mysql 3e11fa47-… (server_id 1)`: for
+ * logs and status; undefined (a checkpoint of an older version) is named so.
+ */
+export function describeServer(id: ServerIdentity | undefined): string {
+  if (id === undefined) return 'a server it does not record';
   return id.kind === 'mysql'
     ? `mysql ${id.uuid ?? '?'} (server_id ${id.serverId})`
     : `mariadb server_id ${id.serverId} (domain ${id.domainId ?? 0})`;

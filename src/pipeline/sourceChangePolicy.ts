@@ -31,9 +31,11 @@ export function decideSourceChange(
   const old = describeServer(from.server);
   const here = `${change.host} (${describeServer(now.identity)})`;
   const where =
-    change.reason === 'binlog'
-      ? `${here} has the server id of ${formatPosition(from.position)} but other transactions there (a rebuilt server?)`
-      : `${formatPosition(from.position)} belongs to ${old}, and ${here} answers instead`;
+    change.reason === 'identity'
+      ? `${formatPosition(from.position)} belongs to ${old}, and ${here} answers instead`
+      : from.server === undefined
+        ? `${here} has other transactions at ${formatPosition(from.position)} than the checkpoint's GTIDs (another server behind the address?)`
+        : `${here} has the server id of ${formatPosition(from.position)} but other transactions there (a rebuilt server?)`;
   const mysqlSet = gtid.includes(':');
   let why: string;
   if (gtid === '') {

@@ -197,6 +197,20 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
     expect(daemon.invalidator.stats.sourceChanges).toBe(1);
   });
 
+  it('an older checkpoint naming no server, whose GTID disagrees with the binlog at its offset: follows by GTID', async () => {
+    begin();
+    const id = nextId();
+    const keys = await plant(redis, [`${p}:item:${id}`]);
+    const first = await insert(id);
+    await store({ file: first.end.file, pos: first.end.pos, gtid: before(first.gtid) });
+    daemon = await startDaemon(rules(), { startFrom: 'checkpoint', source: { name: source } });
+    await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), {
+      timeout: 10_000,
+      interval: 50,
+    });
+    expect(daemon.invalidator.stats.sourceChanges).toBe(1);
+  });
+
   it('another server and no GTID stored: E_SOURCE_CHANGED, nothing streamed, checkpoint untouched', async () => {
     begin();
     const keys = await plant(redis, [`${p}:item:1`]);

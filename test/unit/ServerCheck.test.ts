@@ -53,8 +53,20 @@ describe('judgeServer: a FILE:POS is streamed only from its own server', () => {
     expect(verdict.verdict === 'changed' && verdict.change.reason).toBe('binlog');
   });
 
+  it('an older checkpoint naming no server: its GTID must still match the binlog there (MariaDB)', () => {
+    const verdict = judgeServer(at({ server: undefined }), answer(MARIA_2, '0-2-900'));
+    expect(verdict).toEqual({
+      verdict: 'changed',
+      change: { from: at({ server: undefined }), now: probe(MARIA_2), reason: 'binlog' },
+    });
+  });
+
   it('a position naming no server is assumed to be of this one; GTID and end starts belong to none', () => {
     expect(judgeServer(at({ server: undefined }), answer(MARIA_2))).toEqual({
+      verdict: 'stream',
+      assumed: true,
+    });
+    expect(judgeServer(at({ server: undefined }), answer(MARIA_2, '0-1-42'))).toEqual({
       verdict: 'stream',
       assumed: true,
     });

@@ -278,6 +278,17 @@ describe('decideSourceChange: follow by GTID, else the policy', () => {
     ]);
   });
 
+  it('an older checkpoint (no server recorded) whose GTID disagrees with the binlog there says so', () => {
+    const c = change({ gtid: '0-1-2771', state: '0-2-9', reason: 'binlog' });
+    const d = decideSourceChange({ ...c, from: { ...c.from, server: undefined } }, 'fail');
+    expect(d.action === 'fail' && d.error.message).toContain(
+      "db:3306 (mariadb server_id 2 (domain 0)) has other transactions at binlog.000001:30596 than the checkpoint's GTIDs (another server behind the address?)",
+    );
+    expect(d.action === 'fail' && d.error.details).toMatchObject({
+      previous: 'a server it does not record',
+    });
+  });
+
   it('the same server id with another binlog says so', () => {
     const d = decideSourceChange(change({ reason: 'binlog' }), 'fail');
     expect(d.action === 'fail' && d.error.message).toContain(

@@ -21,8 +21,8 @@ export type StartPoint =
 
 /** Another server answered than the one a position belongs to (see SourceHandler.onServerChanged). */
 export interface ServerChange {
-  /** The position that was not streamed, with its GTIDs and its server. */
-  readonly from: Extract<StartPoint, { kind: 'position' }> & { readonly server: ServerIdentity };
+  /** The position that was not streamed, with its GTIDs and its server (unknown in older checkpoints). */
+  readonly from: Extract<StartPoint, { kind: 'position' }>;
   /** What answered instead. */
   readonly now: ServerProbe;
   /** `host:port` that answered. */
@@ -88,19 +88,19 @@ export type ServerVerdict =
 /**
  * The rule: a `FILE:POS` is streamed only from the server it belongs to;
  * on MariaDB that server's binlog must also agree, at that offset, with
- * the GTIDs stored with it (a rebuilt server keeps its id, not its binlog).
+ * the GTIDs stored with it (a rebuilt server keeps its id, not its binlog;
+ * and a checkpoint of an older version names no server, only its GTID).
  * GTID and end starts belong to no server. Pure.
  */
 export function judgeServer(from: StartPoint, answer: ServerAnswer): ServerVerdict {
   if (from.kind !== 'position') return { verdict: 'stream', assumed: false };
   const expected = from.server;
-  if (expected === undefined) return { verdict: 'stream', assumed: true };
   const { probe, gtidThere } = answer;
   const change = (reason: ServerChange['reason']): ServerVerdict => ({
     verdict: 'changed',
-    change: { from: { ...from, server: expected }, now: probe, reason },
+    change: { from, now: probe, reason },
   });
-  if (!sameServer(expected, probe.identity)) return change('identity');
+  if (expected !== undefined && !sameServer(expected, probe.identity)) return change('identity');
   if (
     probe.identity.kind === 'mariadb' &&
     from.gtid !== undefined &&
@@ -109,7 +109,7 @@ export function judgeServer(from: StartPoint, answer: ServerAnswer): ServerVerdi
   ) {
     return change('binlog');
   }
-  return { verdict: 'stream', assumed: false };
+  return { verdict: 'stream', assumed: expected === undefined };
 }
 
 /**
