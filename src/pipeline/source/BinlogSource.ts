@@ -8,11 +8,11 @@ import { hostOf, splitSourceHosts } from '../../infra/sourceHosts.js';
 import type { Row, RowChange, SourceEvent, TableName } from '../change/RowChange.js';
 import { parseDdl } from '../change/ddl.js';
 import { formatPosition, position, type BinlogPosition } from '../position.js';
+import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
 import { GtidTracker } from './GtidTracker.js';
 import { locatePrimary } from './locatePrimary.js';
-import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
-import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
 import { PrimaryWatch } from './PrimaryWatch.js';
+import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
 import {
   askServer,
   gtidSeed,
