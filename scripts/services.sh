@@ -7,6 +7,9 @@
 #
 # Everything lives under $SLUICE_DATA_DIR (default <repo>/.data, git-ignored).
 # Ports: SLUICE_MARIADB_PORT (default 3307), SLUICE_REDIS_PORT (default 6380).
+# SLUICE_MARIADB_SERVER_ID (default 1) and SLUICE_MARIADB_ARGS (more mariadbd
+# options, appended: a later option wins) let scripts/source-pair.sh run
+# replicas with this same setup.
 # The machine's own MariaDB (3306) and Redis (6379) are never touched.
 # Quiet on success (one line per service), verbose on failure.
 set -euo pipefail
@@ -15,6 +18,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${SLUICE_DATA_DIR:-$ROOT/.data}"
 MARIADB_PORT="${SLUICE_MARIADB_PORT:-3307}"
 REDIS_PORT="${SLUICE_REDIS_PORT:-6380}"
+MARIADB_SERVER_ID="${SLUICE_MARIADB_SERVER_ID:-1}"
+read -r -a MARIADB_ARGS <<<"${SLUICE_MARIADB_ARGS:-}"
 
 MDB_DIR="$DATA/mariadb"
 MDB_DATADIR="$MDB_DIR/data"
@@ -261,11 +266,12 @@ start_mariadb() {
     --port="$MARIADB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
     --log-error="$MDB_LOG" \
     --log-bin=binlog --binlog-format=ROW --binlog-row-image=FULL \
-    --binlog-row-metadata=FULL --server-id=1 \
+    --binlog-row-metadata=FULL --server-id="$MARIADB_SERVER_ID" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     --default-time-zone=+00:00 --max-allowed-packet=64M --max-connections=300 \
     --innodb-buffer-pool-size=256M --innodb-log-file-size=64M \
     --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --innodb-use-native-aio=0 \
+    "${MARIADB_ARGS[@]}" \
     </dev/null >>"$MDB_DIR/console.log" 2>&1 &
   local launched=$!
   end=$((SECONDS + DEADLINE_S))

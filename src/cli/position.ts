@@ -6,6 +6,7 @@ import { readStatus } from '../pipeline/checkpoint/StatusRecord.js';
 import { formatPosition, type BinlogPosition } from '../pipeline/position.js';
 import { locateGtid } from '../source-admin/locateGtid.js';
 import { SluiceError } from '../errors/index.js';
+import { describeServer } from '../pipeline/ServerIdentity.js';
 import { withRedis, withServer } from './clients.js';
 import { commandContext, type GlobalOptions } from './context.js';
 import { examples, quiet, usageError, writeJson, writeLines } from './output.js';
@@ -108,7 +109,7 @@ async function setPosition(text: string, opts: SetOptions): Promise<void> {
       );
     }
 
-    const { at, gtid } = await withServer(config.source.url, async (server) => {
+    const { at, gtid, identity } = await withServer(config.source.url, async (server) => {
       let at: BinlogPosition;
       let gtid: string | undefined;
       if (start.kind === 'gtid') {
@@ -128,12 +129,13 @@ async function setPosition(text: string, opts: SetOptions): Promise<void> {
         }
         gtid = await server.gtidAt(at);
       }
-      return { at, gtid };
+      // FILE:POS means something on this server only: the daemon checks it.
+      return { at, gtid, identity: (await server.probe()).identity };
     });
 
     const store = new CheckpointStore(redis, config.source.name);
     const previous = await store.read().catch(() => null);
-    const cp: Checkpoint = { position: at, gtid, at: new Date().toISOString() };
+    const cp: Checkpoint = { position: at, gtid, server: identity, at: new Date().toISOString() };
     await store.write(cp);
     if (daemon !== null) {
       process.stderr.write(
@@ -165,6 +167,7 @@ function describeCheckpoint(cp: Checkpoint, key: string): string[] {
   return [
     `checkpoint: ${formatPosition(cp.position)}`,
     ...(cp.gtid === undefined ? [] : [`gtid:       ${cp.gtid}`]),
+    ...(cp.server === undefined ? [] : [`server:     ${describeServer(cp.server)}`]),
     `written:    ${cp.at ? cp.at : 'unknown'}`,
     `key:        ${key}`,
   ];

@@ -28,6 +28,8 @@ export interface StatusReport {
       readonly connected: boolean;
       readonly paused: boolean;
       readonly readPosition: string | null;
+      /** The server it reads the binlog from (identity and host), null while connecting. */
+      readonly server: string | null;
     } | null;
   };
   readonly lastError: {
@@ -116,6 +118,7 @@ export function buildReport(input: {
               connected: daemon.connected,
               paused: daemon.paused,
               readPosition: daemon.readPosition,
+              server: daemon.server ?? null,
             },
     },
     lastError: input.lastError,
@@ -138,6 +141,7 @@ export function formatReport(r: StatusReport): string[] {
       ? 'daemon      not running'
       : `daemon      running: ${d.instance} (pid ${d.pid} on ${d.host}), ${d.connected ? 'connected' : 'connecting'}${d.paused ? ', paused (backpressure)' : ''}, since ${d.startedAt}`,
   );
+  if (d?.server != null) lines.push(`reading     ${d.server}`);
   const e = r.lastError;
   lines.push(`last error  ${e === null ? 'none' : `${e.code} at ${e.at}: ${e.message}`}`);
   for (const p of r.problems) lines.push(`problem     ${p}`);

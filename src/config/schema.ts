@@ -6,6 +6,7 @@ import { KeyTemplate } from '../keys/KeyTemplate.js';
 import type { MappingRule } from '../pipeline/mapping/KeyMapper.js';
 import { parseGtidSet, parsePosition } from '../pipeline/position.js';
 import type { BinlogPosition } from '../pipeline/position.js';
+import { splitSourceHosts } from '../infra/sourceHosts.js';
 import { configError, formatPath } from './issues.js';
 import type { ConfigIssue } from './issues.js';
 import { redactUrl } from './redact.js';
@@ -54,6 +55,31 @@ function url(protocols: readonly string[]) {
       ctx.addIssue({ code: 'custom', message: `"${redactUrl(text)}" must be a ${expected} URL` });
     } else if (parsed.hostname === '') {
       ctx.addIssue({ code: 'custom', message: `"${redactUrl(text)}" has no host` });
+    }
+  });
+}
+
+/**
+ * `source.url`: one MySQL URL, or several `host:port` pairs between the user
+ * info and the path (`mysql://u:p@db1:3306,db2:3306/app`, see
+ * splitSourceHosts); each host is checked as a URL of its own.
+ */
+function sourceUrl() {
+  const one = url(['mysql:', 'mariadb:']);
+  return z.string().superRefine((text, ctx) => {
+    let hosts: string[];
+    try {
+      hosts = splitSourceHosts(text);
+    } catch (err) {
+      if (!isSluiceError(err)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+      return;
+    }
+    for (const host of hosts) {
+      const parsed = one.safeParse(host);
+      for (const issue of parsed.error?.issues ?? []) {
+        ctx.addIssue({ code: 'custom', message: issue.message });
+      }
     }
   });
 }
@@ -141,11 +167,13 @@ const sourceSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
     .default('main'),
-  url: url(['mysql:', 'mariadb:']),
+  url: sourceUrl(),
   serverId: int(1, 4_294_967_295).default(4101),
   startFrom: startFrom.default('checkpoint'),
   onPositionLost: z.enum(['fail', 'flush']).default('fail'),
   onSchemaMismatch: z.enum(['fail', 'flush']).default('fail'),
+  /** Another server answers where the checkpoint's came from and no GTID leads to it there. */
+  onSourceChanged: z.enum(['fail', 'flush']).default('fail'),
   /** Binlog heartbeat period; three silent periods count as a stall. */
   heartbeatMs: int(100, 60_000).default(1000),
   /** High availability: leader lease lifetime (a standby takes over within it). */
@@ -305,7 +333,25 @@ export const configSchema = z
     verify: verifySchema.prefault({}),
     log: logSchema.prefault({}),
   })
+  .superRefine((c, ctx) => {
+    if (c.database.url === undefined && hostCount(c.source.url) > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['database', 'url'],
+        message:
+          'required when source.url names several hosts: the cache reads through one address (a proxy, a DNS name or the primary)',
+      });
+    }
+  })
   .transform((c) => ({ ...c, database: { ...c.database, url: c.database.url ?? c.source.url } }));
+
+function hostCount(url: string): number {
+  try {
+    return splitSourceHosts(url).length;
+  } catch {
+    return 1; // reported on source.url
+  }
+}
 
 type DeepReadonly<T> = T extends readonly (infer U)[]
   ? readonly DeepReadonly<U>[]

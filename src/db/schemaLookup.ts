@@ -1,5 +1,6 @@
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { mysqlConnectionOptions } from '../infra/mysqlConnectionOptions.js';
+import { splitSourceHosts } from '../infra/sourceHosts.js';
 
 /** Column names of `schema.table` from INFORMATION_SCHEMA, or null when the table is absent. */
 export type ColumnLookup = (schema: string, table: string) => Promise<readonly string[] | null>;
@@ -7,6 +8,8 @@ export type ColumnLookup = (schema: string, table: string) => Promise<readonly s
 /**
  * A short-lived control connection for schema questions (start-up template
  * checks, re-checks after ALTER TABLE). Needs only SELECT on the tables.
+ * With several source hosts it asks the first that answers: the servers of
+ * one topology share their schema.
  */
 export class SchemaLookup {
   private conn: Connection | null = null;
@@ -31,7 +34,7 @@ export class SchemaLookup {
 
   private async connection(): Promise<Connection> {
     if (this.conn === null) {
-      const conn = await createConnection(mysqlConnectionOptions(this.url));
+      const conn = await firstAnswering(splitSourceHosts(this.url));
       conn.on('error', () => {
         if (this.conn === conn) this.conn = null;
       });
@@ -39,4 +42,16 @@ export class SchemaLookup {
     }
     return this.conn;
   }
+}
+
+async function firstAnswering(urls: readonly string[]): Promise<Connection> {
+  let last: unknown = new Error('no source host');
+  for (const url of urls) {
+    try {
+      return await createConnection(mysqlConnectionOptions(url, { connectTimeout: 5000 }));
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
 }

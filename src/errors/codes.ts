@@ -29,6 +29,8 @@ export const ERROR_CODES = {
     'No binlog event or heartbeat arrived for three heartbeat periods; reconnecting.',
   E_SOURCE_SETTINGS:
     'The server binlog settings are unusable (binlog off, not ROW, not FULL row image or metadata).',
+  E_SOURCE_CHANGED:
+    'Another server answers than the one the checkpoint belongs to, and no GTID leads to it there (none stored, or the new server lacks transactions the checkpoint covers); see source.onSourceChanged.',
   E_SOURCE_BUSY:
     'A daemon is running for the source (fresh status record); stop it or pass --force.',
   E_SCHEMA_MISMATCH:

@@ -68,6 +68,11 @@ export function registerDaemonMetrics(
     'Keys removed by key-space flushes (TRUNCATE/DROP, policies).',
     (d) => d.sinkStats.patternKeys,
   );
+  counter(
+    'sluice_daemon_source_changes_total',
+    'Times another server answered where the checkpoint came from and the daemon followed it there by GTID.',
+    (d) => d.stats.sourceChanges,
+  );
   gauge(
     'sluice_daemon_lag_seconds',
     'Now minus the time of the last binlog event or heartbeat.',

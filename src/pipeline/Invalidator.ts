@@ -14,7 +14,9 @@ import { hostname, newInstanceId, writeStatus } from './checkpoint/StatusRecord.
 import type { Dispatcher, DispatchStats } from './Dispatcher.js';
 import { KeyMapper, type MappingRule } from './mapping/KeyMapper.js';
 import { formatPosition, parseGtidSet, parsePosition, type BinlogPosition } from './position.js';
-import { BinlogSource, type StartPoint } from './source/BinlogSource.js';
+import { BinlogSource, type ServerChange, type StartPoint } from './source/BinlogSource.js';
+import { describeServer } from './ServerIdentity.js';
+import { decideSourceChange } from './sourceChangePolicy.js';
 import { assembleStages } from './stages.js';
 
 export interface InvalidatorOptions {
@@ -25,6 +27,8 @@ export interface InvalidatorOptions {
     readonly startFrom: string;
     readonly onPositionLost: 'fail' | 'flush';
     readonly onSchemaMismatch: 'fail' | 'flush';
+    /** Another server answers and no GTID leads to the checkpoint there (default fail). */
+    readonly onSourceChanged?: 'fail' | 'flush';
     readonly heartbeatMs: number;
     readonly reconnect: { readonly initialDelayMs: number; readonly maxDelayMs: number };
   };
@@ -69,6 +73,8 @@ export interface InvalidatorStats {
   transactions: number;
   lastEventAt: number;
   connected: boolean;
+  /** Times another server answered and the stream followed the checkpoint there by GTID. */
+  sourceChanges: number;
 }
 
 /**
@@ -79,7 +85,8 @@ export interface InvalidatorStats {
  * to pause or resume. It owns the policies, each a named method: where to
  * start (resolveStart), a TRUNCATE/DROP of a mapped table (onTableEmptied),
  * an ALTER/RENAME/CREATE (onSchemaChange), a checkpoint gone from the
- * server (onPositionLost), and a stale fencing token or a halted dispatcher
+ * server (onPositionLost), another server where the checkpoint's was
+ * (onSourceChanged), and a stale fencing token or a halted dispatcher
  * (onDispatchHalted).
  */
 export class Invalidator {
@@ -96,7 +103,13 @@ export class Invalidator {
   private stopping: Promise<void> | null = null;
   /** Settles when the daemon stops: resolves on stop(), rejects on a fatal error. */
   readonly done: Promise<void>;
-  readonly stats: InvalidatorStats = { rows: 0, transactions: 0, lastEventAt: 0, connected: false };
+  readonly stats: InvalidatorStats = {
+    rows: 0,
+    transactions: 0,
+    lastEventAt: 0,
+    connected: false,
+    sourceChanges: 0,
+  };
   readonly instance: string;
   private readonly startedAt = new Date().toISOString();
   private statusTimer: NodeJS.Timeout | null = null;
@@ -164,6 +177,12 @@ export class Invalidator {
     return this.writer.stored;
   }
 
+  /** The server the binlog is read from (`mariadb server_id 2 (domain 0) at db2:3306`), or null. */
+  get serverInUse(): string | null {
+    const server = this.source?.server;
+    return server === undefined ? null : `${describeServer(server)} at ${this.source?.host ?? '?'}`;
+  }
+
   /** Reads the checkpoint, resolves `startFrom`, and starts streaming. */
   async start(): Promise<void> {
     const from = await this.resolveStart();
@@ -187,6 +206,7 @@ export class Invalidator {
         lastEventAt: this.stats.lastEventAt,
         readPosition: this.readPosition === null ? null : formatPosition(this.readPosition),
         checkpoint: cp ? formatPosition(cp.position) : null,
+        server: this.serverInUse,
         connected: this.stats.connected,
         paused: this.source?.isPaused ?? false,
         seq: this.publisher.seq,
@@ -224,6 +244,7 @@ export class Invalidator {
         },
         onFatal: (err) =>
           err.code === 'E_POSITION_LOST' ? this.onPositionLost(err) : this.fail(err),
+        onServerChanged: (change) => this.onSourceChanged(change),
       },
     );
     this.source.start(from);
@@ -251,7 +272,7 @@ export class Invalidator {
       { checkpoint: formatPosition(cp.position), gtid: cp.gtid },
       'resuming from checkpoint',
     );
-    return { kind: 'position', position: cp.position };
+    return { kind: 'position', position: cp.position, gtid: cp.gtid, server: cp.server };
   }
 
   private onEvent(ev: SourceEvent): void {
@@ -394,6 +415,49 @@ export class Invalidator {
   }
 
   /**
+   * Policy: the server that answers is not the one the resume position
+   * belongs to (a replica promoted behind the same address, or the next of
+   * several hosts). With GTIDs the new server holds, the stream follows
+   * from them, and a full L1 flush tells readers that values may have been
+   * read from the old primary; otherwise onSourceChanged decides (see
+   * decideSourceChange). The old server's FILE:POS is never streamed.
+   */
+  private onSourceChanged(change: ServerChange): void {
+    if (this.stopping !== null) return;
+    const decision = decideSourceChange(change, this.options.source.onSourceChanged ?? 'fail');
+    const previous = describeServer(change.from.server);
+    const now = describeServer(change.now.identity);
+    if (decision.action === 'fail') {
+      this.fail(decision.error);
+      return;
+    }
+    if (decision.action === 'flush') {
+      const patterns = this.mapper.tables.flatMap((t) => this.mapper.patterns(t));
+      this.log.error(
+        { code: decision.error.code, err: decision.error.message, previous, now, patterns },
+        'source server changed: flushing every mapped key space and continuing from its current end (onSourceChanged: flush)',
+      );
+      this.batcher.flush(patterns, true, null);
+      this.startSource({ kind: 'end' });
+      return;
+    }
+    this.stats.sourceChanges++;
+    this.log.warn(
+      {
+        previous,
+        now,
+        host: change.host,
+        position: formatPosition(change.from.position),
+        gtid: decision.gtid,
+      },
+      'source server changed: following the checkpoint there by GTID',
+    );
+    // In order with the keys: readers drop their L1 before the new server's changes arrive.
+    this.batcher.flush([], true, null);
+    this.startSource({ kind: 'gtid', gtid: decision.gtid });
+  }
+
+  /**
    * Policy: a checkpoint write was fenced off. A lone daemon whose lease
    * expired during a Redis outage re-takes it with a new token while a write
    * with the old one is in flight: if this instance still holds the lease it
@@ -459,6 +523,6 @@ export class Invalidator {
   }
 }
 
-function checkpointOf(ev: { position: BinlogPosition; gtid: string | undefined }): Checkpoint {
-  return { position: ev.position, gtid: ev.gtid };
+function checkpointOf(ev: Extract<SourceEvent, { type: 'commit' | 'ddl' }>): Checkpoint {
+  return { position: ev.position, gtid: ev.gtid, server: ev.server };
 }

@@ -2,7 +2,10 @@ import { createConnection, type Connection, type RowDataPacket } from 'mysql2/pr
 import { redactUrl } from '../config/redact.js';
 import { SluiceError } from '../errors/index.js';
 import { mysqlConnectionOptions } from '../infra/mysqlConnectionOptions.js';
+import { hostOf, splitSourceHosts } from '../infra/sourceHosts.js';
 import { formatPosition, position, type BinlogPosition } from '../pipeline/position.js';
+import { locatePrimary } from '../pipeline/source/locatePrimary.js';
+import { parseProbe, PROBE_SQL, type ServerProbe } from '../pipeline/source/ServerProbe.js';
 
 /** One row of SHOW BINARY LOGS. */
 export interface BinaryLog {
@@ -56,10 +59,18 @@ export class ServerInfo {
     readonly flavor: ServerFlavor,
     /** The URL with its password hidden, for messages. */
     readonly where: string,
+    /** `host:port` connected to. */
+    readonly host = '',
   ) {}
 
-  /** Connects; a failure becomes E_SOURCE_CONNECT naming the redacted URL. */
-  static async connect(url: string): Promise<ServerInfo> {
+  /**
+   * Connects; a failure becomes E_SOURCE_CONNECT naming the redacted URL.
+   * A URL naming several hosts connects to the first primary among them,
+   * as the daemon does (see locatePrimary).
+   */
+  static async connect(sourceUrl: string): Promise<ServerInfo> {
+    const hosts = splitSourceHosts(sourceUrl);
+    const url = hosts.length === 1 ? sourceUrl : await locatePrimary(hosts);
     const where = redactUrl(url);
     let conn: Connection;
     try {
@@ -83,7 +94,7 @@ export class ServerInfo {
     conn.on('error', () => undefined); // a dropped connection fails the next query instead
     try {
       const [rows] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
-      return new ServerInfo(conn, parseFlavor(String(rows[0]?.v ?? '')), where);
+      return new ServerInfo(conn, parseFlavor(String(rows[0]?.v ?? '')), where, hostOf(url));
     } catch (err) {
       conn.destroy();
       throw err;
@@ -97,6 +108,11 @@ export class ServerInfo {
    */
   static over(conn: Connection, flavor: ServerFlavor, where = 'the source server'): ServerInfo {
     return new ServerInfo(conn, flavor, where);
+  }
+
+  /** Who the server is (identity, read_only, GTID state), as the daemon's source sees it. */
+  async probe(): Promise<ServerProbe> {
+    return parseProbe(await this.query(PROBE_SQL));
   }
 
   async close(): Promise<void> {

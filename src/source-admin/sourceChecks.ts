@@ -1,3 +1,5 @@
+import { describeServer } from '../pipeline/ServerIdentity.js';
+import { parseProbe, PROBE_VARIABLES } from '../pipeline/source/ServerProbe.js';
 import {
   ServerInfo,
   compareVersions,
@@ -43,6 +45,8 @@ export interface SourceFacts {
   >;
   /** Server ids of registered replicas, or null when the user may not list them. */
   readonly replicaIds: readonly number[] | null;
+  /** `host:port` of the server checked (with several source hosts: the primary among them). */
+  readonly host?: string;
 }
 
 const VARIABLES = [
@@ -53,6 +57,7 @@ const VARIABLES = [
   'server_id',
   'expire_logs_days',
   'binlog_expire_logs_seconds',
+  ...PROBE_VARIABLES,
 ];
 
 const DAY_S = 86_400;
@@ -142,6 +147,7 @@ export async function gatherSourceFacts(
   }
 
   return {
+    host: server.host,
     flavor: server.flavor,
     variables,
     user,
@@ -253,6 +259,47 @@ export function evaluateSourceChecks(facts: SourceFacts, config: SourceCheckConf
 
   out.push(...grantChecks(facts));
   out.push(retentionCheck(v, cnf));
+  out.push(...serverChecks(facts, cnf));
+  return out;
+}
+
+/** Which server answers, and whether a failover can be followed by GTID. */
+function serverChecks(facts: SourceFacts, cnf: string): SourceCheck[] {
+  const v = facts.variables;
+  const probe = parseProbe([
+    ...[...v].map(([Variable_name, Value]) => ({ Variable_name, Value })),
+    { Variable_name: 'version', Value: facts.flavor.text },
+  ]);
+  const host = facts.host === undefined || facts.host === '' ? 'the server' : facts.host;
+  const out: SourceCheck[] = [
+    probe.readOnly
+      ? {
+          id: 'server',
+          status: 'warn',
+          message: `${host} is ${describeServer(probe.identity)}, read-only (a replica): its binlog stops moving when its primary fails`,
+          fix: 'point source.url at the primary (or an address that follows it), or list every host: mysql://user:pass@db1:3306,db2:3306/app',
+        }
+      : {
+          id: 'server',
+          status: 'pass',
+          message: `${host} is ${describeServer(probe.identity)}, a primary (read_only off)`,
+        },
+  ];
+  if (probe.gtidState === undefined) {
+    out.push({
+      id: 'gtid',
+      status: 'warn',
+      message:
+        'gtid_mode is OFF: after a failover to another server the daemon cannot find its checkpoint there and stops (E_SOURCE_CHANGED, or flushes with source.onSourceChanged: flush)',
+      fix: `enable GTIDs (gtid_mode = ON and enforce_gtid_consistency = ON in ${cnf}, stepwise on a running topology)`,
+    });
+  } else {
+    out.push({
+      id: 'gtid',
+      status: 'pass',
+      message: `GTIDs on (${probe.gtidHead === '' || probe.gtidHead === undefined ? 'none written yet' : probe.gtidHead}): a failover to a replica that logs what it applies is followed by GTID`,
+    });
+  }
   return out;
 }
 

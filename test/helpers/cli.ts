@@ -115,6 +115,8 @@ export function daemonConfig(options: {
   readonly sourceExtra?: string;
   readonly invalidationExtra?: string;
   readonly top?: string;
+  /** Default: the test server's binlog user (testEnv.sourceUrl). */
+  readonly sourceUrl?: string;
 }): string {
   const rules = Object.entries(options.rules)
     .map(([table, keys]) => `  - table: ${table}\n    keys: ${JSON.stringify(keys)}`)
@@ -122,7 +124,7 @@ export function daemonConfig(options: {
   return writeConfig(`
 source:
   name: ${options.source}
-  url: ${testEnv.sourceUrl}/${options.database}
+  url: ${options.sourceUrl ?? testEnv.sourceUrl}/${options.database}
   serverId: ${randomServerId()}
   heartbeatMs: 500
   reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { KeyTemplate } from '../../src/keys/KeyTemplate.js';
 import { SchemaLookup } from '../../src/db/schemaLookup.js';
 import { Invalidator, type InvalidatorOptions } from '../../src/pipeline/Invalidator.js';
@@ -29,6 +29,10 @@ export async function startDaemon(
     secondDelete?: InvalidatorOptions['secondDelete'];
     fence?: InvalidatorOptions['fence'];
     redis?: () => Redis | Cluster;
+    /** Default: silent (SLUICE_TEST_LOG sets a level). */
+    logger?: Logger;
+    /** false: return once started, without waiting for the stream (a start that must fail). */
+    awaitStreaming?: boolean;
   } = {},
 ): Promise<TestDaemon> {
   const redis = overrides.redis?.() ?? testRedis();
@@ -60,7 +64,7 @@ export async function startDaemon(
       keys: keys.map((k, i) => KeyTemplate.parse(k, `rules.${table}.keys[${i}]`)),
     })),
     redis,
-    logger: pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' }),
+    logger: overrides.logger ?? pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' }),
     columns: schema.columns,
     ...(overrides.secondDelete === undefined ? {} : { secondDelete: overrides.secondDelete }),
     ...(overrides.fence === undefined ? {} : { fence: overrides.fence }),
@@ -68,7 +72,7 @@ export async function startDaemon(
   await invalidator.start();
   // Streaming has begun once the source reports the server accepted the start point.
   const deadline = Date.now() + 10_000;
-  while (!invalidator.stats.connected) {
+  while (overrides.awaitStreaming !== false && !invalidator.stats.connected) {
     if (Date.now() > deadline) throw new Error('daemon did not connect within 10 s');
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -49,6 +49,12 @@ export class TestDb {
     return formatPosition(await this.head());
   }
 
+  /** The server's identity as the daemon records it in checkpoints (MariaDB). */
+  async identity(): Promise<{ kind: 'mariadb'; serverId: number; domainId: number }> {
+    const [r] = await this.sql<RowDataPacket[]>('SELECT @@server_id AS s, @@gtid_domain_id AS d');
+    return { kind: 'mariadb', serverId: Number(r?.s), domainId: Number(r?.d) };
+  }
+
   /** A new connection (after the server was restarted). */
   async reconnect(): Promise<void> {
     this.conn.destroy();

@@ -4,19 +4,20 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * A TCP forwarder in front of a real server, for outage tests that must not
  * stop the shared service: `down()` closes the listening port and cuts every
  * connection (clients see ECONNRESET, then ECONNREFUSED), `up()` listens on
- * the same port again.
+ * the same port again. `retarget()` moves the address to another server, as
+ * a VIP, a DNS name or HAProxy does in a failover.
  */
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private constructor(
-    private readonly target: { host: string; port: number },
+    private target: { host: string; port: number },
     private port: number,
   ) {}
 
-  /** Starts forwarding from a free local port to `host:port`. */
-  static async start(host: string, port: number): Promise<TcpProxy> {
-    const proxy = new TcpProxy({ host, port }, 0);
+  /** Starts forwarding from `listenPort` (default: a free one) to `host:port`. */
+  static async start(host: string, port: number, listenPort = 0): Promise<TcpProxy> {
+    const proxy = new TcpProxy({ host, port }, listenPort);
     await proxy.up();
     return proxy;
   }
@@ -29,7 +30,8 @@ export class TcpProxy {
   async up(): Promise<void> {
     if (this.server !== null) return;
     const server = createServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
+      const { host, port } = this.target;
+      const upstream = connect(port, host);
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on('close', () => this.sockets.delete(s));
@@ -57,6 +59,13 @@ export class TcpProxy {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     if (server !== null) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  /** New connections go to `host:port`; open ones are cut (they belonged to the old server). */
+  retarget(host: string, port: number): void {
+    this.target = { host, port };
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
   }
 
   close(): Promise<void> {

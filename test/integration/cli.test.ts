@@ -97,6 +97,10 @@ api:
     return runCli([...args, '--config', cfg]);
   }
 
+  function serverIdentity(): ReturnType<TestDb['identity']> {
+    return db.identity();
+  }
+
   function json<T>(res: CliResult): T {
     expect(res.stderr).toBe('');
     return JSON.parse(res.stdout) as T;
@@ -203,12 +207,15 @@ api:
         `checkpoint of source ${source} set to ${head.file}:${head.pos}`,
       );
 
-      const shown = json<{ key: string; checkpoint: { file: string; pos: number; gtid?: string } }>(
-        await sluice('position', 'show', '--json'),
-      );
+      const shown = json<{
+        key: string;
+        checkpoint: { file: string; pos: number; gtid?: string; server?: unknown };
+      }>(await sluice('position', 'show', '--json'));
       expect(shown.key).toBe(RedisKeys.checkpoint(source));
       expect(shown.checkpoint).toMatchObject({ file: head.file, pos: head.pos });
       expect(shown.checkpoint.gtid).toMatch(/^\d+-\d+-\d+/);
+      // FILE:POS belongs to the server it was set on: the daemon checks it before streaming.
+      expect(shown.checkpoint.server).toEqual(await serverIdentity());
       const text = await sluice('position', 'show');
       expect(text.stdout.split('\n')[0]).toBe(`checkpoint: ${head.file}:${head.pos}`);
 
@@ -309,6 +316,10 @@ api:
         );
         expect(text.stdout).toContain(
           'last error  E_POSITION_LOST at 2020-01-01T00:00:00Z: binlog.000001 purged',
+        );
+        const { serverId, domainId } = await serverIdentity();
+        expect(text.stdout).toContain(
+          `reading     mariadb server_id ${serverId} (domain ${domainId}) at 127.0.0.1:${new URL(testEnv.sourceUrl).port}`,
         );
         expect(text.stdout).not.toContain('sluice-secret');
       } finally {
@@ -508,6 +519,12 @@ api:
       );
       expect(report.ok).toBe(true);
       expect(report.checks.find((c) => c.id === 'grant_select')?.status).toBe('pass');
+      const { serverId, domainId } = await serverIdentity();
+      expect(report.checks.find((c) => c.id === 'server')).toEqual({
+        id: 'server',
+        status: 'pass',
+        message: `127.0.0.1:${new URL(testEnv.sourceUrl).port} is mariadb server_id ${serverId} (domain ${domainId}), a primary (read_only off)`,
+      });
     });
   });
 });

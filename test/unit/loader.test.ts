@@ -300,6 +300,7 @@ describe('loadConfig: valid configurations', () => {
         startFrom: 'checkpoint',
         onPositionLost: 'fail',
         onSchemaMismatch: 'fail',
+        onSourceChanged: 'fail',
         heartbeatMs: 1000,
         leaderLeaseMs: 5000,
         reconnect: { initialDelayMs: 500, maxDelayMs: 30000 },

@@ -198,7 +198,12 @@ describe('check-source on MySQL 8.4', () => {
       'grant_binlog_monitor:pass',
       'grant_select:pass',
       'retention:pass',
+      'server:pass',
+      'gtid:pass',
     ]);
+    expect(checks.server?.message).toBe(
+      `the server is mysql ${MYSQL84_UUID} (server_id 1), a primary (read_only off)`,
+    );
     expect(checks.grant_binlog_monitor?.message).toBe(
       "'sluice'@'%' can list binary logs (REPLICATION CLIENT)",
     );

@@ -279,3 +279,54 @@ describe('verify', () => {
     ]);
   });
 });
+
+describe('source.url with several hosts', () => {
+  const several = 'mysql://sluice:secret@db1:3306,db2:3307/app';
+
+  it('accepts a list of host:port pairs when database.url names the one address readers use', () => {
+    const result = checkConfig({
+      ...document,
+      source: { url: several, onSourceChanged: 'flush' },
+      database: { url: 'mysql://app:secret@proxy:3306/app' },
+    });
+    expect(result.ok && result.config.source).toMatchObject({
+      url: several,
+      onSourceChanged: 'flush',
+    });
+  });
+
+  it('requires database.url (the cache reads through one address), and checks every host', () => {
+    expect(issuesOf({ ...document, source: { url: several } })).toEqual([
+      {
+        path: 'database.url',
+        message:
+          'required when source.url names several hosts: the cache reads through one address (a proxy, a DNS name or the primary)',
+      },
+    ]);
+    expect(
+      issuesOf({
+        ...document,
+        source: { url: 'mysql://sluice:secret@db1:3306,,db2/app' },
+        database: { url: 'mysql://a@b/app' },
+      }),
+    ).toEqual([
+      { path: 'source.url', message: 'host 2 of the source URL ("") is not HOST or HOST:PORT' },
+    ]);
+    expect(
+      issuesOf({
+        ...document,
+        source: { url: 'redis://db1:1,db2:2' },
+        database: { url: 'mysql://a@b/app' },
+      }),
+    ).toEqual([
+      { path: 'source.url', message: '"redis://db1:1" must be a mysql:// or mariadb:// URL' },
+      { path: 'source.url', message: '"redis://db2:2" must be a mysql:// or mariadb:// URL' },
+    ]);
+    const policy = issuesOf({
+      ...document,
+      source: { ...document.source, onSourceChanged: 'follow' },
+    });
+    expect(policy.map((i) => i.path)).toEqual(['source.onSourceChanged']);
+    expect(policy[0]?.message).toContain('"fail"');
+  });
+});

@@ -22,6 +22,10 @@ function facts(over: Partial<SourceFacts> = {}, vars: Record<string, string> = {
         server_id: '1',
         expire_logs_days: '0.000000',
         binlog_expire_logs_seconds: '0',
+        gtid_domain_id: '0',
+        read_only: 'OFF',
+        gtid_binlog_pos: '0-1-4',
+        gtid_binlog_state: '0-1-4',
         ...vars,
       }),
     ),
@@ -52,8 +56,43 @@ describe('check-source checks', () => {
       'grant_binlog_monitor:pass',
       'grant_select:pass',
       'retention:pass',
+      'server:pass',
+      'gtid:pass',
     ]);
-    expect(formatChecks(checks).at(-1)).toBe('ok: 10 checks, 0 warnings');
+    expect(formatChecks(checks).at(-1)).toBe('ok: 12 checks, 0 warnings');
+  });
+
+  it('names the server that answered: identity, host and primary, and whether GTIDs lead a failover', () => {
+    const c = byId(evaluateSourceChecks(facts({ host: 'db1:3306' }), config));
+    expect(c.server).toEqual({
+      id: 'server',
+      status: 'pass',
+      message: 'db1:3306 is mariadb server_id 1 (domain 0), a primary (read_only off)',
+    });
+    expect(c.gtid?.message).toBe(
+      'GTIDs on (0-1-4): a failover to a replica that logs what it applies is followed by GTID',
+    );
+  });
+
+  it('a read-only server (a replica) warns: its binlog stops when the primary fails', () => {
+    const c = byId(evaluateSourceChecks(facts({ host: 'db2:3306' }, { read_only: 'ON' }), config));
+    expect(c.server?.status).toBe('warn');
+    expect(c.server?.message).toBe(
+      'db2:3306 is mariadb server_id 1 (domain 0), read-only (a replica): its binlog stops moving when its primary fails',
+    );
+  });
+
+  it('MySQL without GTIDs warns that a failover stops the daemon (E_SOURCE_CHANGED)', () => {
+    const mysql = facts(
+      { flavor: parseFlavor('8.4.3') },
+      { gtid_mode: 'OFF', server_uuid: '3e11fa47-71ca-11e1-9e33-c80aa9429562' },
+    );
+    const c = byId(evaluateSourceChecks(mysql, config));
+    expect(c.gtid?.status).toBe('warn');
+    expect(c.gtid?.message).toContain('E_SOURCE_CHANGED');
+    expect(c.server?.message).toBe(
+      'the server is mysql 3e11fa47-71ca-11e1-9e33-c80aa9429562 (server_id 1), a primary (read_only off)',
+    );
   });
 
   it('MINIMAL row metadata fails with the command-line fix', () => {
@@ -144,7 +183,7 @@ describe('check-source checks', () => {
     const warned = formatChecks(
       evaluateSourceChecks(facts({}, { binlog_expire_logs_seconds: '60' }), config),
     );
-    expect(warned.at(-1)).toBe('ok: 10 checks, 1 warning');
+    expect(warned.at(-1)).toBe('ok: 12 checks, 1 warning');
   });
 
   it('reads the global privileges of SHOW GRANTS, never other lines', () => {

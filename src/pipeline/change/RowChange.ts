@@ -1,5 +1,6 @@
 import type { Row } from '../../keys/values.js';
 import type { BinlogPosition } from '../position.js';
+import type { ServerIdentity } from '../ServerIdentity.js';
 
 // The row value types belong to keys/ (key templates render them); the
 // pipeline's row changes carry them.
@@ -37,7 +38,10 @@ export type SourceEvent =
   | {
       readonly type: 'commit';
       readonly position: BinlogPosition;
+      /** The GTIDs of everything up to here (see GtidTracker), not only this transaction's. */
       readonly gtid: string | undefined;
+      /** The server `position` belongs to. */
+      readonly server: ServerIdentity | undefined;
       readonly timestamp: number;
     }
   | {
@@ -48,6 +52,7 @@ export type SourceEvent =
       readonly query: string;
       readonly position: BinlogPosition;
       readonly gtid: string | undefined;
+      readonly server: ServerIdentity | undefined;
       readonly timestamp: number;
     }
   | { readonly type: 'heartbeat'; readonly position: BinlogPosition };

@@ -18,6 +18,8 @@ export interface DaemonStatus {
   /** The binlog position last read (may be ahead of the checkpoint). */
   readonly readPosition: string | null;
   readonly checkpoint: string | null;
+  /** The server the binlog is read from (identity and host), null before the first answered. */
+  readonly server?: string | null;
   readonly connected: boolean;
   readonly paused: boolean;
   readonly seq: number;

@@ -4,17 +4,27 @@ import { SluiceError } from '../../errors/index.js';
 import { backoffDelay } from '../../infra/backoff.js';
 import { systemClock, type Clock, type Timer } from '../../infra/clock.js';
 import { mysqlConnectionOptions } from '../../infra/mysqlConnectionOptions.js';
+import { hostOf, splitSourceHosts } from '../../infra/sourceHosts.js';
 import type { Row, RowChange, SourceEvent, TableName } from '../change/RowChange.js';
 import { parseDdl } from '../change/ddl.js';
 import { formatPosition, position, type BinlogPosition } from '../position.js';
+import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
+import { GtidTracker } from './GtidTracker.js';
+import { locatePrimary } from './locatePrimary.js';
+import { PrimaryWatch } from './PrimaryWatch.js';
 import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
+import {
+  askServer,
+  gtidSeed,
+  judgeServer,
+  type ServerAnswer,
+  type ServerChange,
+  type StartPoint,
+} from './ServerCheck.js';
+import type { ServerProbe } from './ServerProbe.js';
 import { StallDetector } from './StallDetector.js';
 
-/** Where the stream starts: a stored position, a GTID set, or the server's current end. */
-export type StartPoint =
-  | { readonly kind: 'position'; readonly position: BinlogPosition }
-  | { readonly kind: 'gtid'; readonly gtid: string }
-  | { readonly kind: 'end' };
+export type { ServerChange, StartPoint } from './ServerCheck.js';
 
 /** What the source tells the pipeline. Called synchronously in binlog order. */
 export interface SourceHandler {
@@ -23,9 +33,20 @@ export interface SourceHandler {
   onConnected?(at: BinlogPosition | null): void;
   /** The source cannot continue (e.g. the position was purged). */
   onFatal(error: SluiceError): void;
+  /**
+   * The server that answered is not the one the resume position belongs to.
+   * The source has stopped without reading anything from it; the handler
+   * decides (follow by GTID, flush, fail). Without this handler it is fatal
+   * (E_SOURCE_CHANGED).
+   */
+  onServerChanged?(change: ServerChange): void;
 }
 
 export interface BinlogSourceOptions {
+  /**
+   * The server, or several (`mysql://u:p@db1:3306,db2:3306/app`): then the
+   * first primary among them, and a move when it turns read-only.
+   */
   readonly url: string;
   readonly serverId: number;
   /** Binlog heartbeat period; no event or heartbeat for 3 periods means a stall. */
@@ -62,6 +83,12 @@ interface ZongjiRowsEvent {
  * standalone DDL), reconnects with exponential backoff from the last boundary
  * it delivered, detects a stalled connection through the server heartbeat,
  * and pauses the connection when the pipeline asks for backpressure.
+ *
+ * Every connection first asks the server who it is, on the binlog
+ * connection itself and ahead of the dump request (a connection runs its
+ * commands in order, so nothing is streamed before the answer): a position
+ * from another server is never streamed (onServerChanged). Boundaries
+ * carry the server and the GTIDs read so far (GtidTracker).
  */
 export class BinlogSource {
   private readonly log: Logger;
@@ -79,6 +106,14 @@ export class BinlogSource {
   private readonly tableFilter: Record<string, string[]>;
   private decodeFailures = 0;
   private decodeFailuresAt = '';
+  private readonly hosts: readonly string[];
+  private readonly gtids = new GtidTracker();
+  /** The server of the current connection, once it answered the probe. */
+  private probe: ServerProbe | null = null;
+  private hostInUse = '';
+  /** Whether the current connection's server was checked (events before that are a bug). */
+  private verified = false;
+  private primaryWatch: PrimaryWatch | null = null;
 
   constructor(
     private readonly options: BinlogSourceOptions,
@@ -93,6 +128,17 @@ export class BinlogSource {
       (filter[t.slice(0, dot)] ??= []).push(t.slice(dot + 1));
     }
     this.tableFilter = filter;
+    this.hosts = splitSourceHosts(options.url);
+  }
+
+  /** The server of the current (or last) connection; undefined before the first answered. */
+  get server(): ServerIdentity | undefined {
+    return this.probe?.identity;
+  }
+
+  /** `host:port` of the current (or last) connection; '' before the first. */
+  get host(): string {
+    return this.hostInUse;
   }
 
   /** Starts streaming from `from`; returns at once, events follow through the handler. */
@@ -137,9 +183,32 @@ export class BinlogSource {
   private connect(): void {
     if (this.stopped) return;
     const gen = ++this.generation;
+    const [only] = this.hosts;
+    if (this.hosts.length === 1 && only !== undefined) {
+      this.open(gen, only);
+      return;
+    }
+    locatePrimary(this.hosts).then(
+      (url) => {
+        if (gen === this.generation && !this.stopped) this.open(gen, url);
+      },
+      (err: unknown) => {
+        if (gen !== this.generation) return;
+        this.scheduleReconnect(
+          err instanceof SluiceError
+            ? err
+            : new SluiceError('E_SOURCE_CONNECT', String(err), { cause: err }),
+        );
+      },
+    );
+  }
+
+  private open(gen: number, url: string): void {
     const from = this.resumeAt;
+    this.verified = false;
+    this.hostInUse = hostOf(url);
     const zongji = new ZongJi(
-      mysqlConnectionOptions(this.options.url, {
+      mysqlConnectionOptions(url, {
         // DATETIME/TIMESTAMP decode as UTC; BIGINT beyond 2^53 as exact strings.
         timezone: 'Z',
         supportBigNumbers: true,
@@ -161,6 +230,12 @@ export class BinlogSource {
     zongji.on('binlog', (event: BinlogEvent) => {
       if (gen !== this.generation) return;
       this.stall?.activity();
+      if (!this.verified) {
+        this.fail(
+          new SluiceError('E_INTERNAL', 'a binlog event arrived before the server was identified'),
+        );
+        return;
+      }
       try {
         this.dispatch(zongji, event);
       } catch (err) {
@@ -209,13 +284,96 @@ export class BinlogSource {
     // it run in order, so this SET precedes the dump request. The server then
     // sends a heartbeat after each idle period: silence means a stall.
     const periodNs = BigInt(this.options.heartbeatMs) * 1_000_000n;
-    zongji.connection?.query(`SET @master_heartbeat_period = ${periodNs}`, (err: unknown) => {
+    const conn = zongji.connection;
+    if (conn === null) {
+      this.onError(new Error('zongji opened no binlog connection'));
+      return;
+    }
+    conn.query(`SET @master_heartbeat_period = ${periodNs}`, (err: unknown) => {
       if (err && gen === this.generation) this.onError(err as Error);
+    });
+    // Who answers, on this very connection and before the dump request.
+    askServer(conn, from, (err, answer) => {
+      if (gen !== this.generation) return;
+      if (err !== null || answer === undefined) this.onError(err ?? new Error('no answer'));
+      else this.verify(gen, from, answer);
     });
     this.armStallDetector(gen);
     this.log.info(
-      { from: describe(from), serverId: this.options.serverId, attempt: this.attempt },
+      {
+        from: describe(from),
+        host: this.hostInUse,
+        serverId: this.options.serverId,
+        attempt: this.attempt,
+      },
       'binlog connecting',
+    );
+  }
+
+  /** The server answered: stream, or report another server (see judgeServer). */
+  private verify(gen: number, from: StartPoint, answer: ServerAnswer): void {
+    if (gen !== this.generation || this.stopped) return;
+    this.probe = answer.probe;
+    const judged = judgeServer(from, answer);
+    if (judged.verdict === 'changed') {
+      this.serverChanged({ ...judged.change, host: this.hostInUse });
+      return;
+    }
+    if (judged.assumed && from.kind === 'position') {
+      this.log.info(
+        {
+          server: describeServer(answer.probe.identity),
+          host: this.hostInUse,
+          at: formatPosition(from.position),
+        },
+        'the resume position names no server: taking it as one of this server',
+      );
+    }
+    const kind = answer.probe.identity.kind;
+    try {
+      this.gtids.seed(kind, gtidSeed(from, answer));
+    } catch (err) {
+      // GTIDs of the other flavor (a checkpoint of a MySQL server, now on
+      // MariaDB): unknown, so nothing is claimed.
+      this.log.warn({ err: (err as Error).message }, 'cannot use the stored GTIDs here');
+      this.gtids.seed(kind, undefined);
+    }
+    this.verified = true;
+    // A server demoted since locatePrimary chose it is left at the first check.
+    if (this.hosts.length > 1) {
+      this.primaryWatch = new PrimaryWatch(
+        this.options.heartbeatMs,
+        this.clock,
+        () => (gen === this.generation ? (this.zongji?.ctrlConnection ?? null) : null),
+        () => this.scheduleReconnect(this.notPrimary()),
+      );
+      this.primaryWatch.start();
+    }
+  }
+
+  private serverChanged(change: ServerChange): void {
+    const { from, now, reason } = change;
+    this.stopped = true;
+    this.clearTimers();
+    void this.closeZongji();
+    if (this.handler.onServerChanged !== undefined) {
+      this.handler.onServerChanged(change);
+      return;
+    }
+    this.handler.onFatal(
+      new SluiceError(
+        'E_SOURCE_CHANGED',
+        `${this.hostInUse} is ${describeServer(now.identity)}, not ${describeServer(from.server)} where ${formatPosition(from.position)} belongs`,
+        { details: { reason } },
+      ),
+    );
+  }
+
+  private notPrimary(): SluiceError {
+    return new SluiceError(
+      'E_SOURCE_CONNECT',
+      `${this.hostInUse} is read-only (no longer the primary): looking for the primary among the source hosts`,
+      { details: { host: this.hostInUse } },
     );
   }
 
@@ -273,14 +431,17 @@ export class BinlogSource {
         const ddl = parseDdl(text, q.schema);
         if (ddl === null) return;
         const pos = at();
-        this.resumeAt = { kind: 'position', position: pos };
+        this.gtids.add(event.gtid);
+        const gtid = this.gtids.current;
+        this.resumeAt = { kind: 'position', position: pos, gtid, server: this.server };
         this.handler.onEvent({
           type: 'ddl',
           kind: ddl.kind,
           tables: ddl.tables,
           query: text,
           position: pos,
-          gtid: event.gtid,
+          gtid,
+          server: this.server,
           timestamp: event.timestamp,
         });
         this.checkStopAt(pos);
@@ -295,11 +456,14 @@ export class BinlogSource {
   }
 
   private boundary(pos: BinlogPosition, event: BinlogEvent): void {
-    this.resumeAt = { kind: 'position', position: pos };
+    this.gtids.add(event.gtid);
+    const gtid = this.gtids.current;
+    this.resumeAt = { kind: 'position', position: pos, gtid, server: this.server };
     this.handler.onEvent({
       type: 'commit',
       position: pos,
-      gtid: event.gtid,
+      gtid,
+      server: this.server,
       timestamp: event.timestamp,
     });
     this.checkStopAt(pos);
@@ -386,6 +550,8 @@ export class BinlogSource {
     if (this.stopped || this.retryTimer !== null) return;
     this.generation++; // ignore anything the failed connection still emits
     this.stopStallDetector();
+    this.primaryWatch?.stop();
+    this.primaryWatch = null;
     void this.closeZongji();
     const { initialDelayMs, maxDelayMs } = this.options.reconnect;
     this.attempt++;
@@ -438,6 +604,8 @@ export class BinlogSource {
 
   private clearTimers(): void {
     this.stopStallDetector();
+    this.primaryWatch?.stop();
+    this.primaryWatch = null;
     this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }
