@@ -34,19 +34,24 @@ function invalid(text: string, why: string): SluiceError {
   );
 }
 
-/** Parses a fence token; E_FENCE_TOKEN_INVALID says what is wrong. */
-export function parseFenceToken(raw: string): FenceToken {
+/** Sets `map`'s entry to `value` unless it holds as much already: marks and tokens keep the highest. */
+function raise<K>(map: Map<K, bigint>, key: K, value: bigint): void {
+  const current = map.get(key);
+  if (current === undefined || current < value) map.set(key, value);
+}
+
+/** The token, or why it is not one (a watermark ignores foreign marks without an exception). */
+function readToken(raw: string): FenceToken | { readonly kind: 'invalid'; readonly why: string } {
   const text = raw.trim().replace(/\s*,\s*/g, ',');
-  if (text === '') throw invalid(raw, 'empty');
-  if (text.length > MAX_TOKEN_LENGTH) throw invalid(raw, `longer than ${MAX_TOKEN_LENGTH}`);
+  if (text === '') return { kind: 'invalid', why: 'empty' };
+  if (text.length > MAX_TOKEN_LENGTH)
+    return { kind: 'invalid', why: `longer than ${MAX_TOKEN_LENGTH}` };
   const parts = text.split(',');
   if (parts.every((p) => MARIADB_GTID.test(p))) {
     const seqs = new Map<number, bigint>();
     for (const p of parts) {
       const [, domain, , seq] = MARIADB_GTID.exec(p) as RegExpExecArray;
-      const d = Number(domain);
-      const n = BigInt(seq as string);
-      if ((seqs.get(d) ?? -1n) < n) seqs.set(d, n);
+      raise(seqs, Number(domain), BigInt(seq as string));
     }
     return { kind: 'mariadb', text, seqs };
   }
@@ -56,9 +61,10 @@ export function parseFenceToken(raw: string): FenceToken {
   }
   const ends = new Map<string, bigint>();
   for (const part of parts) {
-    const [uuid, ...rest] = part.split(':');
-    if (uuid === undefined || !UUID.test(uuid) || rest.length === 0) {
-      throw invalid(raw, `"${part.slice(0, 60)}" is not a GTID`);
+    // split() always returns at least one piece.
+    const [uuid, ...rest] = part.split(':') as [string, ...string[]];
+    if (!UUID.test(uuid) || rest.length === 0) {
+      return { kind: 'invalid', why: `"${part.slice(0, 60)}" is not a GTID` };
     }
     let tag = '';
     for (const piece of rest) {
@@ -67,16 +73,29 @@ export function parseFenceToken(raw: string): FenceToken {
         continue;
       }
       const m = INTERVAL.exec(piece);
-      if (m === null) throw invalid(raw, `"${piece.slice(0, 60)}" is not a transaction interval`);
+      if (m === null)
+        return { kind: 'invalid', why: `"${piece.slice(0, 60)}" is not a transaction interval` };
+      // A single transaction (no end) is an interval that ends where it starts.
       const end = BigInt((m[2] ?? m[1]) as string);
-      if (m[2] !== undefined && end < BigInt(m[1] as string)) {
-        throw invalid(raw, `interval ${piece} ends before it starts`);
+      if (end < BigInt(m[1] as string)) {
+        return { kind: 'invalid', why: `interval ${piece} ends before it starts` };
       }
-      const key = `${uuid.toLowerCase()}${tag}`;
-      if ((ends.get(key) ?? -1n) < end) ends.set(key, end);
+      raise(ends, `${uuid.toLowerCase()}${tag}`, end);
     }
   }
   return { kind: 'mysql', text, ends };
+}
+
+/** Parses a fence token; E_FENCE_TOKEN_INVALID says what is wrong. */
+export function parseFenceToken(raw: string): FenceToken {
+  const token = readToken(raw);
+  if (token.kind === 'invalid') throw invalid(raw, token.why);
+  return token;
+}
+
+interface FilePosition {
+  readonly file: string;
+  readonly pos: number;
 }
 
 /** The numeric sequence of a binlog file name (`binlog.000003` → 3), or -1. */
@@ -98,8 +117,8 @@ function fileSequence(file: string): number {
 export class Watermark {
   private readonly domains = new Map<number, bigint>();
   private readonly servers = new Map<string, bigint>();
-  private file = '';
-  private pos = -1;
+  /** The highest binlog position seen, or null before the first. */
+  private at: FilePosition | null = null;
 
   /** Takes in a message's `pos` and `gtid` (either may be absent or foreign: then ignored). */
   advance(pos: string | undefined, gtid: string | undefined): void {
@@ -108,16 +127,12 @@ export class Watermark {
       if (m !== null) this.advancePosition(m[1] as string, Number(m[2]));
     }
     if (gtid === undefined) return;
-    let token: FenceToken;
-    try {
-      token = parseFenceToken(gtid);
-    } catch {
-      return;
-    }
+    // Positions and foreign text in the gtid field are ignored.
+    const token = readToken(gtid);
     if (token.kind === 'mariadb') {
-      for (const [d, n] of token.seqs) if ((this.domains.get(d) ?? -1n) < n) this.domains.set(d, n);
+      for (const [d, n] of token.seqs) raise(this.domains, d, n);
     } else if (token.kind === 'mysql') {
-      for (const [s, n] of token.ends) if ((this.servers.get(s) ?? -1n) < n) this.servers.set(s, n);
+      for (const [s, n] of token.ends) raise(this.servers, s, n);
     }
   }
 
@@ -131,23 +146,20 @@ export class Watermark {
         for (const [s, n] of token.ends) if ((this.servers.get(s) ?? -1n) < n) return false;
         return true;
       case 'position':
-        return this.pos >= 0 && this.comparePosition(token.file, token.pos) >= 0;
+        return this.at !== null && comparePositions(this.at, token) >= 0;
     }
   }
 
   private advancePosition(file: string, pos: number): void {
-    if (this.pos < 0 || this.comparePosition(file, pos) < 0) {
-      this.file = file;
-      this.pos = pos;
-    }
+    if (this.at === null || comparePositions(this.at, { file, pos }) < 0) this.at = { file, pos };
   }
+}
 
-  /** The mark's position against (file, pos): > 0 ahead, 0 equal, < 0 behind. */
-  private comparePosition(file: string, pos: number): number {
-    if (file !== this.file) {
-      const d = fileSequence(this.file) - fileSequence(file);
-      return d !== 0 ? d : this.file < file ? -1 : 1;
-    }
-    return this.pos - pos;
+/** Position `a` against `b`: > 0 ahead, 0 equal, < 0 behind (files by sequence, then name). */
+function comparePositions(a: FilePosition, b: FilePosition): number {
+  if (a.file !== b.file) {
+    const d = fileSequence(a.file) - fileSequence(b.file);
+    return d !== 0 ? d : a.file < b.file ? -1 : 1;
   }
+  return a.pos - b.pos;
 }

@@ -96,9 +96,8 @@ export class Dispatcher {
     await drained;
   }
 
-  /** Drains for at most `timeoutMs`, then stops; idempotent. */
+  /** Drains for at most `timeoutMs`, then stops; idempotent (once halted, the drain returns at once). */
   async close(timeoutMs: number): Promise<void> {
-    if (this.halted) return;
     const finished = await withTimeout(this.drain(), timeoutMs);
     this.halt();
     if (finished === TIMED_OUT) {
@@ -123,9 +122,10 @@ export class Dispatcher {
     return this.drainWaiters.length > 0;
   }
 
+  /** Nothing to send and no checkpoint pending (`kick` checked): drained once the batcher is idle. */
   private notifyDrained(): void {
-    const { batcher, writer } = this.options;
-    if (!batcher.idle || (writer?.pending ?? null) !== null) return;
+    const { batcher } = this.options;
+    if (!batcher.idle) return;
     batcher.relax();
     this.release();
   }
@@ -147,15 +147,15 @@ export class Dispatcher {
       try {
         await this.send(items, cp);
       } catch (err) {
+        this.halt();
+        // TransportClosed: stopped from outside (close, halt) while retrying; nothing to report.
         if (!(err instanceof TransportClosed)) {
-          const e =
+          this.options.onHalt(
             err instanceof SluiceError
               ? err
-              : new SluiceError('E_INTERNAL', `dispatch failed: ${String(err)}`, { cause: err });
-          this.halt();
-          this.options.onHalt(e);
+              : new SluiceError('E_INTERNAL', `dispatch failed: ${String(err)}`, { cause: err }),
+          );
         }
-        this.halt();
         return;
       }
       if (this.halted) return;
@@ -181,9 +181,10 @@ export class Dispatcher {
     }
     if (batches.length > 0 || cp !== null) {
       const ack = await transport.send({ checkpoint: cp, batches });
-      if (cp !== null && ack.checkpoint === 'fenced') {
+      if (cp !== null) {
+        if (ack.checkpoint !== 'fenced') this.options.writer?.written(cp);
         // The batches were deleted and announced; only the checkpoint was refused.
-        if (!(await (this.options.onFenced?.() ?? Promise.resolve(false)))) {
+        else if (!((await this.options.onFenced?.()) ?? false)) {
           this.halt();
           this.options.onHalt(
             new SluiceError(
@@ -193,7 +194,7 @@ export class Dispatcher {
           );
           return;
         }
-      } else if (cp !== null) this.options.writer?.written(cp);
+      }
       publisher.acked(batches.length);
       for (const b of batches) {
         this.counters.batches++;

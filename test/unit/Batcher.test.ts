@@ -317,3 +317,118 @@ describe('Batcher: backpressure (rule 4)', () => {
     expect(signals).toEqual([true]);
   });
 });
+
+describe('Batcher: the streaming share', () => {
+  /** A round in flight and `n` one-key commits arriving during it (each one shared). */
+  function streamed(n: number, overrides: Partial<ConstructorParameters<typeof Batcher>[0]> = {}) {
+    const s = setup(overrides);
+    s.batcher.add(['k0']);
+    s.batcher.commit(cp(0));
+    s.batcher.take();
+    for (let i = 1; i <= n; i++) {
+      s.batcher.add([`k${i}`]);
+      s.batcher.commit(cp(i));
+    }
+    return s;
+  }
+
+  it('three shared commits reach the share (0.271); one lone commit brings it under again (0.244)', () => {
+    const { batcher, clock } = streamed(3);
+    batcher.done(); // streaming: k1..k3 wait for company
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(5);
+    expect(keysOf(batcher.take())).toEqual([['k1', 'k2', 'k3']]);
+    batcher.done();
+    batcher.add(['lone']);
+    batcher.commit(cp(10)); // nothing in flight or waiting: 0.271 × 0.9 < 0.25, sealed at once
+    expect(keysOf(batcher.take())).toEqual([['lone']]);
+  });
+
+  it('commits without keys (another table, a DDL) do not move the share, even during a round', () => {
+    const { batcher, clock } = streamed(0);
+    for (let i = 1; i <= 10; i++) batcher.commit(cp(i));
+    batcher.done(); // not streaming: the boundary is sealed at once
+    expect(batcher.take()).toMatchObject([{ kind: 'keys', boundary: cp(10) }]);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a done() with nothing gathered seals nothing, arms nothing and signals nothing', () => {
+    for (const n of [0, 5]) {
+      const { batcher, clock, ready } = streamed(n);
+      if (n > 0) {
+        batcher.done(); // streaming now: k1..k5 wait
+        clock.advance(5);
+        batcher.take();
+      }
+      const before = ready();
+      batcher.done();
+      expect(ready()).toBe(before);
+      expect(clock.pending).toBe(0);
+      expect(batcher.hasQueued).toBe(false);
+    }
+  });
+
+  it('after hurry(), what gathers during a round is sealed when it ends, even while streaming; relax() ends that', () => {
+    const { batcher, clock } = streamed(5);
+    batcher.hurry(); // seals k1..k5
+    batcher.add(['during']);
+    batcher.commit(cp(20)); // waits for the round in flight
+    batcher.done(); // urgent: sealed at once, although streaming
+    expect(keysOf(batcher.take())).toEqual([['k1', 'k2', 'k3', 'k4', 'k5'], ['during']]);
+    batcher.add(['during2']);
+    batcher.commit(cp(21));
+    batcher.done();
+    expect(keysOf(batcher.take())).toEqual([['during2']]);
+    batcher.relax();
+    batcher.add(['calm']);
+    batcher.commit(cp(22));
+    batcher.done(); // streaming again: waits for the delay
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(5);
+    expect(keysOf(batcher.take())).toEqual([['calm']]);
+  });
+});
+
+describe('Batcher: rounds of many batches', () => {
+  it('a round takes every queued key batch that fits, each once', () => {
+    const { batcher } = setup({ batchMaxKeys: 1 });
+    batcher.add(['a']);
+    batcher.add(['b']);
+    batcher.add(['c']);
+    expect(keysOf(batcher.take())).toEqual([['a'], ['b'], ['c']]);
+    batcher.done();
+    expect(batcher.take()).toEqual([]);
+  });
+});
+
+describe('Batcher: the delay timer', () => {
+  it('one timer per open batch: a second add does not re-arm, a seal clears it', () => {
+    const { batcher, clock } = setup();
+    batcher.add(['a']);
+    clock.advance(1);
+    batcher.add(['b']);
+    expect(clock.pending).toBe(1);
+    batcher.commit(cp(1)); // sealed at once
+    expect(clock.pending).toBe(0);
+    batcher.take();
+    batcher.done();
+    batcher.add(['c']); // its own delay, from now
+    clock.advance(4);
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(1);
+    expect(keysOf(batcher.take())).toEqual([['c']]);
+  });
+
+  it('keys gathered during a round without a commit are sealed when it ends (no timer ran for them)', () => {
+    const { batcher, clock } = setup();
+    batcher.add(['a']);
+    batcher.commit(cp(1));
+    batcher.take();
+    batcher.add(['mid']); // a transaction still open: no commit yet
+    expect(clock.pending).toBe(0);
+    batcher.done();
+    const round = batcher.take();
+    expect(keysOf(round)).toEqual([['mid']]);
+    expect(round[0]?.boundary).toBe(null);
+  });
+});

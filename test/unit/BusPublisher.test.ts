@@ -22,18 +22,21 @@ function fakeRedis(fail = false) {
 
 function publisher(redis: Redis, heartbeatMs = 1000) {
   const clock = new ManualClock();
-  const bus = new BusPublisher({
-    redis,
-    channel: 'ch',
-    src: 'main',
-    heartbeatMs,
-    clock,
-    logger: pino({ level: 'silent' }),
-  });
-  return { bus, clock };
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  const bus = new BusPublisher({ redis, channel: 'ch', src: 'main', heartbeatMs, clock, logger });
+  return { bus, clock, lines };
 }
 
 describe('BusPublisher: sequence numbers', () => {
+  it('names its source and channel', () => {
+    const { bus } = publisher(fakeRedis().redis);
+    expect([bus.src, bus.channel]).toEqual(['main', 'ch']);
+  });
+
   it('a round numbers its messages after the last acknowledged seq; acked() advances it', () => {
     const { redis } = fakeRedis();
     const { bus } = publisher(redis);
@@ -128,12 +131,15 @@ describe('BusPublisher: heartbeats', () => {
     expect(clock.pending).toBe(0);
   });
 
-  it('a failed heartbeat is swallowed (Redis down is reported by the transport)', async () => {
+  it('a failed heartbeat is swallowed and logged at debug (Redis down is reported by the transport)', async () => {
     const { redis } = fakeRedis(true);
-    const { bus, clock } = publisher(redis, 10);
+    const { bus, clock, lines } = publisher(redis, 10);
     bus.start();
     clock.advance(10);
     await new Promise((r) => setImmediate(r)); // an unhandled rejection would fail the run
     expect(bus.seq).toBe(0);
+    expect(lines).toMatchObject([
+      { level: 20, component: 'bus', err: 'down', msg: 'heartbeat publish failed' },
+    ]);
   });
 });

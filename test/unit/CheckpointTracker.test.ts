@@ -50,9 +50,13 @@ describe('CheckpointTracker (rule 1: checkpoint after ack)', () => {
     expect(() => t.acked(9)).toThrow(/unknown item 9/);
     expect(t.acked(5)).toEqual(cp(1));
     expect(() => t.acked(5)).toThrow(/unknown item 5/);
+    // Everything is released: the order still holds.
+    expect(() => t.sent(5, cp(3))).toThrow('CheckpointTracker.sent: id 5 is not after 5');
+    t.sent(6, cp(3));
+    expect(t.pending).toBe(1);
   });
 
-  it('keeps working past its compaction threshold', () => {
+  it('releases thousands of items in any ack order, holding only the unreleased', () => {
     const t = new CheckpointTracker();
     for (let i = 1; i <= 5000; i++) t.sent(i, cp(i));
     for (let i = 1; i <= 2500; i++) expect(t.acked(i)).toEqual(cp(i));

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { BusPublisher } from '../../src/bus/BusPublisher.js';
-import type { SluiceError } from '../../src/errors/index.js';
+import { SluiceError } from '../../src/errors/index.js';
 import { Batcher, type BarrierOutcome } from '../../src/pipeline/batch/Batcher.js';
 import { RateLimiter } from '../../src/pipeline/batch/RateLimiter.js';
 import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
@@ -66,15 +66,30 @@ function setup(
     rate?: number;
     onAcked?: (keys: readonly string[]) => void;
     onFenced?: () => Promise<boolean>;
+    /** A replay: no checkpoint writer. */
+    replay?: boolean;
+    batchMaxKeys?: number;
+    /** The leader's fencing token (HA); none by default. */
+    fenceToken?: number;
+    /** Runs when the batcher signals, before the dispatcher looks (a row event handled just then). */
+    beforeKick?: () => void;
   } = {},
 ) {
   const clock = new ManualClock();
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   const transport = new FakeTransport({ channel: 'ch', clock, logger: silent });
   const halted: SluiceError[] = [];
   let dispatcher: Dispatcher | null = null;
-  const kick = (): void => dispatcher?.kick();
+  const kick = (): void => {
+    opts.beforeKick?.();
+    dispatcher?.kick();
+  };
   const batcher = new Batcher({
-    batchMaxKeys: 100,
+    batchMaxKeys: opts.batchMaxKeys ?? 100,
     batchMaxDelayMs: 5,
     maxInFlightKeys: 1000,
     roundMaxKeys: 10_000,
@@ -83,7 +98,13 @@ function setup(
     onReady: kick,
     onBackpressure: () => undefined,
   });
-  const writer = new CheckpointWriter({ key: 'cp', clock, onDue: kick });
+  const fenceToken = opts.fenceToken;
+  const writer = new CheckpointWriter({
+    key: 'cp',
+    clock,
+    onDue: kick,
+    ...(fenceToken === undefined ? {} : { fence: { key: 'fence', token: () => fenceToken } }),
+  });
   const publisher = new BusPublisher({
     redis: {} as Redis,
     channel: 'ch',
@@ -96,9 +117,9 @@ function setup(
     batcher,
     transport,
     tracker: new CheckpointTracker(),
-    writer,
+    writer: opts.replay === true ? null : writer,
     publisher,
-    logger: silent,
+    logger,
     onHalt: (err) => halted.push(err),
     ...(opts.rate === undefined ? {} : { rateLimiter: new RateLimiter(opts.rate, clock) }),
     ...(opts.onAcked === undefined ? {} : { onAcked: opts.onAcked }),
@@ -108,7 +129,7 @@ function setup(
     batcher.add(keys);
     batcher.commit(cp(pos));
   };
-  return { clock, transport, halted, batcher, writer, publisher, dispatcher, txn };
+  return { clock, transport, halted, batcher, writer, publisher, dispatcher, txn, lines };
 }
 
 /** Lets the dispatcher's promise chains run to their next wait (a macrotask drains every microtask). */
@@ -342,18 +363,23 @@ describe('Dispatcher: after the ack', () => {
     expect(s.writer.stored).toEqual(cp(200));
   });
 
-  it('a batch sealed between boundaries names the last boundary sent', async () => {
+  it('batches sealed between boundaries name the last boundary sent, one after another', async () => {
     const s = setup();
     s.txn(['a'], 100);
     await s.dispatcher.drain();
     s.batcher.add(['b']);
     s.clock.advance(5); // sealed by the delay, no boundary of its own
     await s.dispatcher.drain();
+    s.batcher.add(['c']);
+    s.clock.advance(5); // and again: still the boundary of 'a'
+    await s.dispatcher.drain();
     expect(s.transport.sent).toEqual([
       'send a#1@binlog.000001:100',
       'send cp@100',
       'send b#2@binlog.000001:100',
+      'send c#3@binlog.000001:100',
     ]);
+    expect(s.halted).toEqual([]);
   });
 
   it('the rate limit delays a round until its keys fit the rate', async () => {
@@ -374,17 +400,272 @@ describe('Dispatcher: after the ack', () => {
     s.transport.failNext = 1000;
     s.txn(['a'], 100);
     await settle();
-    const closed = s.dispatcher.close(50);
-    s.clock.advance(0);
-    await new Promise((r) => setTimeout(r, 80)); // the close timeout is real time (withTimeout)
-    await closed;
+    // The close timeout is withTimeout's own timer; the drain cannot finish first (Redis is away).
+    await s.dispatcher.close(0);
     expect(s.writer.stored).toBe(null);
+    expect(s.lines.filter((l) => l.level === 40 && l.component === 'dispatch')).toEqual([
+      expect.objectContaining({
+        code: 'E_SHUTDOWN_TIMEOUT',
+        inFlightKeys: 1,
+        msg: 'closed with unacknowledged work; it will be re-read from the checkpoint',
+      }),
+    ]);
     s.clock.advance(60_000);
     await settle();
-    // Closed: the retry loop stopped instead of sending again.
+    // Closed: the retry loop stopped instead of sending again, and that is no failure to report.
     const sends = s.transport.sent.length;
     s.clock.advance(60_000);
     await settle();
     expect(s.transport.sent.length).toBe(sends);
+    expect(s.halted).toEqual([]);
+  });
+
+  it('close() after a drain that completed logs nothing; once closed nothing more is sent', async () => {
+    const s = setup();
+    s.txn(['a'], 100);
+    await s.dispatcher.close(60_000);
+    expect(s.writer.stored).toEqual(cp(100));
+    expect(s.lines.filter((l) => (l.level as number) >= 40)).toEqual([]);
+    s.txn(['b'], 200);
+    await settle();
+    await s.dispatcher.close(60_000);
+    await s.dispatcher.drain();
+    expect(s.transport.sent).toEqual(['send a#1@binlog.000001:100', 'send cp@100']);
+  });
+});
+
+describe('Dispatcher: a replay (no checkpoint writer)', () => {
+  it('sends batches and flushes, never a checkpoint, and drains', async () => {
+    const s = setup({ replay: true });
+    s.txn(['a'], 100);
+    await settle();
+    s.batcher.flush(['t:*'], false, cp(150));
+    s.txn(['b'], 200);
+    await s.dispatcher.drain();
+    expect(s.transport.sent).toEqual([
+      'send a#1@binlog.000001:100',
+      'flush t:*#2',
+      'send b#3@binlog.000001:200',
+    ]);
+    expect(s.dispatcher.stats).toMatchObject({ batches: 2, keys: 2, checkpoints: 0 });
+    expect(s.halted).toEqual([]);
+    await s.dispatcher.close(60_000);
+    expect(s.lines.filter((l) => (l.level as number) >= 40)).toEqual([]);
+  });
+});
+
+describe('Dispatcher: what each message names', () => {
+  it('a batch sealed by size after a boundary in the same round names that boundary', async () => {
+    const s = setup({ batchMaxKeys: 2 });
+    s.transport.hold();
+    s.txn(['x'], 50);
+    await settle();
+    s.batcher.add(['a']);
+    s.batcher.commit(cp(100)); // waits: a round is in flight
+    s.batcher.add(['b']); // two keys: sealed, with the boundary 100
+    s.batcher.add(['c', 'd']); // sealed mid-transaction, no boundary
+    s.batcher.add(['e', 'f']); // and another
+    s.transport.release();
+    await s.dispatcher.drain();
+    expect(s.transport.sent).toEqual([
+      'send x#1@binlog.000001:50',
+      'send cp@50 a+b#2@binlog.000001:100 c+d#3@binlog.000001:100 e+f#4@binlog.000001:100',
+      'send cp@100',
+    ]);
+  });
+
+  it("a batch sealed between boundaries after a flush names the flush's boundary", async () => {
+    const s = setup();
+    s.txn(['a'], 100);
+    s.batcher.flush(['t:*'], false, cp(150));
+    await s.dispatcher.drain();
+    s.batcher.add(['b']);
+    s.clock.advance(5);
+    await s.dispatcher.drain();
+    expect(s.transport.sent.at(-1)).toBe('send b#3@binlog.000001:150');
+  });
+
+  it('a watermark without a GTID has no gtid field at all', async () => {
+    const s = setup();
+    const marks: unknown[] = [];
+    s.publisher.acknowledged = (mark) => marks.push(mark);
+    s.txn(['a'], 100);
+    await s.dispatcher.drain();
+    expect(marks).toStrictEqual([{ pos: 'binlog.000001:100' }]);
+  });
+});
+
+describe('Dispatcher: when the checkpoint goes', () => {
+  it('without a drain, a checkpoint younger than the delay waits for a later round', async () => {
+    const s = setup();
+    s.transport.hold();
+    s.txn(['a'], 100);
+    await settle();
+    s.txn(['b'], 200);
+    s.transport.release();
+    await settle(); // round 2 carries cp@100 (the first write goes at once)
+    s.transport.hold();
+    await settle();
+    s.txn(['c'], 300);
+    s.transport.release();
+    await settle();
+    await settle();
+    // Round 3 goes within the 10 ms of the last write: no checkpoint on it.
+    expect(s.transport.sent).toEqual([
+      'send a#1@binlog.000001:100',
+      'send cp@100 b#2@binlog.000001:200',
+      'send c#3@binlog.000001:300',
+    ]);
+    s.clock.advance(10); // quiet: the pending checkpoint goes alone
+    await s.dispatcher.drain();
+    expect(s.transport.sent.at(-1)).toBe('send cp@300');
+  });
+
+  it('when the stream goes quiet the checkpoint goes alone after the delay, without a drain', async () => {
+    const s = setup();
+    s.txn(['a'], 100);
+    await settle();
+    expect(s.transport.sent).toEqual(['send a#1@binlog.000001:100']);
+    s.clock.advance(9);
+    await settle();
+    expect(s.transport.sent).toHaveLength(1);
+    s.clock.advance(1);
+    await settle();
+    expect(s.transport.sent).toEqual(['send a#1@binlog.000001:100', 'send cp@100']);
+    expect(s.writer.stored).toEqual(cp(100));
+  });
+
+  it('a drain covers a row event handled just as it starts', async () => {
+    let sneak = true;
+    const s = setup({
+      beforeKick: () => {
+        if (!sneak) return;
+        sneak = false;
+        s.batcher.add(['x']); // open, waiting for the delay
+      },
+    });
+    let drained = false;
+    const draining = s.dispatcher.drain().then(() => (drained = true));
+    await settle();
+    expect(drained).toBe(false);
+    s.clock.advance(5);
+    await draining;
+    expect(s.transport.sent).toEqual(['send x#1']);
+  });
+
+  it('keys added while a drain is under way are sealed when the round in flight ends, and drained too', async () => {
+    const s = setup();
+    s.txn(['a'], 100);
+    await settle();
+    s.transport.hold();
+    let drained = false;
+    const draining = s.dispatcher.drain().then(() => (drained = true));
+    await settle(); // the checkpoint round is in flight
+    s.batcher.add(['late']); // no commit yet: it would wait for the delay, but a drain hurries
+    expect(drained).toBe(false);
+    s.transport.release();
+    await draining;
+    expect(s.clock.now()).toBe(0);
+    expect(s.transport.sent).toEqual([
+      'send a#1@binlog.000001:100',
+      'send cp@100',
+      'send late#2@binlog.000001:100',
+    ]);
+  });
+});
+
+describe('Dispatcher: halting', () => {
+  it('nothing after a barrier that halts is checked, sent or flushed', async () => {
+    const s = setup();
+    const checked: string[] = [];
+    s.txn(['a'], 100);
+    await s.dispatcher.drain();
+    s.batcher.barrier(() => {
+      checked.push('first');
+      return Promise.resolve({ action: 'halt' });
+    }, cp(150));
+    s.batcher.barrier(() => {
+      checked.push('second');
+      return Promise.resolve({ action: 'pass' });
+    }, cp(160));
+    s.batcher.flush(['t:*'], false, cp(170));
+    await settle();
+    await s.dispatcher.drain();
+    expect(checked).toEqual(['first']);
+    expect(s.transport.sent).toEqual(['send a#1@binlog.000001:100', 'send cp@100']);
+  });
+
+  it('a barrier check failing with a SluiceError halts with that error', async () => {
+    const s = setup();
+    const err = new SluiceError('E_SCHEMA_MISMATCH', 'schema moved');
+    s.batcher.barrier(() => Promise.reject(err), cp(1));
+    await s.dispatcher.drain();
+    expect(s.halted).toEqual([err]);
+  });
+
+  it('any other failure halts with E_INTERNAL, naming and keeping its cause', async () => {
+    const s = setup();
+    const boom = new Error('boom');
+    s.batcher.barrier(() => Promise.reject(boom), cp(1));
+    await s.dispatcher.drain();
+    expect(s.halted).toHaveLength(1);
+    expect(s.halted[0]).toMatchObject({
+      code: 'E_INTERNAL',
+      message: 'dispatch failed: Error: boom',
+    });
+    expect(s.halted[0]?.cause).toBe(boom);
+  });
+
+  it.each([
+    [undefined, 0],
+    [7, 7],
+  ])('E_FENCED names the stale token (fence token %s)', async (fenceToken, named) => {
+    const s = setup(fenceToken === undefined ? {} : { fenceToken });
+    s.transport.fenced = true;
+    s.txn(['a'], 100);
+    await s.dispatcher.drain();
+    expect(s.halted.map((e) => e.message)).toEqual([
+      `checkpoint write refused: fencing token ${named} is stale (another instance leads)`,
+    ]);
+  });
+});
+
+describe('Dispatcher: logs', () => {
+  it('a flush is logged at info with what it removed', async () => {
+    const s = setup();
+    s.batcher.flush(['u:*', 'm:*'], true, null);
+    await s.dispatcher.drain();
+    expect(s.lines).toEqual([
+      expect.objectContaining({
+        level: 30,
+        component: 'dispatch',
+        patterns: ['u:*', 'm:*'],
+        flushAll: true,
+        removed: 20,
+        msg: 'key space flushed',
+      }),
+    ]);
+  });
+
+  it('a failing onAcked is logged at warn; without one nothing is', async () => {
+    const s = setup({
+      onAcked: () => {
+        throw new Error('queue full');
+      },
+    });
+    s.txn(['a'], 100);
+    await s.dispatcher.drain();
+    expect(s.lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        component: 'dispatch',
+        err: 'queue full',
+        msg: 'onAcked failed',
+      }),
+    ]);
+    const quiet = setup();
+    quiet.txn(['a'], 100);
+    await quiet.dispatcher.drain();
+    expect(quiet.lines).toEqual([]);
   });
 });

@@ -26,7 +26,7 @@ export class RateLimiter {
     this.windowKeys += keys;
     const due = (this.windowKeys / this.keysPerSec) * 1000;
     const since = this.clock.now() - this.windowStart;
-    return due > since ? due - since : 0;
+    return Math.max(0, due - since);
   }
 
   async wait(keys: number): Promise<void> {

@@ -11,18 +11,20 @@ import type { Checkpoint } from './Checkpoint.js';
  * alone decides what the checkpoint may claim.
  */
 export class CheckpointTracker {
-  /** Registered, not yet released items, oldest first. */
-  private readonly inflight: Array<{ id: number; boundary: Checkpoint | null; acked: boolean }> =
-    [];
-  private head = 0;
+  /**
+   * Registered, not yet released items by id. A Map iterates in insertion
+   * order, which is binlog order: its first entry is the oldest item.
+   */
+  private readonly inflight = new Map<number, { boundary: Checkpoint | null; acked: boolean }>();
+  private lastId = Number.NEGATIVE_INFINITY;
 
   /** Registers an item about to be sent; ids must increase. */
   sent(id: number, boundary: Checkpoint | null): void {
-    const last = this.inflight[this.inflight.length - 1];
-    if (last !== undefined && id <= last.id) {
-      throw new Error(`CheckpointTracker.sent: id ${id} is not after ${last.id}`);
+    if (id <= this.lastId) {
+      throw new Error(`CheckpointTracker.sent: id ${id} is not after ${this.lastId}`);
     }
-    this.inflight.push({ id, boundary, acked: false });
+    this.lastId = id;
+    this.inflight.set(id, { boundary, acked: false });
   }
 
   /**
@@ -30,26 +32,22 @@ export class CheckpointTracker {
    * (every item up to it acknowledged), or null if that did not move.
    */
   acked(id: number): Checkpoint | null {
-    const entry = this.inflight.find((e, i) => i >= this.head && e.id === id);
+    const entry = this.inflight.get(id);
     if (entry === undefined) throw new Error(`CheckpointTracker.acked: unknown item ${id}`);
     entry.acked = true;
     let safe: Checkpoint | null = null;
-    while (this.head < this.inflight.length) {
-      const first = this.inflight[this.head] as { boundary: Checkpoint | null; acked: boolean };
-      if (!first.acked) break;
-      if (first.boundary !== null) safe = first.boundary;
-      this.head++;
-    }
-    // Drop released entries now and then, not on every ack.
-    if (this.head > 1024 && this.head * 2 > this.inflight.length) {
-      this.inflight.splice(0, this.head);
-      this.head = 0;
+    // Release the acknowledged run at the front (deleting the entry being
+    // visited is safe while iterating a Map).
+    for (const [first, item] of this.inflight) {
+      if (!item.acked) break;
+      if (item.boundary !== null) safe = item.boundary;
+      this.inflight.delete(first);
     }
     return safe;
   }
 
   /** Items registered and not yet released. */
   get pending(): number {
-    return this.inflight.length - this.head;
+    return this.inflight.size;
   }
 }

@@ -9,7 +9,8 @@ import type { Clock, Timer } from '../../infra/clock.js';
  * and does not count. Checked once per period; time from the clock.
  */
 export class StallDetector {
-  private last: number;
+  /** When the silence started; set by `start()`, before the first check. */
+  private last = 0;
   private timer: Timer | null = null;
 
   constructor(
@@ -18,9 +19,7 @@ export class StallDetector {
     /** True while silence is expected (the source paused reading). */
     private readonly paused: () => boolean,
     private readonly onStall: (silentMs: number) => void,
-  ) {
-    this.last = clock.now();
-  }
+  ) {}
 
   /** Something arrived (or reading resumed): the silence starts over. */
   activity(): void {
