@@ -34,6 +34,7 @@ export default {
     'src/pipeline/checkpoint/CheckpointWriter.ts',
     'src/pipeline/source/StallDetector.ts',
     'src/bus/BusPublisher.ts',
+    'src/bus/Watermark.ts',
   ],
   coverageAnalysis: 'perTest',
   // Two cores: the machines' size.
