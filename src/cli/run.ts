@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkAgainstSchema } from '../config/liveCheck.js';
-import { redactUrl } from '../config/redact.js';
+import { describeRedis, redactUrl } from '../config/redact.js';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildMappingRules, parseListen } from '../config/schema.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
@@ -44,7 +44,7 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
     {
       source: config.source.name,
       url: redactUrl(config.source.url),
-      redis: redactUrl(config.redis.url),
+      redis: describeRedis(config.redis),
       tables: config.rules.map((r) => r.table),
     },
     'sluice starting',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Cluster, Redis } from 'ioredis';
-import { redactUrl } from '../config/redact.js';
+import { describeRedis, redactUrl } from '../config/redact.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { encodeCheckpoint, type Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
 import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
@@ -92,7 +92,7 @@ async function status(opts: StatusOptions): Promise<void> {
   const report = buildReport({
     source: config.source.name,
     server: redactUrl(config.source.url),
-    redis: redactUrl(config.redis.url),
+    redis: describeRedis(config.redis),
     checkpoint: stored?.cp ?? null,
     head: server?.head ?? null,
     logs: server?.logs ?? null,
