@@ -75,7 +75,7 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
     throw err;
   }
 
-  // A single Redis, or a cluster (`redis.cluster`): the sink, the checkpoint,
+  // A single Redis, a Sentinel group or a cluster: the sink, the checkpoint,
   // the leader lease and the status record all use this client.
   const redis = createRedisClient(config.redis, 'sink');
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
@@ -97,6 +97,10 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
     invalidation: config.invalidation,
     rules: buildMappingRules(config),
     redis,
+    replicaWait:
+      config.redis.waitReplicas > 0
+        ? { replicas: config.redis.waitReplicas, timeoutMs: config.redis.waitTimeoutMs }
+        : null,
     logger,
     columns: schema.columns,
     ...(jobs.secondDelete === undefined ? {} : { secondDelete: jobs.secondDelete }),
