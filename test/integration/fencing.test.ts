@@ -79,6 +79,25 @@ describe('fencing policy', () => {
     await lease.release();
   });
 
+  it('fenced off while nobody holds the lease (a Redis failover lost it): taken with a new token, keeps going', async () => {
+    const source = `fence-${randomId()}`;
+    const { lease, daemon, p } = await leading(source);
+    const first = lease.token;
+    // The primary Redis failed over to has not got this lease, and another counter.
+    await redis.del(lease.leaderKey);
+    await redis.set(lease.fenceKey, first + 3);
+    const keys = await plant(redis, [`${p}:t:21`]);
+    await db.sql('INSERT INTO t VALUES (21, 1)');
+    const head = await db.headText();
+    await vi.waitFor(async () => expect(await stored(source)).toBe(head), { timeout: 10_000 });
+    expect(await survivors(redis, keys)).toEqual([]);
+    expect(await redis.get(lease.leaderKey)).toBe(`me-${source}`);
+    expect(lease.token).toBe(first + 4); // taken again with INCR, and adopted
+    expect(Number(await redis.get(lease.fenceKey))).toBe(first + 4);
+    await daemon.stop();
+    await lease.release();
+  });
+
   it('fenced off while another instance holds the lease: E_FENCED, the checkpoint stays where it was', async () => {
     const source = `fence-${randomId()}`;
     const { lease, daemon, p } = await leading(source);
