@@ -17,12 +17,19 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly dir: string,
+    private readonly extra: readonly string[],
   ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'sluice-redis-')));
+  /** `extra`: more redis-server options, e.g. `['--replicaof', '127.0.0.1', '6400']`. */
+  static async start(extra: readonly string[] = []): Promise<RedisServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-redis-'));
+    const server = new RedisServer(await freePort(), dir, extra);
     await server.launch();
     return server;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   get url(): string {
@@ -47,6 +54,7 @@ export class RedisServer {
     this.child = null;
     if (child === null || child.exitCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGCONT');
     child.kill('SIGKILL');
     await exited;
   }
@@ -70,6 +78,7 @@ export class RedisServer {
         '',
         '--appendonly',
         'no',
+        ...this.extra,
       ],
       { stdio: 'ignore' },
     );
