@@ -258,6 +258,11 @@ export class Invalidator {
     this.statusTimer = setInterval(() => void this.publishStatus(), 1000);
     this.statusTimer.unref();
     void this.publishStatus();
+    if (this.restreamAgain) {
+      // The primary changed while the checkpoint was being read.
+      this.restreamAgain = false;
+      this.onRedisPrimaryChanged('changed while starting');
+    }
   }
 
   /** Refreshes `sluice:status:{source}` for `sluice status`; best effort. */
@@ -523,7 +528,8 @@ export class Invalidator {
    */
   private onRedisPrimaryChanged(reason: string): void {
     if (this.stopping !== null) return;
-    if (this.restreaming !== null) {
+    if (this.restreaming !== null || this.source === null) {
+      // Re-streaming, or still starting: once more when that is done.
       this.restreamAgain = true;
       return;
     }
