@@ -85,6 +85,8 @@ export interface InvalidatorStats {
   transactions: number;
   lastEventAt: number;
   connected: boolean;
+  /** Re-streams after a Redis primary change (onRedisPrimaryChanged). */
+  redisPrimaryChanges: number;
 }
 
 /**
@@ -131,7 +133,13 @@ export class Invalidator {
   private stopping: Promise<void> | null = null;
   /** Settles when the daemon stops: resolves on stop(), rejects on a fatal error. */
   readonly done: Promise<void>;
-  readonly stats: InvalidatorStats = { rows: 0, transactions: 0, lastEventAt: 0, connected: false };
+  readonly stats: InvalidatorStats = {
+    rows: 0,
+    transactions: 0,
+    lastEventAt: 0,
+    connected: false,
+    redisPrimaryChanges: 0,
+  };
   readonly instance: string;
   private readonly startedAt = new Date().toISOString();
   private statusTimer: NodeJS.Timeout | null = null;
@@ -549,6 +557,7 @@ export class Invalidator {
   }
 
   private async restream(reason: string): Promise<void> {
+    this.stats.redisPrimaryChanges++;
     const read = this.readPosition;
     this.log.warn(
       {

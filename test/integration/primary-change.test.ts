@@ -119,6 +119,7 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
         );
         expect(keys.filter((k) => !announcedBefore.has(k))).toEqual([]);
         expect(daemon.invalidator.storedCheckpoint?.position).toEqual(await db.head());
+        expect(daemon.invalidator.stats.redisPrimaryChanges).toBe(1);
         let settled = false;
         void daemon.invalidator.done.then(
           () => (settled = true),
