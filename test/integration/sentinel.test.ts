@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cacheFromConfig } from '../../src/cache/fromConfig.js';
@@ -42,7 +43,7 @@ database:
 ${group.yaml}
 invalidation:
   channel: sluice:test:${source}
-  secondDeleteMs: 1500
+  secondDeleteMs: 3000
 rules:
   - table: ${db.name}.users
     keys: ["${p}:user:{id}"]
@@ -84,7 +85,7 @@ api:
     );
 
     // The daemon deletes on the primary the Sentinels name, and the BullMQ
-    // job deletes again 1.5 s later (a value written back meanwhile goes).
+    // job deletes again 3 s later (a value written back meanwhile goes).
     const keys = await plant(primary, [`${p}:user:1`, `${p}:user:2`]);
     await db.sql(`INSERT INTO users VALUES (1, 'a'), (2, 'b')`);
     const head = await db.headText();
@@ -135,24 +136,32 @@ api:
     expect(audit.code, audit.stdout + audit.stderr).toBe(0);
 
     const from = await db.headText();
+    const planted = await plant(primary, [`${p}:user:3`]);
     await db.sql(`INSERT INTO users VALUES (3, 'c')`);
     const to = await db.headText();
-    const planted = await plant(primary, [`${p}:user:3`]);
-    await vi.waitFor(async () => expect(await survivors(primary, planted)).toEqual([]));
+    await vi.waitFor(async () => expect(await survivors(primary, planted)).toEqual([]), {
+      timeout: 10_000,
+    });
+    // The daemon (and its second-delete worker) stopped: only the replay deletes now.
+    run.kill('SIGTERM');
+    expect((await run.exited).code).toBe(0);
     await plant(primary, planted);
     const replay = await sluice('replay', '--from', from, '--to', to);
     expect(replay.code, replay.stderr).toBe(0);
     expect(await survivors(primary, planted)).toEqual([]);
 
-    run.kill('SIGTERM');
-    expect((await run.exited).code).toBe(0);
     const set = await sluice('position', 'set', from);
     expect(set.code, set.stderr).toBe(0);
     expect(await checkpointText(primary, source)).toBe(from);
   });
 
   it('cacheFromConfig builds its clients (cache, subscriber, write-behind) on the Sentinels', async () => {
-    const config = loadConfig({ path: cfg, env: {} });
+    // Its own source name: no daemon's write-behind worker takes the job.
+    const own = `lib-${randomId()}`;
+    const config = loadConfig({
+      path: writeConfig(readFileSync(cfg, 'utf8').replace(`name: ${source}`, `name: ${own}`)),
+      env: {},
+    });
     const built = await cacheFromConfig(config);
     try {
       const key = `${p}:lib:${randomId()}`;
@@ -163,7 +172,7 @@ api:
         { n: 2 },
         { sql: 'UPDATE users SET name = ? WHERE id = ?', params: ['w', 1] },
       );
-      expect(await primary.llen(`${RedisKeys.jobsPrefix(source)}:write-behind:wait`)).toBe(1);
+      expect(await primary.llen(`${RedisKeys.jobsPrefix(own)}:write-behind:wait`)).toBe(1);
     } finally {
       await built.close();
     }
