@@ -7,6 +7,7 @@ import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { CliProcess, runCli, writeConfig, type CliResult } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, randomServerId, testEnv } from '../helpers/env.js';
+import { atOrAfter } from '../helpers/positions.js';
 import { checkpointText, plant, survivors } from '../helpers/redis.js';
 import { sentinelGroup, type SentinelGroup } from '../helpers/sentinel.js';
 
@@ -96,9 +97,12 @@ api:
     await vi.waitFor(async () => expect(await survivors(primary, keys)).toEqual([]), {
       timeout: 10_000,
     });
-    await vi.waitFor(async () => expect(await checkpointText(primary, source)).toBe(head), {
-      timeout: 10_000,
-    });
+    await vi.waitFor(
+      async () => expect(atOrAfter(await checkpointText(primary, source), head)).toBe(true),
+      {
+        timeout: 10_000,
+      },
+    );
 
     const serve = start('serve', '--listen', '127.0.0.1:0');
     const base = await vi.waitFor(
