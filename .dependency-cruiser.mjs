@@ -84,6 +84,19 @@ export default {
       to: { path: '^src/pipeline/' },
     },
     {
+      name: 'verify-watches-from-outside',
+      comment:
+        'verify/ (the consistency monitor) checks the daemon and the cache from the ' +
+        'outside, as a reader would: the bus codec, the L2 entry codec, db/ loaders and ' +
+        'binlog positions, never the daemon stages, the cache internals, http/ or jobs/.',
+      severity: 'error',
+      from: { path: '^src/verify/' },
+      to: {
+        path: '^src/(pipeline|cache|http|jobs)/',
+        pathNot: '^src/(pipeline/position|cache/codec)\\.ts$',
+      },
+    },
+    {
       name: 'only-cli-composes',
       comment:
         'cli/ is the composition of everything (one file per command); only cli/ itself ' +

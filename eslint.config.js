@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'bin/'] },
+  {
+    ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'bin/', '.stryker-tmp/', 'reports/'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

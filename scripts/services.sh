@@ -3,6 +3,7 @@
 #
 #   bash scripts/services.sh up | down [--purge] | status | env
 #   bash scripts/services.sh stop-mariadb | start-mariadb | stop-redis | start-redis
+#   bash scripts/services.sh tools   # promtool + docker-compose (observability tests)
 #
 # Everything lives under $SLUICE_DATA_DIR (default <repo>/.data, git-ignored).
 # Ports: SLUICE_MARIADB_PORT (default 3307), SLUICE_REDIS_PORT (default 6380).
@@ -69,6 +70,12 @@ missing_tools() { # service
     [[ -n "$(find_mariadbd)" ]] || echo mariadbd:mariadb-server-core
     command -v mariadb-install-db >/dev/null || echo mariadb-install-db:mariadb-server-core
     for t in mariadb mariadb-admin; do command -v $t >/dev/null || echo $t:mariadb-client; done
+  elif [[ $1 == tools ]]; then
+    # The observability tests: promtool checks the alert rules, the dashboard's
+    # queries and live /metrics; docker-compose validates docker-compose.yml
+    # (`docker-compose config` needs no engine).
+    command -v promtool >/dev/null || echo promtool:prometheus
+    command -v docker-compose >/dev/null || echo docker-compose:docker-compose
   else
     command -v redis-server >/dev/null || echo redis-server:redis-server
     command -v redis-cli >/dev/null || echo redis-cli:redis-tools
@@ -97,7 +104,8 @@ ensure_packages() { # service
   # shellcheck disable=SC2086 # $pkgs is a list of package names
   {
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update && apt-get install -y --no-install-recommends $pkgs
+    # Another apt run (a second checkout's tests) may hold the lock: wait for it.
+    apt-get update && apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 $pkgs
   } >"$log" 2>&1 || rc=$?
   ((created_policy == 0)) || rm -f "$policy"
   if ((rc != 0)); then
@@ -409,7 +417,7 @@ purge() {
 }
 
 usage() {
-  echo "usage: $0 up | down [--purge] | status | env | start-mariadb | stop-mariadb | start-redis | stop-redis" >&2
+  echo "usage: $0 up | down [--purge] | status | env | tools | start-mariadb | stop-mariadb | start-redis | stop-redis" >&2
   exit 2
 }
 
@@ -426,6 +434,10 @@ case "${1:-}" in
     ;;
   status) status ;;
   env) print_env ;;
+  tools)
+    ensure_packages tools
+    echo "tools: $(promtool --version 2>&1 | head -n 1); $(docker-compose version --short 2>/dev/null)"
+    ;;
   start-mariadb) start_mariadb ;;
   stop-mariadb) stop_mariadb ;;
   start-redis) start_redis ;;

@@ -7,16 +7,21 @@ export type {
   CacheRead,
   CacheSource,
   Loader,
+  LockOptions,
+  ManyLoader,
+  ReadOptions,
   SetOptions,
   SluiceCacheOptions,
   WriteBehindSink,
 } from './cache/SluiceCache.js';
-export { cacheFromConfig, type ConfiguredCache } from './cache/fromConfig.js';
+export { cacheFromConfig, type ConfiguredCache } from './cli/cacheFromConfig.js';
+export { fenceToken, type StatementRunner } from './db/fenceToken.js';
+export { parseFenceToken, type FenceToken } from './bus/Watermark.js';
 export {
   ClusterBusSubscriber,
   type ClusterBusSubscriberOptions,
-} from './cache/ClusterBusSubscriber.js';
-export type { BusSubscriber } from './cache/InvalidationBus.js';
+} from './bus/ClusterBusSubscriber.js';
+export type { SubscriberConnection } from './bus/BusSubscriber.js';
 export { createRedisClient, type RedisTarget } from './infra/redis.js';
 export { WriteBehindQueue, type WriteBehindQueueOptions } from './jobs/WriteBehindQueue.js';
 export type { CacheStatsSnapshot } from './cache/CacheStats.js';

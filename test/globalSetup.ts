@@ -8,6 +8,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 export default function setup(): void {
   execFileSync('bash', ['scripts/services.sh', 'up'], { cwd: root, stdio: 'inherit' });
+  // promtool and docker-compose for test/integration/observability.test.ts.
+  execFileSync('bash', ['scripts/services.sh', 'tools'], { cwd: root, stdio: 'inherit' });
   // `services.sh env` is the single source of truth: export KEY='value' lines.
   const out = execFileSync('bash', ['scripts/services.sh', 'env'], { cwd: root, encoding: 'utf8' });
   for (const line of out.split('\n')) {

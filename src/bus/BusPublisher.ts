@@ -2,14 +2,16 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../infra/clock.js';
 import { publishInOrder } from '../infra/clusterCommands.js';
-import { encodeHeartbeat, encodeInvalidation } from './codec.js';
+import { encodeHeartbeat, encodeInvalidation, type WatermarkFields } from './codec.js';
 
 /** The body of an invalidation message (the codec's fields). */
 export interface InvalidationBody {
   readonly keys?: readonly string[];
   readonly patterns?: readonly string[];
   readonly flush?: boolean;
+  /** The watermark: the boundary through which every invalidation is acknowledged. */
   readonly pos?: string;
+  readonly gtid?: string;
 }
 
 export interface BusPublisherOptions {
@@ -35,11 +37,13 @@ export interface BusPublisherOptions {
  * (`publish`): the number is taken when the command is queued, so
  * concurrent calls publish in order; a failed publish leaves a gap, which
  * only makes subscribers clear their L1. A heartbeat repeats the last
- * acknowledged number, so a lost message shows up as a gap without traffic.
+ * acknowledged number, so a lost message shows up as a gap without traffic,
+ * and the watermark (the newest acknowledged boundary, read your own writes).
  */
 export class BusPublisher {
   private seqValue = 0;
   private hbTimer: Timer | null = null;
+  private mark: WatermarkFields = {};
   private readonly log: Logger;
   publishes = 0;
 
@@ -71,6 +75,15 @@ export class BusPublisher {
     this.publishes += count;
   }
 
+  /**
+   * Every invalidation through this boundary is acknowledged (the checkpoint
+   * tracker said so): heartbeats carry it from now on, so a reader waiting
+   * for a fence learns of it without traffic.
+   */
+  acknowledged(mark: WatermarkFields): void {
+    this.mark = mark;
+  }
+
   /** Publishes one message now (jobs, flush notices); rejects when Redis did not take it. */
   async publish(body: InvalidationBody): Promise<void> {
     const message = encodeInvalidation(this.options.src, ++this.seqValue, body);
@@ -91,7 +104,7 @@ export class BusPublisher {
   }
 
   private heartbeat(): void {
-    const message = encodeHeartbeat(this.options.src, this.seqValue);
+    const message = encodeHeartbeat(this.options.src, this.seqValue, this.mark);
     // On a cluster through the same node as the invalidations: a heartbeat
     // overtaking the message whose seq it repeats would look like a gap.
     publishInOrder(this.options.redis, this.options.channel, message).catch((err: unknown) => {

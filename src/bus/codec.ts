@@ -4,6 +4,14 @@
  *   {"v":1,"src":"main","seq":18,"patterns":["user:*"],"pos":"…"}   (TRUNCATE/DROP)
  *   {"v":1,"src":"main","seq":19,"flush":true}                        (everything)
  *   {"v":1,"src":"main","seq":19,"type":"hb"}                         (heartbeat, repeats seq)
+ *
+ * The watermark (read your own writes; optional, readers that do not know
+ * it ignore it): a daemon's message names in `pos` and `gtid` the newest
+ * transaction boundary through which every invalidation is acknowledged
+ * (its own batch's, or the last one before it); a heartbeat carries the
+ * newest acknowledged boundary in the same two fields.
+ *   {"v":1,"src":"main","seq":17,"keys":["user:1"],"pos":"binlog.000003:1234","gtid":"0-1-42"}
+ *   {"v":1,"src":"main","seq":17,"type":"hb","pos":"binlog.000003:1300","gtid":"0-1-43"}
  */
 export type BusMessage =
   | {
@@ -15,8 +23,22 @@ export type BusMessage =
       readonly patterns: readonly string[];
       readonly flush: boolean;
       readonly pos: string | undefined;
+      readonly gtid: string | undefined;
     }
-  | { readonly v: 1; readonly src: string; readonly seq: number; readonly type: 'hb' };
+  | {
+      readonly v: 1;
+      readonly src: string;
+      readonly seq: number;
+      readonly type: 'hb';
+      readonly pos: string | undefined;
+      readonly gtid: string | undefined;
+    };
+
+/** The watermark fields of a message or heartbeat. */
+export interface WatermarkFields {
+  readonly pos?: string;
+  readonly gtid?: string;
+}
 
 /**
  * Messages larger than this are refused by decode (a foreign or corrupt
@@ -27,18 +49,25 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export function encodeInvalidation(
   src: string,
   seq: number,
-  body: { keys?: readonly string[]; patterns?: readonly string[]; flush?: boolean; pos?: string },
+  body: {
+    keys?: readonly string[];
+    patterns?: readonly string[];
+    flush?: boolean;
+    pos?: string;
+    gtid?: string;
+  },
 ): string {
   const msg: Record<string, unknown> = { v: 1, src, seq };
   if (body.keys && body.keys.length > 0) msg.keys = body.keys;
   if (body.patterns && body.patterns.length > 0) msg.patterns = body.patterns;
   if (body.flush) msg.flush = true;
-  if (body.pos !== undefined) msg.pos = body.pos;
+  msg.pos = body.pos; // JSON.stringify leaves these out when undefined
+  msg.gtid = body.gtid;
   return JSON.stringify(msg);
 }
 
-export function encodeHeartbeat(src: string, seq: number): string {
-  return JSON.stringify({ v: 1, src, seq, type: 'hb' });
+export function encodeHeartbeat(src: string, seq: number, mark: WatermarkFields = {}): string {
+  return JSON.stringify({ v: 1, src, seq, type: 'hb', pos: mark.pos, gtid: mark.gtid });
 }
 
 function isStringArray(x: unknown): x is string[] {
@@ -56,7 +85,7 @@ export function decodeMessage(
   if (raw.length > maxBytes) return null;
   let m: unknown;
   try {
-    m = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    m = JSON.parse(raw.toString()); // a Buffer's toString is UTF-8
   } catch {
     return null;
   }
@@ -71,13 +100,14 @@ export function decodeMessage(
     return null;
   }
   const seq = o.seq as number;
-  if (o.type === 'hb') return { v: 1, src: o.src, seq, type: 'hb' };
+  if (o.pos !== undefined && typeof o.pos !== 'string') return null;
+  if (o.gtid !== undefined && typeof o.gtid !== 'string') return null;
+  if (o.type === 'hb') return { v: 1, src: o.src, seq, type: 'hb', pos: o.pos, gtid: o.gtid };
   if (o.type !== undefined) return null;
   const keys = o.keys ?? [];
   const patterns = o.patterns ?? [];
   if (!isStringArray(keys) || !isStringArray(patterns)) return null;
   if (o.flush !== undefined && typeof o.flush !== 'boolean') return null;
-  if (o.pos !== undefined && typeof o.pos !== 'string') return null;
   return {
     v: 1,
     src: o.src,
@@ -87,5 +117,6 @@ export function decodeMessage(
     patterns,
     flush: o.flush === true,
     pos: o.pos,
+    gtid: o.gtid,
   };
 }

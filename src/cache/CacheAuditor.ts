@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { columnKinds, keyValue, type ColumnKind, type KeyParam } from '../db/columnKinds.js';
 import type { DbPool } from '../db/createPool.js';
@@ -131,6 +132,9 @@ export class CacheAuditor {
     const sample = this.options.sample ?? Number.POSITIVE_INFINITY;
     const seen = new Set<string>();
     const suspects: Item[] = [];
+    // p-limit runs at most `concurrency` checks at once; SCAN waits while as
+    // many again are queued, so memory stays bounded whatever the key count.
+    const limit = pLimit(this.concurrency);
     const inflight = new Set<Promise<void>>();
     let batch: Item[] = [];
     let audited = 0;
@@ -161,7 +165,7 @@ export class CacheAuditor {
       if (batch.length === 0) return;
       const items = batch;
       batch = [];
-      const task = this.check(resource, column, kind, items).then(
+      const task = limit(() => this.check(resource, column, kind, items)).then(
         (verdicts) => tally(verdicts, items, false),
         (error: unknown) => {
           failure ??= { error };
@@ -169,7 +173,7 @@ export class CacheAuditor {
       );
       inflight.add(task);
       void task.finally(() => inflight.delete(task));
-      if (inflight.size >= this.concurrency) await Promise.race(inflight);
+      if (limit.pendingCount >= this.concurrency) await Promise.race(inflight);
       if (failure !== null) throw failure.error;
     };
 

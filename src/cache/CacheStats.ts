@@ -10,6 +10,8 @@ export interface CacheStatsSnapshot {
   readonly leaseWaits: number;
   readonly fillsDropped: number;
   readonly l1Resets: number;
+  /** Fenced reads (read your own writes): answered by the normal path once the watermark passed, or from the database after the wait. */
+  readonly fenced: { readonly passed: number; readonly waited: number; readonly database: number };
   readonly l1Entries: number;
   readonly redisErrors: number;
   /** Invalidation bus counters: messages applied, malformed ignored, seq gaps, L1 resets, heartbeats. */
@@ -37,6 +39,9 @@ export class CacheStats {
   leaseWaits = 0;
   fillsDropped = 0;
   l1Resets = 0;
+  fencedPassed = 0;
+  fencedWaited = 0;
+  fencedDatabase = 0;
 
   constructor(
     registry: Registry | undefined,
@@ -109,6 +114,21 @@ export class CacheStats {
       'Times L1 was cleared (gap, restart, resubscribe, heartbeat loss, flush).',
       read((s) => s.l1Resets),
     );
+    const fenced = {
+      passed: read((s) => s.fencedPassed),
+      waited: read((s) => s.fencedWaited),
+      database: read((s) => s.fencedDatabase),
+    };
+    new Counter({
+      name: 'sluice_cache_fenced_reads_total',
+      help: 'Reads with a fence token, by outcome: passed (the watermark was past it), waited (it passed during the wait), database (read from the database after the wait, not cached).',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [outcome, value] of Object.entries(fenced)) this.inc({ outcome }, value());
+      },
+    });
     counter(
       'sluice_cache_redis_errors_total',
       'Redis operations of the cache that failed.',
@@ -137,6 +157,11 @@ export class CacheStats {
       leaseWaits: this.leaseWaits,
       fillsDropped: this.fillsDropped,
       l1Resets: this.l1Resets,
+      fenced: {
+        passed: this.fencedPassed,
+        waited: this.fencedWaited,
+        database: this.fencedDatabase,
+      },
       l1Entries,
       redisErrors,
       bus: { ...bus },

@@ -14,6 +14,11 @@ export interface Fill {
 export class FillTracker {
   private readonly fills = new Map<string, Fill>();
 
+  /** Fills in progress. */
+  get size(): number {
+    return this.fills.size;
+  }
+
   begin(key: string): Fill {
     const fill: Fill = { key, stale: false };
     this.fills.set(key, fill);

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { systemClock, type Clock } from '../infra/clock.js';
 import { globToRegExp } from '../keys/glob.js';
 import type { Entry } from './codec.js';
 
@@ -26,7 +27,7 @@ export class LocalCache {
   private readonly lru: LRUCache<string, LocalEntry>;
   readonly ttlMs: number;
 
-  constructor(options: LocalCacheOptions = {}) {
+  constructor(options: LocalCacheOptions = {}, clock: Clock = systemClock) {
     this.ttlMs = options.ttlMs ?? 60_000;
     this.lru = new LRUCache<string, LocalEntry>({
       max: options.maxEntries ?? 10_000,
@@ -34,6 +35,7 @@ export class LocalCache {
       sizeCalculation: (v, k) => k.length + (v.json?.length ?? 1) + 64,
       ttl: this.ttlMs,
       ttlAutopurge: false,
+      perf: { now: () => clock.now() },
     });
   }
 

@@ -1,6 +1,12 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { mgetBySlot, unlinkMatching, unlinkWithLeases } from '../infra/clusterCommands.js';
+import {
+  mgetBySlot,
+  publishInOrder,
+  unlinkMatching,
+  unlinkWithLeases,
+} from '../infra/clusterCommands.js';
+import { systemClock, type Clock } from '../infra/clock.js';
 import { isCluster } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { withScripts, type LeaseGetReply, type ScriptedClient } from './scripts.js';
@@ -17,7 +23,8 @@ export type LeaseResult =
 /**
  * L2: Redis. Every call here may fail when Redis is down; `tryOp` is the one
  * place those failures are caught, counted and logged, and the caller gets
- * `undefined` and degrades (reads go to the database, writes are skipped).
+ * `undefined` (or false) and degrades (reads go to the database, writes are
+ * skipped).
  *
  * On a Redis Cluster, multi-key commands are split per slot (MGET, UNLINK)
  * and pattern removals SCAN every master; the lease scripts need nothing:
@@ -26,23 +33,20 @@ export type LeaseResult =
 export class RemoteCache {
   private readonly client: (Redis | Cluster) & ScriptedClient;
   private readonly log: Logger;
-  private lastErrorLog = 0;
+  private lastErrorLog = Number.NEGATIVE_INFINITY;
   errors = 0;
 
   constructor(
     client: Redis | Cluster,
     logger: Logger,
     private readonly leaseMs: number,
+    private readonly clock: Clock = systemClock,
   ) {
     this.client = withScripts(client);
     this.log = logger.child({ component: 'l2' });
   }
 
-  get redis(): Redis | Cluster {
-    return this.client;
-  }
-
-  async tryOp<T>(name: string, op: () => Promise<T>): Promise<T | undefined> {
+  private async tryOp<T>(name: string, op: () => Promise<T>): Promise<T | undefined> {
     // Known to be down: do not queue behind reconnect attempts, degrade now.
     const status = (this.client as { status?: string }).status;
     if (status === 'reconnecting' || status === 'end' || status === 'close') {
@@ -53,7 +57,7 @@ export class RemoteCache {
       return await op();
     } catch (err) {
       this.errors++;
-      const now = Date.now();
+      const now = this.clock.now();
       if (now - this.lastErrorLog > 5000) {
         this.lastErrorLog = now;
         this.log.warn(
@@ -104,6 +108,24 @@ export class RemoteCache {
     return r === 1;
   }
 
+  /**
+   * A plain SET with a lifetime, no lease. Only the test-only factory's
+   * lease-less cache uses it (it allows stale sets; see protections.ts).
+   */
+  async set(key: string, raw: string, ttlMs: number): Promise<boolean> {
+    const r = await this.tryOp('set', () => this.client.set(key, raw, 'PX', ttlMs));
+    return r === 'OK';
+  }
+
+  /**
+   * Takes the lock `lockKey` for `lockMs` (`SET NX PX`, the owner's token as
+   * value): true when taken, false when someone holds it, undefined when Redis is down.
+   */
+  async acquireLock(lockKey: string, token: string, lockMs: number): Promise<boolean | undefined> {
+    const r = await this.tryOp('lock', () => this.client.set(lockKey, token, 'PX', lockMs, 'NX'));
+    return r === undefined ? undefined : r === 'OK';
+  }
+
   /** Releases a lock only if `token` owns it (compare-and-delete). */
   async releaseLock(lockKey: string, token: string): Promise<boolean> {
     return (await this.tryOp('lockRelease', () => this.client.lockRelease(lockKey, token))) === 1;
@@ -113,6 +135,15 @@ export class RemoteCache {
   async unlink(keys: readonly string[]): Promise<boolean> {
     const r = await this.tryOp('unlink', async () => {
       await unlinkWithLeases(this.client, keys, UNLINK_CHUNK);
+      return true;
+    });
+    return r === true;
+  }
+
+  /** Publishes `message` on `channel` (in order with this client's earlier commands); false when Redis is down. */
+  async publish(channel: string, message: string): Promise<boolean> {
+    const r = await this.tryOp('publish', async () => {
+      await publishInOrder(this.client, channel, message);
       return true;
     });
     return r === true;

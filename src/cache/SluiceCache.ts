@@ -1,37 +1,34 @@
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { BusSubscriber, type SubscriberConnection } from '../bus/BusSubscriber.js';
+import { ClusterBusSubscriber } from '../bus/ClusterBusSubscriber.js';
+import { encodeInvalidation } from '../bus/codec.js';
+import { parseFenceToken, type FenceToken } from '../bus/Watermark.js';
+import { backoffDelay, type BackoffOptions } from '../infra/backoff.js';
+import { systemClock, type Clock } from '../infra/clock.js';
 import { isCluster } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { CacheStats, type CacheStatsSnapshot } from './CacheStats.js';
-import { ClusterBusSubscriber } from './ClusterBusSubscriber.js';
-import { ABSENT, decodeEntry, encodeEntry, entryJson, type Entry } from './codec.js';
-import { FillTracker, type Fill } from './FillTracker.js';
-import { InvalidationBus, type BusSubscriber } from './InvalidationBus.js';
-import { LocalCache, type LocalCacheOptions, type LocalEntry } from './LocalCache.js';
-import { RemoteCache, type LeaseResult } from './RemoteCache.js';
+import { ABSENT, encodeEntry, type Entry } from './codec.js';
+import { FillTracker } from './FillTracker.js';
+import { LocalCache, type LocalCacheOptions } from './LocalCache.js';
+import { FULL_PROTECTION, type Protections } from './protections.js';
+import {
+  ReadThrough,
+  type CacheRead,
+  type Loader,
+  type ManyLoader,
+  type SetOptions,
+} from './ReadThrough.js';
+import { RemoteCache } from './RemoteCache.js';
+import { token } from './token.js';
+import { TtlPolicy } from './TtlPolicy.js';
 
-/** Where a read was answered: the `X-Cache` header of the read API. */
-export type CacheSource = 'l1' | 'l2' | 'miss';
+export type { CacheRead, CacheSource, Loader, ManyLoader, SetOptions } from './ReadThrough.js';
 
-/** A read result: the entry, its JSON text (null when absent) and where it came from. */
-export interface CacheRead<T> {
-  readonly entry: Entry<T>;
-  readonly json: string | null;
-  readonly source: CacheSource;
-}
-
-/** Loads one value; null or undefined means "no such row" (cached as a negative entry). */
-export type Loader<T> = () => Promise<T | null | undefined>;
-
-export interface SetOptions {
-  /** L2 lifetime of this entry in ms (default: the cache's ttlMs). */
-  readonly ttlMs?: number;
-}
-
-/** Queues the database write of a write-behind; see src/jobs. */
+/** Queues the database write of a write-behind (src/jobs provides one: WriteBehindQueue). */
 export interface WriteBehindSink {
   enqueue(job: { key: string; sql: string; params: readonly unknown[] }): Promise<void>;
 }
@@ -43,7 +40,7 @@ export interface SluiceCacheOptions {
    * A dedicated connection for the subscription (default: `redis.duplicate()`,
    * or for a cluster a ClusterBusSubscriber on one of its nodes).
    */
-  readonly subscriber?: BusSubscriber;
+  readonly subscriber?: SubscriberConnection;
   readonly channel?: string;
   /** The daemon's heartbeat period (default 1000 ms). */
   readonly heartbeatMs?: number;
@@ -64,36 +61,45 @@ export interface SluiceCacheOptions {
   /** Prometheus registry for the cache metrics. */
   readonly registry?: Registry;
   readonly writeBehind?: WriteBehindSink;
+  readonly clock?: Clock;
   /**
-   * @internal Switches protections off, for the race tests that prove each
-   * protection is what prevents its race. Never set this in production.
+   * Read your own writes: the daemon (its `source.name`, the bus `src`)
+   * whose watermark fences reads that carry `after` (default "main").
    */
-  readonly unsafe?: {
-    /** Plain GET/SET instead of leases (allows stale sets). */
-    readonly noLeases?: boolean;
-    /** Store L1 fills even when an invalidation arrived during the fill. */
-    readonly noFillTracking?: boolean;
-    /** Keep L1 on seq gaps, restarts and resubscribes. */
-    readonly noResets?: boolean;
-  };
+  readonly fenceSource?: string;
+  /** How long a fenced read waits for the watermark before it reads the database (default 1000 ms). */
+  readonly fenceWaitMs?: number;
 }
 
-/** 96 random bits per process, then a counter: unique lease/lock tokens without a syscall per read. */
-const TOKEN_PREFIX = randomBytes(12).toString('base64url');
-let tokenCounter = 0;
-
-function token(): string {
-  return `${TOKEN_PREFIX}.${(++tokenCounter).toString(36)}`;
+/** Options of a read. */
+export interface ReadOptions extends SetOptions {
+  /**
+   * Read your own writes: the fence token of the caller's own commit
+   * (`fenceToken()` on the writing connection: a GTID or FILE:POS). The read
+   * is answered by the cache only once the daemon's watermark has passed it;
+   * otherwise, after waiting up to `fenceWaitMs`, from the database without
+   * filling the cache (the old value may still be in L2). A token that does
+   * not parse throws E_FENCE_TOKEN_INVALID.
+   */
+  readonly after?: string | FenceToken;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Options of cacheAsideWithLock. */
+export interface LockOptions extends SetOptions {
+  /** Lock lifetime (default 5000 ms). */
+  readonly lockMs?: number;
+  /** How long a caller waits for the lock holder's fill before loading itself (default 3000 ms). */
+  readonly waitMs?: number;
+}
+
+/** Waiting for a lock holder's fill: 5 ms, doubling, at most 100 ms. */
+const LOCK_POLL: BackoffOptions = { initialMs: 5, maxMs: 100 };
 
 /**
  * The multi-level cache: L1 (in process) → L2 (Redis) → your loader (the
- * database), kept consistent by the Sluice daemon. Reads are single-flight per
- * key in a process, misses take a Redis lease so a fill that raced a write is
- * dropped (no stale set), and L1 fills that raced an invalidation are
- * discarded (no stale L1).
+ * database), kept consistent by the Sluice daemon. It composes the parts:
+ * the read path (ReadThrough: single-flight, leases, fill tracking), the L1
+ * and L2 facades, the bus subscriber that evicts L1, and the writes.
  *
  * ```ts
  * const cache = new SluiceCache({ redis: new Redis(url) });
@@ -104,30 +110,47 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class SluiceCache {
   private readonly l1: LocalCache | null;
   private readonly l2: RemoteCache;
-  private readonly bus: InvalidationBus;
+  private readonly bus: BusSubscriber;
+  private readonly reads: ReadThrough;
   private readonly fills = new FillTracker();
-  private readonly inflight = new Map<string, Promise<CacheRead<unknown>>>();
   private readonly counters: CacheStats;
-  private readonly log: Logger;
+  private readonly ttl: TtlPolicy;
+  private readonly clock: Clock;
   private readonly ownsSubscriber: boolean;
-  private readonly subscriber: BusSubscriber;
-  private readonly ttlMs: number;
-  private readonly ttlJitter: number;
-  private readonly negativeTtlMs: number;
-  private readonly leaseMs: number;
-  private readonly leaseWaitMs: number;
+  private readonly subscriber: SubscriberConnection;
+  private readonly channel: string;
+  /** `src` and seq of the invalidations this process publishes itself. */
+  private readonly publisherId = `cache:${hostname()}:${process.pid}:${token().slice(0, 6)}`;
+  private ownSeq = 0;
+  private readonly fenceSource: string;
+  private readonly fenceWaitMs: number;
   private started = false;
   private closed = false;
 
-  constructor(private readonly options: SluiceCacheOptions) {
-    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'cache' });
-    this.ttlMs = options.ttlMs ?? 300_000;
-    this.ttlJitter = options.ttlJitter ?? 0.1;
-    this.negativeTtlMs = options.negativeTtlMs ?? 60_000;
-    this.leaseMs = options.leaseMs ?? 2000;
-    this.leaseWaitMs = options.leaseWaitMs ?? 500;
-    this.l1 = options.l1 === false ? null : new LocalCache(options.l1);
-    this.l2 = new RemoteCache(options.redis, this.log, this.leaseMs);
+  /**
+   * `protections` is for the test-only factory (test/helpers/cache.ts):
+   * production code never passes it.
+   */
+  constructor(
+    private readonly options: SluiceCacheOptions,
+    protections: Protections = FULL_PROTECTION,
+  ) {
+    const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'cache' });
+    this.clock = options.clock ?? systemClock;
+    this.channel = options.channel ?? 'sluice:invalidate';
+    this.fenceSource = options.fenceSource ?? 'main';
+    this.fenceWaitMs = options.fenceWaitMs ?? 1000;
+    this.l1 = options.l1 === false ? null : new LocalCache(options.l1, this.clock);
+    this.l2 = new RemoteCache(options.redis, log, options.leaseMs ?? 2000, this.clock);
+    this.ttl = new TtlPolicy({
+      ttlMs: options.ttlMs ?? 300_000,
+      jitter: options.ttlJitter ?? 0.1,
+      negativeTtlMs: options.negativeTtlMs ?? 60_000,
+    });
+    this.counters = new CacheStats(options.registry, {
+      l1Entries: () => this.l1?.size ?? 0,
+      redisErrors: () => this.l2.errors,
+    });
     this.ownsSubscriber = options.subscriber === undefined;
     this.subscriber =
       options.subscriber ??
@@ -137,38 +160,39 @@ export class SluiceCache {
           // is queued until the connection is up, and never auto-pipelined.
           options.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true }));
     this.subscriber.on('error', () => undefined); // state changes are handled by the bus
-    this.bus = new InvalidationBus({
-      subscriber: this.subscriber,
-      publisher: options.redis,
-      channel: options.channel ?? 'sluice:invalidate',
+    this.bus = new BusSubscriber({
+      connection: this.subscriber,
+      channel: this.channel,
       heartbeatMs: options.heartbeatMs ?? 1000,
       ...(options.requireHeartbeat === undefined
         ? {}
         : { requireHeartbeat: options.requireHeartbeat }),
-      publisherId: `cache:${hostname()}:${process.pid}:${token().slice(0, 6)}`,
-      logger: this.log,
+      ownSource: this.publisherId,
+      logger: log,
+      clock: this.clock,
       listener: {
-        onKeys: (keys) => {
-          this.fills.invalidateKeys(keys);
-          if (this.l1) for (const k of keys) this.l1.delete(k);
-        },
+        onKeys: (keys) => this.evictLocal(keys),
         onPatterns: (patterns) => {
-          for (const p of patterns) {
-            this.fills.invalidatePattern(p);
-            this.l1?.deletePattern(p);
-          }
+          for (const p of patterns) this.evictLocalPattern(p);
         },
         onReset: () => {
-          if (options.unsafe?.noResets) return;
+          if (!protections.resets) return;
           this.fills.invalidateAll();
           this.l1?.clear();
           this.counters.l1Resets++;
         },
       },
     });
-    this.counters = new CacheStats(options.registry, {
-      l1Entries: () => this.l1?.size ?? 0,
-      redisErrors: () => this.l2.errors,
+    this.reads = new ReadThrough({
+      l1: this.l1,
+      l2: this.l2,
+      fills: this.fills,
+      stats: this.counters,
+      l1Usable: () => this.bus.usable,
+      ttl: this.ttl,
+      leaseWaitMs: options.leaseWaitMs ?? 500,
+      protections,
+      clock: this.clock,
     });
   }
 
@@ -186,9 +210,8 @@ export class SluiceCache {
 
   /** Subscription and Redis state, for readiness probes. */
   health(): { redis: boolean; subscribed: boolean; l1Usable: boolean } {
-    const status = this.options.redis.status;
     return {
-      redis: status === 'ready',
+      redis: this.options.redis.status === 'ready',
       subscribed: this.bus.isSubscribed,
       l1Usable: this.l1Usable,
     };
@@ -196,128 +219,83 @@ export class SluiceCache {
 
   // ── reads ──────────────────────────────────────────────────────────────
 
-  /** The cached value: a value, null for a cached "absent", undefined when not cached. Never loads. */
-  async get<T>(key: string): Promise<T | null | undefined> {
-    const local = this.readL1(key);
-    if (local) return local.entry.present ? (local.entry.value as T) : null;
-    const raw = await this.l2.get(key);
-    const entry = decodeEntry<T>(raw);
-    if (entry === null) {
-      this.counters.missesL2++;
-      return undefined;
-    }
-    this.counters.hitsL2++;
+  /**
+   * The cached value: a value, null for a cached "absent", undefined when not
+   * cached (or, with `after`, when the watermark did not pass it in time).
+   * Never loads.
+   */
+  async get<T>(key: string, options: ReadOptions = {}): Promise<T | null | undefined> {
+    if (await this.fencedOff(options.after)) return undefined;
+    const entry = await this.reads.get<T>(key);
+    if (entry === null) return undefined;
     return entry.present ? entry.value : null;
   }
 
   /** Reads through all levels, loading and caching on a miss; null when the loader found nothing. */
-  async getOrSet<T>(key: string, loader: Loader<T>, options: SetOptions = {}): Promise<T | null> {
+  async getOrSet<T>(key: string, loader: Loader<T>, options: ReadOptions = {}): Promise<T | null> {
     const r = await this.read(key, loader, options);
     return r.entry.present ? r.entry.value : null;
   }
 
   /** Like getOrSet, with the JSON text and the level that answered (for HTTP: `X-Cache`). */
-  read<T>(key: string, loader: Loader<T>, options: SetOptions = {}): Promise<CacheRead<T>> {
-    const local = this.readL1(key);
-    if (local)
-      return Promise.resolve({ entry: local.entry as Entry<T>, json: local.json, source: 'l1' });
-    const running = this.inflight.get(key);
-    if (running) return running as Promise<CacheRead<T>>;
-    const p = this.readThrough(key, loader, options).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p as Promise<CacheRead<T>>;
+  async read<T>(key: string, loader: Loader<T>, options: ReadOptions = {}): Promise<CacheRead<T>> {
+    if (await this.fencedOff(options.after)) {
+      this.counters.dbLoads++;
+      return fencedRead((await loader()) ?? null);
+    }
+    return this.reads.read(key, loader, options);
   }
 
   /**
    * Reads many keys: L1, then one MGET, then `loadMany` once for the keys no
    * level had (each miss is lease-guarded like a single read). `loadMany`
    * returns the found values by key; keys it leaves out are cached as absent.
+   * With `after` and the watermark not past it in time: `loadMany` for every
+   * key, nothing cached.
    */
   async readMany<T>(
     keys: readonly string[],
-    loadMany: (missing: readonly string[]) => Promise<ReadonlyMap<string, T>>,
-    options: SetOptions = {},
+    loadMany: ManyLoader<T>,
+    options: ReadOptions = {},
   ): Promise<Map<string, CacheRead<T>>> {
-    const out = new Map<string, CacheRead<T>>();
-    const pending: string[] = [];
-    for (const key of new Set(keys)) {
-      const local = this.readL1(key);
-      if (local) out.set(key, { entry: local.entry as Entry<T>, json: local.json, source: 'l1' });
-      else pending.push(key);
+    if (await this.fencedOff(options.after)) {
+      this.counters.dbLoads += keys.length;
+      const found = await loadMany(keys);
+      return new Map(keys.map((k) => [k, fencedRead(found.get(k) ?? null)]));
     }
-    if (pending.length === 0) return out;
-
-    const fills = new Map<string, Fill | null>(pending.map((k) => [k, this.beginFill(k)]));
-    try {
-      const raws = await this.l2.mget(pending);
-      const misses: string[] = [];
-      pending.forEach((key, i) => {
-        const entry = raws === undefined ? null : decodeEntry<T>(raws[i]);
-        if (entry === null) {
-          misses.push(key);
-          return;
-        }
-        this.counters.hitsL2++;
-        const json = entry.present ? (entryJson(raws?.[i] ?? '') ?? null) : null;
-        this.storeL1(fills.get(key) ?? null, key, entry, json);
-        out.set(key, { entry, json, source: 'l2' });
-      });
-      if (misses.length === 0) return out;
-      this.counters.missesL2 += misses.length;
-
-      // Take the leases of all misses in one round trip (auto-pipelined).
-      const tokens = misses.map(() => token());
-      const leases =
-        raws === undefined
-          ? undefined
-          : await Promise.all(misses.map((k, i) => this.l2.leaseGet(k, tokens[i] as string)));
-      const toLoad: string[] = [];
-      const missIndex = new Map(misses.map((key, i) => [key, i]));
-      misses.forEach((key, i) => {
-        const lease = leases?.[i];
-        const entry = lease?.kind === 'hit' ? decodeEntry<T>(lease.raw) : null;
-        if (lease?.kind === 'hit' && entry !== null) {
-          const json = entry.present ? entryJson(lease.raw) : null;
-          out.set(key, { entry, json, source: 'l2' });
-        } else toLoad.push(key);
-      });
-      if (toLoad.length === 0) return out;
-      this.counters.dbLoads += toLoad.length;
-      const found = await loadMany(toLoad);
-      await Promise.all(
-        toLoad.map(async (key) => {
-          const i = missIndex.get(key) as number;
-          const value = found.get(key);
-          const entry: Entry<T> =
-            value === undefined || value === null ? ABSENT : { present: true, value };
-          const raw = encodeEntry(entry);
-          const json = entryJson(raw);
-          out.set(key, { entry, json, source: 'miss' });
-          if (leases?.[i]?.kind !== 'granted') return; // another reader fills it
-          const ok = await this.l2.fill(key, tokens[i] as string, raw, this.ttlFor(entry, options));
-          if (ok) this.storeL1(fills.get(key) ?? null, key, entry, json);
-          else this.counters.fillsDropped++;
-        }),
-      );
-      return out;
-    } finally {
-      for (const f of fills.values()) if (f) this.fills.end(f);
-    }
+    return this.reads.readMany(keys, loadMany, options);
   }
 
-  /** getMany for library users: values by key (null = absent). */
+  /** Like readMany, values by key (null = absent). */
   async getMany<T>(
     keys: readonly string[],
-    loadMany: (missing: readonly string[]) => Promise<ReadonlyMap<string, T>>,
-    options: SetOptions = {},
+    loadMany: ManyLoader<T>,
+    options: ReadOptions = {},
   ): Promise<Map<string, T | null>> {
     const reads = await this.readMany(keys, loadMany, options);
     return new Map([...reads].map(([k, r]) => [k, r.entry.present ? r.entry.value : null]));
   }
 
-  /** The seed's cache-aside: identical to getOrSet (lease-guarded). */
-  cacheAside<T>(key: string, loader: Loader<T>, options: SetOptions = {}): Promise<T | null> {
-    return this.getOrSet(key, loader, options);
+  /**
+   * Read your own writes: true when the read must bypass the cache (the
+   * daemon's watermark has not passed `after` within fenceWaitMs), false when
+   * the normal path may answer (no fence, or the watermark passed it; then
+   * every invalidation up to the caller's commit is done in Redis and in
+   * this process's L1).
+   */
+  private async fencedOff(after: string | FenceToken | undefined): Promise<boolean> {
+    if (after === undefined) return false;
+    const token = typeof after === 'string' ? parseFenceToken(after) : after;
+    if (this.bus.passed(this.fenceSource, token)) {
+      this.counters.fencedPassed++;
+      return false;
+    }
+    if (await this.bus.waitFor(this.fenceSource, token, this.fenceWaitMs)) {
+      this.counters.fencedWaited++;
+      return false;
+    }
+    this.counters.fencedDatabase++;
+    return true;
   }
 
   /**
@@ -329,19 +307,16 @@ export class SluiceCache {
   async cacheAsideWithLock<T>(
     key: string,
     loader: Loader<T>,
-    options: SetOptions & { lockMs?: number; waitMs?: number } = {},
+    options: LockOptions = {},
   ): Promise<T | null> {
     const cached = await this.get<T>(key);
     if (cached !== undefined) return cached;
     const lockKey = RedisKeys.lock(key);
     const owner = token();
-    const deadline = Date.now() + (options.waitMs ?? 3000);
-    let delay = 5;
-    for (;;) {
-      const acquired = await this.l2.tryOp('lock', () =>
-        this.options.redis.set(lockKey, owner, 'PX', options.lockMs ?? 5000, 'NX'),
-      );
-      if (acquired === 'OK') {
+    const deadline = this.clock.now() + (options.waitMs ?? 3000);
+    for (let attempt = 1; ; attempt++) {
+      const acquired = await this.l2.acquireLock(lockKey, owner, options.lockMs ?? 5000);
+      if (acquired === true) {
         try {
           // Double-check: the previous owner may have filled it meanwhile.
           return await this.getOrSet(key, loader, options);
@@ -349,14 +324,12 @@ export class SluiceCache {
           await this.l2.releaseLock(lockKey, owner);
         }
       }
-      if (acquired === undefined || Date.now() >= deadline) {
+      if (acquired === undefined || this.clock.now() >= deadline) {
         // Redis is down or the holder is slow: read the database without filling.
         this.counters.dbLoads++;
-        const v = await loader();
-        return v ?? null;
+        return (await loader()) ?? null;
       }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 100);
+      await this.clock.sleep(backoffDelay(attempt, LOCK_POLL));
       const again = await this.get<T>(key);
       if (again !== undefined) return again;
     }
@@ -370,7 +343,12 @@ export class SluiceCache {
     this.evictLocal([key]);
     if (!(await this.l2.take(key, t))) return false;
     const entry: Entry<T> = value === null ? ABSENT : { present: true, value };
-    const ok = await this.l2.fill(key, t, encodeEntry(entry), this.ttlFor(entry, options));
+    const ok = await this.l2.fill(
+      key,
+      t,
+      encodeEntry(entry),
+      this.ttl.forEntry(entry, options.ttlMs),
+    );
     await this.publish({ keys: [key] });
     return ok;
   }
@@ -393,8 +371,8 @@ export class SluiceCache {
     await write();
     if (leased) {
       const entry: Entry<T> = { present: true, value };
-      const ok = await this.l2.fill(key, t, encodeEntry(entry), this.ttlFor(entry, options));
-      if (!ok) this.counters.fillsDropped++;
+      const ttlMs = this.ttl.forEntry(entry, options.ttlMs);
+      if (!(await this.l2.fill(key, t, encodeEntry(entry), ttlMs))) this.counters.fillsDropped++;
     }
     await this.publish({ keys: [key] });
   }
@@ -427,6 +405,7 @@ export class SluiceCache {
     return this.deleteMany([key]);
   }
 
+  /** Removes keys (and their leases) from L2 and from every L1. */
   async deleteMany(keys: readonly string[]): Promise<boolean> {
     this.evictLocal(keys);
     const ok = await this.l2.unlink(keys);
@@ -436,16 +415,10 @@ export class SluiceCache {
 
   /** Removes every key matching a Redis glob, by SCAN + UNLINK in batches (never KEYS). */
   async invalidatePattern(glob: string): Promise<number> {
-    this.fills.invalidatePattern(glob);
-    this.l1?.deletePattern(glob);
+    this.evictLocalPattern(glob);
     const removed = await this.l2.unlinkPattern(glob);
     await this.publish({ patterns: [glob] });
     return removed ?? 0;
-  }
-
-  /** Alias of deleteMany, the seed's name. */
-  invalidate(keys: readonly string[]): Promise<boolean> {
-    return this.deleteMany(keys);
   }
 
   // ── stats and lifecycle ────────────────────────────────────────────────
@@ -470,130 +443,32 @@ export class SluiceCache {
 
   // ── internals ──────────────────────────────────────────────────────────
 
-  private readL1(key: string): LocalEntry | undefined {
-    if (this.l1 === null) return undefined;
-    if (!this.bus.usable) {
-      this.counters.missesL1++;
-      return undefined;
-    }
-    const hit = this.l1.get(key);
-    if (hit) this.counters.hitsL1++;
-    else this.counters.missesL1++;
-    return hit;
-  }
-
-  private beginFill(key: string): Fill | null {
-    return this.l1 !== null && this.bus.usable ? this.fills.begin(key) : null;
-  }
-
-  private storeL1(fill: Fill | null, key: string, entry: Entry, json: string | null): void {
-    if (fill === null || this.l1 === null) return;
-    if ((fill.stale && !this.options.unsafe?.noFillTracking) || !this.bus.usable) {
-      this.counters.fillsDropped++;
-      return;
-    }
-    this.l1.set(key, { entry, json });
-  }
-
-  private async readThrough(
-    key: string,
-    loader: Loader<unknown>,
-    options: SetOptions,
-  ): Promise<CacheRead<unknown>> {
-    // Registered before the L2 read: an invalidation arriving from here on
-    // marks this fill stale, and it will not be stored in L1.
-    const fill = this.beginFill(key);
-    try {
-      const t = token();
-      // A plain GET first: an L2 hit (the common case) costs no script; the
-      // lease script runs only on a miss, and re-checks the value itself.
-      const raw = this.options.unsafe?.noLeases ? undefined : await this.l2.get(key);
-      let lease: LeaseResult | undefined =
-        typeof raw === 'string'
-          ? { kind: 'hit', raw }
-          : this.options.unsafe?.noLeases
-            ? await this.unsafeGet(key)
-            : raw === undefined
-              ? undefined
-              : await this.l2.leaseGet(key, t);
-      if (lease?.kind === 'busy') {
-        this.counters.leaseWaits++;
-        const raw = await this.waitForFill(
-          key,
-          Math.min(Math.max(lease.pttl, 1), this.leaseWaitMs),
-        );
-        lease = raw === null ? lease : { kind: 'hit', raw };
-      }
-      if (lease?.kind === 'hit') {
-        const entry = decodeEntry(lease.raw);
-        if (entry !== null) {
-          this.counters.hitsL2++;
-          const json = entry.present ? entryJson(lease.raw) : null;
-          this.storeL1(fill, key, entry, json);
-          return { entry, json, source: 'l2' };
-        }
-      }
-      this.counters.missesL2++;
-      this.counters.dbLoads++;
-      const value = await loader();
-      const entry: Entry =
-        value === undefined || value === null ? ABSENT : { present: true, value };
-      // One serialisation: the L2 entry, and the JSON text is a slice of it.
-      const encoded = encodeEntry(entry);
-      const json = entryJson(encoded);
-      if (lease?.kind === 'granted') {
-        const ok = this.options.unsafe?.noLeases
-          ? (await this.l2.tryOp('set', () =>
-              this.options.redis.set(key, encoded, 'PX', this.ttlFor(entry, options)),
-            )) === 'OK'
-          : await this.l2.fill(key, t, encoded, this.ttlFor(entry, options));
-        if (ok) this.storeL1(fill, key, entry, json);
-        else this.counters.fillsDropped++;
-      }
-      // Without a lease (Redis down, or another reader's fill never came)
-      // the value is served but cached nowhere.
-      return { entry, json, source: 'miss' };
-    } finally {
-      if (fill) this.fills.end(fill);
-    }
-  }
-
-  /** The read of a cache without leases (unsafe.noLeases): a hit, or "go ahead and fill". */
-  private async unsafeGet(key: string): Promise<LeaseResult | undefined> {
-    const raw = await this.l2.get(key);
-    if (raw === undefined) return undefined;
-    return raw === null ? { kind: 'granted' } : { kind: 'hit', raw };
-  }
-
-  /** Polls L2 for another reader's fill, with backoff, until `waitMs`. */
-  private async waitForFill(key: string, waitMs: number): Promise<string | null> {
-    const deadline = Date.now() + waitMs;
-    let delay = 2;
-    while (Date.now() < deadline) {
-      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
-      delay = Math.min(delay * 2, 25);
-      const raw = await this.l2.get(key);
-      if (raw === undefined) return null;
-      if (raw !== null) return raw;
-    }
-    return null;
-  }
-
-  private ttlFor(entry: Entry, options: SetOptions): number {
-    if (!entry.present) return this.negativeTtlMs;
-    const base = options.ttlMs ?? this.ttlMs;
-    return Math.round(base * (1 + Math.random() * this.ttlJitter));
-  }
-
+  /** Drops keys from this L1 and marks their in-flight fills stale. */
   private evictLocal(keys: readonly string[]): void {
     this.fills.invalidateKeys(keys);
     if (this.l1) for (const k of keys) this.l1.delete(k);
   }
 
+  private evictLocalPattern(glob: string): void {
+    this.fills.invalidatePattern(glob);
+    this.l1?.deletePattern(glob);
+  }
+
+  /** Tells the other processes' L1s (this one has already applied it). */
   private async publish(body: {
     keys?: readonly string[];
     patterns?: readonly string[];
   }): Promise<void> {
-    await this.l2.tryOp('publish', () => this.bus.publish(body));
+    const message = encodeInvalidation(this.publisherId, ++this.ownSeq, body);
+    await this.l2.publish(this.channel, message);
   }
+}
+
+/** A value read from the database past the cache (a fenced read): not cached. */
+function fencedRead<T>(value: T | null): CacheRead<T> {
+  return {
+    entry: value === null ? ABSENT : { present: true, value },
+    json: null,
+    source: 'fenced',
+  };
 }

@@ -87,7 +87,7 @@ async function audit(opts: AuditOptions): Promise<void> {
 }
 
 /** The API resources with their key template (single placeholder: validated by the config). */
-function auditResources(config: SluiceConfig): AuditResource[] {
+export function auditResources(config: SluiceConfig): AuditResource[] {
   return Object.entries(config.api.resources)
     .map(([name, r]) => ({
       name,

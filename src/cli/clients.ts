@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { describeRedis } from '../config/redact.js';
 import { SluiceError } from '../errors/index.js';
 import { closeRedis, createRedisClient, type RedisTarget } from '../infra/redis.js';
+import { TIMED_OUT, withTimeout } from '../infra/timeout.js';
 import { ServerInfo } from '../source-admin/ServerInfo.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
@@ -23,16 +24,9 @@ export async function withRedis<T>(
   try {
     try {
       // A cluster client waits for the cluster instead of failing: bound it.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        redis.ping(),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`)),
-            CONNECT_TIMEOUT_MS,
-          );
-        }),
-      ]).finally(() => clearTimeout(timer));
+      if ((await withTimeout(redis.ping(), CONNECT_TIMEOUT_MS)) === TIMED_OUT) {
+        throw new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`);
+      }
     } catch (cause) {
       throw new SluiceError(
         'E_REDIS',

@@ -8,6 +8,7 @@ import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
 import { registerStatus } from './status.js';
+import { registerVerify } from './verify.js';
 
 /** Builds the `sluice` program (exported for tests). */
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerExplain(program);
   registerAudit(program);
+  registerVerify(program);
   registerCheckSource(program);
   return program;
 }

@@ -2,17 +2,12 @@ import type { Command } from 'commander';
 import { buildMappingRules } from '../config/schema.js';
 import { SluiceError } from '../errors/index.js';
 import { onShutdownSignal } from '../infra/signals.js';
-import {
-  comparePositions,
-  formatPosition,
-  parsePosition,
-  type BinlogPosition,
-} from '../pipeline/position.js';
+import { comparePositions, formatPosition, parsePosition } from '../pipeline/position.js';
 import { Replayer, type ReplayerOptions, type ReplayStats } from '../pipeline/replay/Replayer.js';
-import { bytesBetween, type BinaryLog } from '../source-admin/ServerInfo.js';
 import { withRedis, withServer } from './clients.js';
 import { commandContext, type GlobalOptions } from './context.js';
 import { examples, positiveInt, quiet, usageError } from './output.js';
+import { showReplayProgress } from './replayProgress.js';
 
 interface ReplayOptions extends GlobalOptions {
   readonly from: string;
@@ -42,7 +37,8 @@ export function registerReplay(program: Command): void {
       ) +
         '\n\nKeys are deleted from Redis (with their leases) and published on the invalidation\n' +
         'channel so in-process caches drop them too. TRUNCATE/DROP of a mapped table flushes\n' +
-        'its key space, as the daemon does. A summary goes to stderr; progress too, on a terminal.',
+        'its key space, as the daemon does. Progress goes to stderr (a bar on a terminal, JSON\n' +
+        'lines otherwise), then a summary.',
     )
     .action(async (_opts: object, cmd: Command) => {
       await replay(cmd.optsWithGlobals<ReplayOptions>());
@@ -114,12 +110,14 @@ async function replay(opts: ReplayOptions): Promise<void> {
       interrupted = true;
       await replayer.stop();
     });
-    const stopProgress = showProgress(replayer, logs, from, to, started);
+    const stopProgress = showReplayProgress(() => replayer.stats, { logs, from, to }, started);
+    let finished = false;
     try {
       const stats = await replayer.run();
+      finished = !interrupted;
       return { stats, interrupted };
     } finally {
-      stopProgress();
+      stopProgress(finished);
       removeSignals();
       out.flush();
     }
@@ -172,32 +170,6 @@ function replicaId(avoid: readonly number[]): number {
     const id = 1_000_000_000 + Math.floor(Math.random() * 3_000_000_000);
     if (!avoid.includes(id)) return id;
   }
-}
-
-/** Position within the range, rows/s and keys on stderr, only when it is a terminal. */
-function showProgress(
-  replayer: Replayer,
-  logs: readonly BinaryLog[],
-  from: BinlogPosition,
-  to: BinlogPosition,
-  started: number,
-): () => void {
-  if (process.stderr.isTTY !== true) return () => undefined;
-  const total = bytesBetween(logs, from, to) ?? 0;
-  const timer = setInterval(() => {
-    const { position, rows, keys } = replayer.stats;
-    const done = position === null ? 0 : (bytesBetween(logs, from, position) ?? 0);
-    const pct = total > 0 ? Math.min(100, (100 * done) / total) : 100;
-    const rate = Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000));
-    process.stderr.write(
-      `\r\x1b[K${pct.toFixed(1)}%  ${position ? formatPosition(position) : formatPosition(from)}  ${rate} rows/s  ${keys} keys`,
-    );
-  }, 250);
-  timer.unref();
-  return () => {
-    clearInterval(timer);
-    process.stderr.write('\r\x1b[K');
-  };
 }
 
 /** Buffers stdout lines into large writes (a dry run may print millions of keys). */

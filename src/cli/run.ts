@@ -1,20 +1,29 @@
 import type { Command } from 'commander';
 import { checkAgainstSchema } from '../config/liveCheck.js';
 import { describeRedis, redactUrl } from '../config/redact.js';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { collectProcessMetrics } from '../infra/processMetrics.js';
 import { buildMappingRules, parseListen } from '../config/schema.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
+import { systemClock } from '../infra/clock.js';
 import { startMetricsServer } from '../infra/metricsServer.js';
 import { closeRedis, createRedisClient } from '../infra/redis.js';
 import { onShutdownSignal } from '../infra/signals.js';
 import { DaemonJobs } from '../jobs/DaemonJobs.js';
 import { SluiceError } from '../errors/index.js';
+import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
 import { LeaderLease } from '../pipeline/checkpoint/LeaderLease.js';
 import { newInstanceId } from '../pipeline/checkpoint/StatusRecord.js';
 import { registerDaemonMetrics } from '../pipeline/DaemonMetrics.js';
 import { Invalidator } from '../pipeline/Invalidator.js';
+import { BinlogRetentionWatch } from '../source-admin/BinlogRetention.js';
+import { ReconnectingServer } from '../source-admin/ReconnectingServer.js';
 import { checkSource } from '../source-admin/sourceChecks.js';
 import { commandContext, type GlobalOptions } from './context.js';
+import { examples, usageError } from './output.js';
+
+/** How often `sluice_source_*` (binlog retention, lag in bytes) are refreshed. */
+const RETENTION_POLL_MS = 10_000;
 
 /** Source checks whose failure makes the binlog unusable: `sluice run` refuses to start. */
 const FATAL_CHECKS = new Set([
@@ -30,16 +39,35 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description('run the invalidation daemon: binlog → Redis UNLINK + PUBLISH, checkpointed')
-    .addHelpText('after', '\nExample:\n  $ sluice run --config config/sluice.yaml')
+    .option(
+      '--metrics-listen <host:port>',
+      'serve GET /metrics and /healthz here (default: metrics.listen, off when unset)',
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'sluice run --config config/sluice.yaml',
+        'sluice run --metrics-listen 0.0.0.0:9464',
+      ),
+    )
     .action(async (_opts: object, cmd: Command) => {
-      await runDaemon(cmd.optsWithGlobals<GlobalOptions>());
+      await runDaemon(cmd.optsWithGlobals<RunOptions>());
     });
 }
 
+interface RunOptions extends GlobalOptions {
+  readonly metricsListen?: string;
+}
+
 /** `sluice run`: resolves when the daemon stopped cleanly, rejects on a fatal error. */
-export async function runDaemon(opts: GlobalOptions): Promise<void> {
+export async function runDaemon(opts: RunOptions): Promise<void> {
   const { config, logger } = commandContext(opts);
   const log = logger.child({ component: 'run' });
+  const metricsText = opts.metricsListen ?? config.metrics.listen;
+  const metricsListen = metricsText === undefined ? null : parseListen(metricsText);
+  if (metricsText !== undefined && metricsListen === null) {
+    throw usageError(`--metrics-listen: "${metricsText}" must be HOST:PORT`);
+  }
   log.info(
     {
       source: config.source.name,
@@ -108,19 +136,36 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   let leading = false;
   // Prometheus metrics on `metrics.listen` (off when unset).
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry);
   registerDaemonMetrics(
     registry,
     () => daemon,
     () => leading && lease.token > 0,
   );
-  const metricsListen =
-    config.metrics.listen === undefined ? null : parseListen(config.metrics.listen);
+  // The checkpoint against the binlogs the server keeps: alerts fire before a purge takes it.
+  const adminServer = new ReconnectingServer(config.source.url);
+  const checkpoints = new CheckpointStore(redis, config.source.name);
+  const retention = new BinlogRetentionWatch(
+    {
+      binaryLogs: () => adminServer.call((s) => s.binaryLogs()),
+      head: () => adminServer.call((s) => s.head()),
+      checkpoint: async () => (await checkpoints.read())?.position ?? null,
+    },
+    {
+      clock: systemClock,
+      intervalMs: RETENTION_POLL_MS,
+      onError: (err) => log.debug({ err: err.message }, 'binlog retention poll failed'),
+    },
+  );
+  retention.register(registry);
   const metrics =
     metricsListen === null
       ? null
       : await startMetricsServer(registry, metricsListen, config.api.token);
-  if (metrics) log.info({ address: metrics.address }, 'metrics on /metrics');
+  if (metrics) {
+    retention.start();
+    log.info({ address: metrics.address }, 'metrics on /metrics');
+  }
   const removeSignals = onShutdownSignal(logger, async () => {
     if (!leading) {
       await lease.release(); // a standby just stops waiting
@@ -145,6 +190,8 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   } finally {
     removeSignals();
     await metrics?.close();
+    await retention.stop();
+    await adminServer.close();
     await lease.release();
     await jobs.close();
     await schema.close();

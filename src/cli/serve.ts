@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { Lifecycle } from '../infra/lifecycle.js';
+import { cacheOptions } from './cacheFromConfig.js';
 import type { Cluster, Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { SluiceCache } from '../cache/SluiceCache.js';
@@ -78,29 +80,19 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const cache = new SluiceCache({
     redis,
-    channel: config.invalidation.channel,
-    heartbeatMs: config.invalidation.heartbeatMs,
+    ...cacheOptions(config),
     logger,
     registry,
   });
   const pool = createPool(config.database.url, config.database.pool, logger);
 
-  const steps: Array<[string, () => Promise<void>]> = [];
-  const stopAll = async (): Promise<void> => {
-    for (const [name, stop] of steps.splice(0).reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.warn({ step: name, err: (err as Error).message }, 'stop step failed');
-      }
-    }
-  };
+  const lifecycle = new Lifecycle(log);
 
   let stopped!: () => void;
   const done = new Promise<void>((resolve) => (stopped = resolve));
   try {
-    steps.push(['redis', () => closeRedis(redis)]);
-    steps.push(['pool', () => pool.end()]);
+    lifecycle.add('redis', () => closeRedis(redis));
+    lifecycle.add('pool', () => pool.end());
     if (!(await ready(redis, 5000))) {
       log.warn(
         { code: 'E_REDIS', redis: describeRedis(config.redis) },
@@ -108,18 +100,18 @@ export async function runServe(opts: ServeOptions): Promise<void> {
       );
     }
     await cache.start();
-    steps.push(['cache', () => cache.close()]);
+    lifecycle.add('cache', () => cache.close());
     const app = await buildServer({ config, cache, pool, logger, registry });
-    steps.push(['http', () => app.close()]);
+    lifecycle.add('http', () => app.close());
     const address = await app.listen({ host: listen.host, port: listen.port });
     log.info({ address, resources: Object.keys(config.api.resources) }, `listening on ${address}`);
   } catch (err) {
-    await stopAll();
+    await lifecycle.stopAll();
     throw err;
   }
 
   const removeSignals = onShutdownSignal(logger, async () => {
-    await stopAll();
+    await lifecycle.stopAll();
     stopped();
   });
   try {

@@ -1,51 +1,21 @@
 import type { Command } from 'commander';
-import type { Cluster, Redis } from 'ioredis';
 import { describeRedis, redactUrl } from '../config/redact.js';
-import { RedisKeys } from '../keys/RedisKeys.js';
-import { encodeCheckpoint, type Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
-import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
-import { readStatus, type DaemonStatus } from '../pipeline/checkpoint/StatusRecord.js';
-import { formatPosition, type BinlogPosition } from '../pipeline/position.js';
-import { bytesBetween, type BinaryLog } from '../source-admin/ServerInfo.js';
+import type { Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
+import type { DaemonStatus } from '../pipeline/checkpoint/StatusRecord.js';
+import type { BinlogPosition } from '../pipeline/position.js';
+import type { BinaryLog } from '../source-admin/ServerInfo.js';
+import { buildReport, formatReport, readStored, type StatusReport } from './statusReport.js';
 import { withRedis, withServer } from './clients.js';
 import { commandContext, type GlobalOptions } from './context.js';
-import { examples, quiet, writeJson, writeLines } from './output.js';
+import { onShutdownSignal } from '../infra/signals.js';
+import { examples, quiet, usageError, writeJson, writeLines } from './output.js';
+import { renderLine, renderScreen, StatusWatcher, viewOf, type WatchFrame } from './statusWatch.js';
 
 interface StatusOptions extends GlobalOptions {
   readonly json?: boolean;
-}
-
-/** The report of `sluice status --json` (stable: scripts read it). */
-export interface StatusReport {
-  readonly source: string;
-  readonly server: string;
-  readonly redis: string;
-  /** The stored checkpoint in the contract's shape, or null. */
-  readonly checkpoint: { file: string; pos: number; gtid?: string; at: string } | null;
-  /** `FILE:POS` of the server's binlog end, or null (binary logging off or unreachable). */
-  readonly head: string | null;
-  readonly lag: { readonly bytes: number | null; readonly seconds: number | null };
-  readonly daemon: {
-    readonly running: boolean;
-    /** The instance that holds the source (one status record per source: it leads). */
-    readonly leader: {
-      readonly instance: string;
-      readonly pid: number;
-      readonly host: string;
-      readonly startedAt: string;
-      readonly updatedAt: string;
-      readonly connected: boolean;
-      readonly paused: boolean;
-      readonly readPosition: string | null;
-    } | null;
-  };
-  readonly lastError: {
-    readonly code: string;
-    readonly message: string;
-    readonly at: string;
-  } | null;
-  /** Parts that could not be read (the rest of the report is still filled). */
-  readonly problems: readonly string[];
+  readonly watch?: boolean;
+  readonly daemonMetrics?: string;
+  readonly verifyMetrics?: string;
 }
 
 export function registerStatus(program: Command): void {
@@ -53,11 +23,92 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('checkpoint, server binlog head, lag, running daemon and its last error')
     .option('--json', 'print one JSON object')
-    .addHelpText('after', examples('sluice status', 'sluice status --json | jq .lag.bytes'))
+    .option(
+      '--watch',
+      'a live view refreshed every second (one logfmt line per refresh when not a terminal)',
+    )
+    .option(
+      '--daemon-metrics <url>',
+      "the daemon's /metrics for rows/s, keys/s and in-flight keys (default: from metrics.listen)",
+    )
+    .option(
+      '--verify-metrics <url>',
+      "sluice verify's /metrics for the consistency (default: from verify.listen)",
+    )
+    .addHelpText(
+      'after',
+      examples('sluice status', 'sluice status --json | jq .lag.bytes', 'sluice status --watch'),
+    )
     .action(async (_opts: object, cmd: Command) => {
-      await status(cmd.optsWithGlobals<StatusOptions>());
+      const opts = cmd.optsWithGlobals<StatusOptions>();
+      if (opts.watch === true) {
+        if (opts.json === true) throw usageError('--watch and --json: choose one');
+        await watchStatus(opts);
+      } else {
+        await status(opts);
+      }
     });
 }
+
+/**
+ * `sluice status --watch`: redraws the screen every second on a terminal,
+ * else prints one logfmt line per second; stops on SIGINT/SIGTERM (exit 0).
+ */
+async function watchStatus(opts: StatusOptions): Promise<void> {
+  const { config, logger } = commandContext(opts, 'stderr');
+  quiet(logger);
+  const watcher = new StatusWatcher(config, {
+    ...(opts.daemonMetrics === undefined ? {} : { daemon: opts.daemonMetrics }),
+    ...(opts.verifyMetrics === undefined ? {} : { verify: opts.verifyMetrics }),
+  });
+  const tty = process.stdout.isTTY === true;
+  let stopped = false;
+  let readerGone = false;
+  let wake: () => void = () => undefined;
+  const removeSignals = onShutdownSignal(logger, () => {
+    stopped = true;
+    wake();
+    return Promise.resolve();
+  });
+  // `sluice status --watch | head -3`: the reader left, stop quietly.
+  const onStdoutError = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'EPIPE') throw err;
+    readerGone = true;
+    stopped = true;
+    wake();
+  };
+  process.stdout.on('error', onStdoutError);
+  if (tty) process.stdout.write(HIDE_CURSOR);
+  let prev: WatchFrame | null = null;
+  try {
+    while (!stopped) {
+      const started = Date.now();
+      const frame = await watcher.frame();
+      const view = viewOf(frame, prev);
+      prev = frame;
+      if (stopped) break;
+      if (tty) process.stdout.write(CLEAR + renderScreen(frame, view).join('\n') + '\n');
+      else process.stdout.write(renderLine(frame, view) + '\n');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, started + 1000 - Date.now()));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    if (tty && !readerGone) process.stdout.write(SHOW_CURSOR);
+    process.stdout.off('error', onStdoutError);
+    removeSignals();
+    await watcher.close();
+  }
+}
+
+/** Cursor home + clear screen; hide/show the cursor while the view is live. */
+const CLEAR = '\x1b[H\x1b[2J';
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
 
 /**
  * `sluice status`: exit 0 whether or not a daemon runs; a source or Redis
@@ -106,107 +157,4 @@ async function status(opts: StatusOptions): Promise<void> {
   if (problems.length > 0) process.exitCode = 1;
 }
 
-async function readStored(
-  redis: Redis | Cluster,
-  source: string,
-): Promise<{
-  cp: Checkpoint | null;
-  daemon: DaemonStatus | null;
-  lastError: StatusReport['lastError'];
-}> {
-  const cp = await new CheckpointStore(redis, source).read();
-  const daemon = await readStatus(redis, source);
-  const raw = await redis.get(RedisKeys.lastError(source));
-  let lastError: StatusReport['lastError'] = null;
-  if (raw !== null) {
-    try {
-      const e = JSON.parse(raw) as Record<string, unknown>;
-      const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? ''));
-      lastError = { code: text(e.code), message: text(e.message), at: text(e.at) };
-    } catch {
-      lastError = {
-        code: 'E_INTERNAL',
-        message: `unreadable error record: ${raw.slice(0, 200)}`,
-        at: '',
-      };
-    }
-  }
-  return { cp, daemon, lastError };
-}
-
-/** Assembles the report; pure (the clock is passed in). */
-export function buildReport(input: {
-  source: string;
-  server: string;
-  redis: string;
-  checkpoint: Checkpoint | null;
-  head: BinlogPosition | null;
-  logs: readonly BinaryLog[] | null;
-  daemon: DaemonStatus | null;
-  lastError: StatusReport['lastError'];
-  problems: readonly string[];
-  now: number;
-}): StatusReport {
-  const { checkpoint: cp, head, logs, daemon } = input;
-  const problems = [...input.problems];
-  let bytes: number | null = null;
-  if (cp !== null && head !== null && logs !== null) {
-    bytes = bytesBetween(logs, cp.position, head);
-    if (bytes === null)
-      problems.push(
-        `checkpoint ${formatPosition(cp.position)}: ${cp.position.file} is not on the server (purged?)`,
-      );
-  }
-  let seconds: number | null = null;
-  if (bytes === 0) seconds = 0;
-  else if (daemon !== null && daemon.lastEventAt > 0) {
-    seconds = Math.max(0, Math.round((input.now - daemon.lastEventAt) / 100) / 10);
-  }
-  return {
-    source: input.source,
-    server: input.server,
-    redis: input.redis,
-    checkpoint: cp && (JSON.parse(encodeCheckpoint(cp)) as StatusReport['checkpoint']),
-    head: head && formatPosition(head),
-    lag: { bytes, seconds },
-    daemon: {
-      running: daemon !== null,
-      leader:
-        daemon === null
-          ? null
-          : {
-              instance: daemon.instance,
-              pid: daemon.pid,
-              host: daemon.host,
-              startedAt: daemon.startedAt,
-              updatedAt: daemon.updatedAt,
-              connected: daemon.connected,
-              paused: daemon.paused,
-              readPosition: daemon.readPosition,
-            },
-    },
-    lastError: input.lastError,
-    problems,
-  };
-}
-
-/** The human form of the report. */
-export function formatReport(r: StatusReport): string[] {
-  const cp = r.checkpoint;
-  const lines = [
-    `source      ${r.source}`,
-    `checkpoint  ${cp === null ? 'none stored' : `${cp.file}:${cp.pos}${cp.gtid === undefined ? '' : ` (gtid ${cp.gtid})`}${cp.at ? `, written ${cp.at}` : ''}`}`,
-    `server      ${r.head ?? 'unknown'} (${r.server})`,
-    `lag         ${r.lag.bytes === null ? 'unknown' : `${r.lag.bytes} bytes`}, ${r.lag.seconds === null ? 'seconds unknown' : `${r.lag.seconds} s`}`,
-  ];
-  const d = r.daemon.leader;
-  lines.push(
-    d === null
-      ? 'daemon      not running'
-      : `daemon      running: ${d.instance} (pid ${d.pid} on ${d.host}), ${d.connected ? 'connected' : 'connecting'}${d.paused ? ', paused (backpressure)' : ''}, since ${d.startedAt}`,
-  );
-  const e = r.lastError;
-  lines.push(`last error  ${e === null ? 'none' : `${e.code} at ${e.at}: ${e.message}`}`);
-  for (const p of r.problems) lines.push(`problem     ${p}`);
-  return lines;
-}
+export { buildReport, formatReport, readStored, type StatusReport };

@@ -1,3 +1,4 @@
+import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import type { PoolConfig } from '../db/createPool.js';
 import { isSluiceError, SluiceError } from '../errors/index.js';
@@ -21,6 +22,14 @@ function int(min: number, max: number) {
   return z.preprocess(
     (v) => (typeof v === 'string' && DIGITS_RE.test(v) ? Number(v) : v),
     z.number().int().min(min).max(max),
+  );
+}
+
+/** A number in (0, 1]; a decimal string is accepted for the same reason as in int(). */
+function fraction() {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*\d*\.?\d+\s*$/.test(v) ? Number(v) : v),
+    z.number().gt(0).max(1),
   );
 }
 
@@ -331,11 +340,28 @@ const apiSchema = z.strictObject({
   /** Bearer token for the admin routes. */
   token: z.string().min(1).optional(),
   resources: z.record(resourceName, resourceSchema).default({}),
+  /** Read your own writes: how long a fenced read waits for the daemon's watermark before reading the database. */
+  fenceWaitMs: int(0, 60_000).default(1000),
 });
 
 const metricsSchema = z.strictObject({
   /** `sluice run` serves GET /metrics and /healthz here (off when unset). */
   listen: listen.optional(),
+});
+
+const verifySchema = z.strictObject({
+  /** `sluice verify` serves GET /metrics and /healthz here. */
+  listen: listen.default('127.0.0.1:9466'),
+  /** Share of invalidated API resource keys that are checked. */
+  sampleRate: fraction().default(0.01),
+  /** Each sample is checked this long after its invalidation, once per window. */
+  windowsMs: z.array(int(100, 3_600_000)).min(1).max(10).default([1000, 10_000, 60_000]),
+  /** Checks waiting for their window at most; further samples are dropped (and counted). */
+  maxPending: int(1, 10_000_000).default(100_000),
+  /** The nines gauge covers the checks of this long. */
+  horizonMs: int(1000, 86_400_000).default(600_000),
+  /** A mismatch waits this long for the daemon's checkpoint to pass it, else stays unconfirmed. */
+  confirmTimeoutMs: int(100, 600_000).default(30_000),
 });
 
 const logSchema = z.strictObject({
@@ -352,6 +378,7 @@ export const configSchema = z
     rules: z.array(ruleSchema).min(1),
     api: apiSchema.prefault({}),
     metrics: metricsSchema.prefault({}),
+    verify: verifySchema.prefault({}),
     log: logSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
@@ -386,6 +413,7 @@ export type ApiConfig = SluiceConfig['api'];
 export type ApiResourceConfig = ApiConfig['resources'][string];
 export type LogConfig = SluiceConfig['log'];
 export type MetricsConfig = SluiceConfig['metrics'];
+export type VerifyConfig = SluiceConfig['verify'];
 
 // ---------------------------------------------------------------- validation
 
@@ -618,28 +646,16 @@ function knownKeysAt(schema: unknown, path: readonly PropertyKey[]): string[] {
   }
 }
 
+/** The candidate nearest to `word` (case-insensitive edit distance), if near enough to be a typo. */
 function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
   for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    const d = distance(word.toLowerCase(), c.toLowerCase());
     if (d < bestDistance) {
       best = c;
       bestDistance = d;
     }
   }
   return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
-    }
-    prev = row;
-  }
-  return prev[b.length] ?? 0;
 }

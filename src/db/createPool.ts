@@ -7,6 +7,7 @@ import {
 } from 'mysql2/promise';
 import type { QueryValues } from 'mysql2';
 import type { Logger } from 'pino';
+import { withTimeout } from '../infra/timeout.js';
 import { mysqlConnectionOptions } from '../infra/mysqlConnectionOptions.js';
 import { statementShape } from './statementShape.js';
 
@@ -95,21 +96,11 @@ export function createPool(url: string, config: Partial<PoolConfig>, logger: Log
     pool,
     query,
     async ping(timeoutMs = 1000): Promise<boolean> {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      });
-      try {
-        return await Promise.race([
-          pool.query('SELECT 1').then(
-            () => true,
-            () => false,
-          ),
-          timeout,
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
+      const answered = pool.query('SELECT 1').then(
+        () => true,
+        () => false,
+      );
+      return (await withTimeout(answered, timeoutMs)) === true;
     },
     end(): Promise<void> {
       ended ??= pool.end().catch((err: unknown) => {

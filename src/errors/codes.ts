@@ -11,10 +11,14 @@ export const ERROR_CODES = {
     'A ${VAR} reference in the configuration is malformed, or names an unset variable and has no default.',
   E_TEMPLATE_SYNTAX:
     'A key template has unbalanced braces, an empty placeholder or an invalid column name.',
-  E_TEMPLATE_COLUMN: 'A key template names a column that the table does not have.',
-  E_TABLE_NOT_FOUND: 'A rule names a table that does not exist on the source.',
+  E_TEMPLATE_COLUMN:
+    "An API resource's key or list names a column its table does not have when the read API builds its routes (the start-up check reports it as E_CONFIG_INVALID first).",
+  E_TABLE_NOT_FOUND:
+    "A table a command reads does not exist after start-up (the start-up check reports a rule's missing table as E_CONFIG_INVALID).",
   E_USAGE: 'Bad command-line usage (unknown option, malformed argument).',
   E_POSITION_INVALID: 'A binlog position or GTID set could not be parsed.',
+  E_FENCE_TOKEN_INVALID:
+    'A read-your-writes fence token (X-Sluice-After, `after`) is not a MariaDB GTID, a MySQL GTID set or FILE:POS.',
   E_POSITION_LOST:
     'The stored checkpoint is no longer on the server (binlog purged); see source.onPositionLost.',
   E_SOURCE_CONNECT:

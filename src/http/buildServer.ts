@@ -5,7 +5,8 @@ import Fastify, {
   type FastifyInstance,
 } from 'fastify';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { collectProcessMetrics } from '../infra/processMetrics.js';
 import type { SluiceCache } from '../cache/SluiceCache.js';
 import type { SluiceConfig } from '../config/schema.js';
 import { columnKinds } from '../db/columnKinds.js';
@@ -83,7 +84,7 @@ export async function buildServer(options: BuildServerOptions): Promise<FastifyI
   );
 
   if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
-    collectDefaultMetrics({ register: registry });
+    collectProcessMetrics(registry);
   }
   registerHttpMetrics(app, registry);
   registerHealthRoutes(app, { cache, pool, registry, token: config.api.token });

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { CacheRead, CacheSource, SluiceCache } from '../cache/SluiceCache.js';
+import { parseFenceToken, type FenceToken } from '../bus/Watermark.js';
+import type { CacheRead, CacheSource, ReadOptions, SluiceCache } from '../cache/SluiceCache.js';
+import { isSluiceError } from '../errors/index.js';
 import { keyValue } from '../db/columnKinds.js';
 import type { DbPool } from '../db/createPool.js';
 import { keysetPage, type KeysetPage } from '../db/keysetPage.js';
@@ -56,8 +58,12 @@ export function registerResourceRoutes(
     async (req, reply) => {
       const id = keyValue(resource.idKind, req.params.id);
       if (id === null) return badId(reply, resource);
-      const read = await cache.read(resource.keyOf(id.text), () =>
-        loadById(pool, resource.table, resource.idColumn, id.param),
+      const fence = readOptions(req.headers[AFTER_HEADER]);
+      if (fence instanceof Error) return badFence(reply, fence);
+      const read = await cache.read(
+        resource.keyOf(id.text),
+        () => loadById(pool, resource.table, resource.idColumn, id.param),
+        fence,
       );
       void reply.header('x-cache', read.source);
       if (!read.entry.present) {
@@ -89,6 +95,8 @@ export function registerResourceRoutes(
     },
     async (req, reply) => {
       const q = req.query;
+      const fence = readOptions(req.headers[AFTER_HEADER]);
+      if (fence instanceof Error) return badFence(reply, fence);
       const ids = q['ids'];
       const by = list === undefined ? undefined : q[list.by];
       if (ids !== undefined && by !== undefined) {
@@ -98,36 +106,44 @@ export function registerResourceRoutes(
         if (q['before'] !== undefined || q['limit'] !== undefined) {
           return sendError(reply, 400, 'E_BAD_REQUEST', 'before and limit apply to list pages');
         }
-        return getMany(reply, ids);
+        return getMany(reply, ids, fence);
       }
       if (list !== undefined && typeof by === 'string') {
         const limit = typeof q['limit'] === 'number' ? q['limit'] : DEFAULT_LIMIT;
         const before = typeof q['before'] === 'string' ? q['before'] : undefined;
-        return getPage(reply, by, before, limit);
+        return getPage(reply, by, before, limit, fence);
       }
       return sendError(reply, 400, 'E_BAD_REQUEST', `${base} needs a query: ${listHelp}`);
     },
   );
 
-  async function getMany(reply: FastifyReply, text: string): Promise<FastifyReply> {
+  async function getMany(
+    reply: FastifyReply,
+    text: string,
+    fence: ReadOptions,
+  ): Promise<FastifyReply> {
     const parsed = parseIdList(text, resource.idKind);
     if (!parsed.ok) return sendError(reply, 400, 'E_BAD_REQUEST', parsed.message);
     const byKey = new Map(parsed.ids.map((id) => [resource.keyOf(id.text), id]));
-    const reads = await cache.readMany<JsonRow>([...byKey.keys()], async (keys) => {
-      const wanted = keys.flatMap((k) => byKey.get(k) ?? []);
-      const rows = await loadByIds(
-        pool,
-        resource.table,
-        resource.idColumn,
-        wanted.map((id) => id.param),
-      );
-      const found = new Map<string, JsonRow>();
-      for (const key of keys) {
-        const row = rows.get(byKey.get(key)?.text ?? '');
-        if (row !== undefined) found.set(key, row);
-      }
-      return found;
-    });
+    const reads = await cache.readMany<JsonRow>(
+      [...byKey.keys()],
+      async (keys) => {
+        const wanted = keys.flatMap((k) => byKey.get(k) ?? []);
+        const rows = await loadByIds(
+          pool,
+          resource.table,
+          resource.idColumn,
+          wanted.map((id) => id.param),
+        );
+        const found = new Map<string, JsonRow>();
+        for (const key of keys) {
+          const row = rows.get(byKey.get(key)?.text ?? '');
+          if (row !== undefined) found.set(key, row);
+        }
+        return found;
+      },
+      fence,
+    );
     const items: string[] = [];
     const missing: string[] = [];
     const sources: CacheSource[] = [];
@@ -150,6 +166,7 @@ export function registerResourceRoutes(
     byText: string,
     beforeText: string | undefined,
     limit: number,
+    fence: ReadOptions,
   ): Promise<FastifyReply> {
     if (list === undefined) throw new Error('unreachable: no list');
     const by = keyValue(list.byKind, byText);
@@ -177,8 +194,10 @@ export function registerResourceRoutes(
       const page = await keysetPage(pool, resource.table, columns, by.param, before?.param, limit);
       return reply.type(JSON_TYPE).send(JSON.stringify(page));
     }
-    const read: CacheRead<KeysetPage> = await cache.read(resource.listKeyOf(by.text), () =>
-      keysetPage(pool, resource.table, columns, by.param, undefined, deps.firstPageSize),
+    const read: CacheRead<KeysetPage> = await cache.read(
+      resource.listKeyOf(by.text),
+      () => keysetPage(pool, resource.table, columns, by.param, undefined, deps.firstPageSize),
+      fence,
     );
     void reply.header('x-cache', read.source);
     if (!read.entry.present) throw new Error('a list page is never absent');
@@ -205,8 +224,32 @@ export function cut(page: KeysetPage, limit: number, cursorColumn: string): Keys
   };
 }
 
+/**
+ * Read your own writes: `X-Sluice-After: <token>` (the GTID or FILE:POS of
+ * the caller's own commit) fences the read (see SluiceCache `after`).
+ */
+export const AFTER_HEADER = 'x-sluice-after';
+
+/** The read options a request's fence header asks for, or the parse error. */
+export function readOptions(header: string | string[] | undefined): ReadOptions | Error {
+  if (header === undefined) return {};
+  const text = Array.isArray(header) ? header.join(',') : header;
+  try {
+    const after: FenceToken = parseFenceToken(text);
+    return { after };
+  } catch (err) {
+    if (isSluiceError(err)) return err;
+    throw err;
+  }
+}
+
+function badFence(reply: FastifyReply, err: Error): FastifyReply {
+  return sendError(reply, 400, 'E_FENCE_TOKEN_INVALID', `${AFTER_HEADER}: ${err.message}`);
+}
+
 /** The X-Cache of an answer made of several reads: the slowest level that answered. */
 export function worstSource(sources: readonly CacheSource[]): CacheSource {
+  if (sources.includes('fenced')) return 'fenced';
   if (sources.includes('miss')) return 'miss';
   if (sources.includes('l2')) return 'l2';
   return sources.length === 0 ? 'miss' : 'l1';

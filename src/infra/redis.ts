@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { backoffDelay, REDIS_BACKOFF } from './backoff.js';
 
 /** Where Redis is: `redis.*` of the configuration. */
 export interface RedisTarget {
@@ -22,7 +23,8 @@ export interface RedisTarget {
   readonly sentinelTls?: boolean | undefined;
 }
 
-const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
+/** ioredis's reconnect delay before attempt `times`: the one backoff formula. */
+const backoff = (times: number): number => backoffDelay(times, REDIS_BACKOFF);
 
 /**
  * Connection options without ioredis 6's `replyMapping`: every client here is

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { withTimeout } from '../infra/timeout.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { logErrors } from './workerLifecycle.js';
 
@@ -114,14 +115,7 @@ export class SecondDeleteQueue {
    */
   close(timeoutMs = 2000): Promise<void> {
     this.closing ??= (async () => {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.pending]),
-        new Promise((r) => {
-          timer = setTimeout(r, timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      await withTimeout(Promise.allSettled([...this.pending]), timeoutMs);
       if (this.pending.size > 0) {
         this.log.warn(
           { pending: this.pending.size },

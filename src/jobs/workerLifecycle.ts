@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { TIMED_OUT, withTimeout } from '../infra/timeout.js';
 
 const ERROR_LOG_EVERY_MS = 5000;
 
@@ -34,17 +35,9 @@ export function logErrors(
  * by the exit is retried as stalled). Never throws.
  */
 export async function closeWorker(worker: Worker, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
   const closed = worker.close().then(
     () => true,
     () => true,
   );
-  const finished = await Promise.race([
-    closed,
-    new Promise<boolean>((r) => {
-      timer = setTimeout(() => r(false), timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  return finished;
+  return (await withTimeout(closed, timeoutMs)) !== TIMED_OUT;
 }

@@ -7,7 +7,7 @@ import type { RateLimiter } from './batch/RateLimiter.js';
 import type { Checkpoint } from './checkpoint/Checkpoint.js';
 import type { CheckpointTracker } from './checkpoint/CheckpointTracker.js';
 import type { CheckpointWrite, CheckpointWriter } from './checkpoint/CheckpointWriter.js';
-import { formatPosition, type BinlogPosition } from './position.js';
+import { formatPosition } from './position.js';
 import { TransportClosed, type OutgoingBatch, type Transport } from './transport/Transport.js';
 
 export interface DispatcherOptions {
@@ -63,8 +63,8 @@ export class Dispatcher {
   private loop: Promise<void> | null = null;
   private halted = false;
   private drainWaiters: Array<() => void> = [];
-  /** The newest boundary sent: the `pos` of a batch sealed between boundaries. */
-  private lastBoundary: BinlogPosition | undefined;
+  /** The newest boundary sent: the `pos`/`gtid` of a batch sealed between boundaries. */
+  private lastBoundary: Checkpoint | undefined;
   private readonly counters = { batches: 0, keys: 0, patternKeys: 0 };
 
   constructor(private readonly options: DispatcherOptions) {
@@ -181,7 +181,7 @@ export class Dispatcher {
       if (item.keys.size === 0) continue;
       const keys = [...item.keys];
       const pos = this.pos(item.boundary);
-      if (item.boundary !== null) this.lastBoundary = item.boundary.position;
+      if (item.boundary !== null) this.lastBoundary = item.boundary;
       batches.push({ keys, message: publisher.encode(batches.length + 1, { keys, ...pos }) });
     }
     if (batches.length > 0 && this.options.rateLimiter !== undefined) {
@@ -240,9 +240,11 @@ export class Dispatcher {
   }
 
   private settled(id: number, boundary: Checkpoint | null): void {
-    if (boundary !== null) this.lastBoundary = boundary.position;
+    if (boundary !== null) this.lastBoundary = boundary;
     const safe = this.options.tracker.acked(id);
-    if (safe !== null) this.options.writer?.offer(safe);
+    if (safe === null) return;
+    this.options.writer?.offer(safe);
+    this.options.publisher.acknowledged(this.mark(safe));
   }
 
   private async flush(
@@ -259,10 +261,20 @@ export class Dispatcher {
     else this.log.info({ flushAll }, 'L1 reset announced');
   }
 
-  /** The position a message names: its boundary, else the newest one sent (formatted once per batch). */
-  private pos(boundary: Checkpoint | null): { pos?: string } {
-    const at = boundary?.position ?? this.lastBoundary;
-    return at === undefined ? {} : { pos: formatPosition(at) };
+  /**
+   * The watermark a message names: its boundary, else the newest one sent
+   * (formatted once per batch). Every invalidation through it is
+   * acknowledged once the message is published: rounds go in order, and a
+   * batch's message follows its UNLINKs.
+   */
+  private pos(boundary: Checkpoint | null): { pos?: string; gtid?: string } {
+    const at = boundary ?? this.lastBoundary;
+    return at === undefined ? {} : this.mark(at);
+  }
+
+  private mark(at: Checkpoint): { pos: string; gtid?: string } {
+    const pos = formatPosition(at.position);
+    return at.gtid === undefined ? { pos } : { pos, gtid: at.gtid };
   }
 
   /** Hands an acknowledged batch to `onAcked`; its failure never fails the batch. */

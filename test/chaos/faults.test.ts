@@ -276,7 +276,10 @@ describe('faults the daemon survives', () => {
       timeout: 20_000,
     });
     expect(await survivors(redis, kept)).toEqual(kept);
-    await vi.waitFor(() => expect(bus.messages.some((m) => m.flush === true)).toBe(true));
+    // The message follows the whole SCAN of the data and lease globs (over every key in Redis).
+    await vi.waitFor(() => expect(bus.messages.some((m) => m.flush === true)).toBe(true), {
+      timeout: 20_000,
+    });
     // It continues from the current end.
     const later = await plant(redis, [`${s.prefix}:r:77`]);
     await db.sql(`INSERT INTO ${s.table} VALUES (77, 77)`);

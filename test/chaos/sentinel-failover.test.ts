@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { cacheFromConfig, type ConfiguredCache } from '../../src/cache/fromConfig.js';
+import { cacheFromConfig, type ConfiguredCache } from '../../src/cli/cacheFromConfig.js';
 import { loadConfig } from '../../src/config/loader.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { CliProcess, writeConfig } from '../helpers/cli.js';

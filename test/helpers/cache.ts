@@ -1,28 +1,57 @@
 import { Redis, type Cluster } from 'ioredis';
-import { ClusterBusSubscriber } from '../../src/cache/ClusterBusSubscriber.js';
-import type { BusSubscriber } from '../../src/cache/InvalidationBus.js';
+import type { SubscriberConnection } from '../../src/bus/BusSubscriber.js';
+import { ClusterBusSubscriber } from '../../src/bus/ClusterBusSubscriber.js';
+import type { Protections } from '../../src/cache/protections.js';
 import { SluiceCache, type SluiceCacheOptions } from '../../src/cache/SluiceCache.js';
 import { encodeHeartbeat, encodeInvalidation } from '../../src/bus/codec.js';
 import { randomId, testEnv } from './env.js';
 
+/** Protections to switch off: the control arms of the race tests (never in production). */
+export interface Unsafe {
+  /** Plain GET/SET instead of leases (allows stale sets). */
+  readonly noLeases?: boolean;
+  /** Store L1 fills even when an invalidation arrived during the fill. */
+  readonly noFillTracking?: boolean;
+  /** Keep L1 on seq gaps, restarts, resubscribes and heartbeat loss. */
+  readonly noResets?: boolean;
+}
+
+/** The protections left on when `unsafe` switches some off. */
+export function protectionsWithout(unsafe: Unsafe = {}): Protections {
+  return {
+    leases: unsafe.noLeases !== true,
+    fillTracking: unsafe.noFillTracking !== true,
+    resets: unsafe.noResets !== true,
+  };
+}
+
+/**
+ * The test-only factory: a SluiceCache with the protections `unsafe` names
+ * switched off (production code has no way to ask for that).
+ */
+export function unprotectedCache(options: SluiceCacheOptions, unsafe: Unsafe): SluiceCache {
+  return new SluiceCache(options, protectionsWithout(unsafe));
+}
+
 /**
  * A SluiceCache on the test Redis with its own connections; close() closes
  * all. With `cluster` (a factory of Cluster clients) it runs on that cluster,
- * subscribed through a ClusterBusSubscriber.
+ * subscribed through a ClusterBusSubscriber. `unsafe` switches protections
+ * off (unprotectedCache).
  */
 export async function testCache(
-  options: Partial<SluiceCacheOptions> & { channel: string },
+  options: Partial<SluiceCacheOptions> & { channel: string; unsafe?: Unsafe },
   cluster?: () => Cluster,
 ): Promise<{
   cache: SluiceCache;
   redis: Redis | Cluster;
-  subscriber: BusSubscriber;
+  subscriber: SubscriberConnection;
   subscriberName: string;
   close: () => Promise<void>;
 }> {
   const subscriberName = `test-sub-${randomId()}`;
   let redis: Redis | Cluster;
-  let subscriber: BusSubscriber;
+  let subscriber: SubscriberConnection;
   if (cluster === undefined) {
     redis = new Redis(testEnv.redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
     subscriber = new Redis(testEnv.redisUrl, {
@@ -34,7 +63,8 @@ export async function testCache(
     redis = c;
     subscriber = new ClusterBusSubscriber(c, { connectionName: subscriberName });
   }
-  const cache = new SluiceCache({ redis, subscriber, ...options });
+  const { unsafe = {}, ...rest } = options;
+  const cache = unprotectedCache({ redis, subscriber, ...rest }, unsafe);
   await cache.start();
   return {
     cache,
@@ -78,6 +108,11 @@ export class FakePublisher {
   async invalidate(keys: string[], seq = this.seq + 1): Promise<void> {
     this.seq = seq;
     await this.redis.publish(this.channel, encodeInvalidation(this.src, seq, { keys }));
+  }
+
+  /** Publishes a message as is (a pattern, a flush, a malformed one). */
+  async publishRaw(message: string): Promise<void> {
+    await this.redis.publish(this.channel, message);
   }
 
   close(): void {

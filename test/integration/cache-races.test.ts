@@ -106,6 +106,43 @@ describe('cache races (real MariaDB, Redis and daemon)', () => {
     await unprotected.close();
   });
 
+  it('(a) stale set through a batch read (getMany, ?ids=): each fill is refused by its own lease', async () => {
+    for (const unsafe of [{}, { noLeases: true }]) {
+      const [id1, id2] = unsafe.noLeases ? [12, 13] : [10, 11];
+      const [k1, k2] = [`${p}:user:${id1}`, `${p}:user:${id2}`];
+      await db.sql('INSERT INTO users VALUES (?, ?), (?, ?)', [id1, 'old', id2, 'old']);
+      const t = await testCache({ channel: daemon.channel, l1: false, unsafe });
+      const bus = await collectMessages(daemon.channel);
+      const readDone = gate();
+      const release = gate();
+      const reading = t.cache.readMany([k1, k2], async (missing) => {
+        const rows = await db.sql<RowDataPacket[]>('SELECT id, name FROM users WHERE id IN (?)', [
+          [id1, id2],
+        ]);
+        readDone.open();
+        await release.promise;
+        const byKey = new Map(rows.map((r) => [`${p}:user:${String(r.id)}`, r.name as string]));
+        return new Map(missing.map((k) => [k, byKey.get(k) ?? '']));
+      });
+      await readDone.promise;
+      // Only the first row changes; the daemon deletes its key (and lease).
+      await db.sql("UPDATE users SET name = 'new' WHERE id = ?", [id1]);
+      await vi.waitFor(() =>
+        expect(bus.messages.some((m) => (m.keys as string[] | undefined)?.includes(k1))).toBe(true),
+      );
+      release.open();
+      await reading;
+      if (unsafe.noLeases) {
+        expect(await redis.mget(k1, k2)).toEqual(['v"old"', 'v"old"']); // k1 stale until its TTL
+      } else {
+        expect(await redis.mget(k1, k2)).toEqual([null, 'v"old"']); // k2 is still current
+        expect(t.cache.stats().fillsDropped).toBe(1);
+      }
+      await bus.close();
+      await t.close();
+    }
+  });
+
   it('(b) stale L1: an invalidation arriving during an L1 fill discards the fill', async () => {
     // Leases off in both runs, so only the L1 fill tracking differs.
     const opts = { channel: daemon.channel, unsafe: { noLeases: true } };

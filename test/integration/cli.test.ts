@@ -1,7 +1,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,6 +15,20 @@ import { startDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { freePort, randomId, randomServerId, testEnv } from '../helpers/env.js';
 import { collectMessages, plant, survivors, testRedis } from '../helpers/redis.js';
+
+/** The MariaDB server binary, found as scripts/services.sh finds it (Debian's path, else PATH). */
+function findMariadbd(): string {
+  const dirs = ['/usr/sbin', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)];
+  for (const dir of dirs) {
+    try {
+      accessSync(join(dir, 'mariadbd'), constants.X_OK);
+      return join(dir, 'mariadbd');
+    } catch {
+      // not here
+    }
+  }
+  throw new Error('mariadbd not found in /usr/sbin or on PATH');
+}
 
 /**
  * The operator commands as a user runs them: the compiled CLI against the
@@ -209,7 +223,7 @@ api:
       const refused = await sluice('position', 'set', `${head.file}:4`);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(
-        `a daemon is running for source ${source} (instance test-instance`,
+        `sluice: E_SOURCE_BUSY: a daemon is running for source ${source} (instance test-instance`,
       );
       expect((await sluice('position', 'show', '--json')).stdout).toContain(`"pos": ${head.pos}`);
 
@@ -430,7 +444,8 @@ api:
       );
     });
 
-    it('audits 100,000 keys in seconds', async () => {
+    // How fast is for the benchmark; here: every one of 100,000 keys is checked.
+    it('audits 100,000 keys: each checked and fresh; --sample checks at most N', async () => {
       const n = 100_000;
       const base = 1_000_000;
       for (let i = 0; i < n; i += 10_000) {
@@ -454,9 +469,8 @@ api:
       }
       const res = await sluice('audit', '--json');
       expect(res.code, res.stdout.slice(0, 3000) + res.stderr).toBe(0);
-      const report = JSON.parse(res.stdout) as Audit & { elapsedMs: number };
+      const report = JSON.parse(res.stdout) as Audit;
       expect(report.resources.users).toMatchObject({ checked: n, fresh: n, stale: 0 });
-      expect(report.elapsedMs).toBeLessThan(10_000);
       await redis.unlink(keys);
 
       const sampled = json<Audit>(await sluice('audit', '--json', '--sample', '10'));
@@ -465,6 +479,17 @@ api:
   });
 
   describe('check-source', () => {
+    it('a source nobody answers on: E_SOURCE_CONNECT, exit 1, the password redacted', async () => {
+      const port = await freePort();
+      const res = await runCli(['position', 'set', 'binlog.000001:4', '--config', cfg], {
+        SLUICE_SOURCE_URL: `mysql://sluice:sluice-secret@127.0.0.1:${port}/app`,
+      });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('sluice: E_SOURCE_CONNECT: ');
+      expect(res.stderr).toContain(`127.0.0.1:${port}`);
+      expect(res.stderr).not.toContain('sluice-secret');
+    });
+
     it('passes on the test server', async () => {
       const res = await sluice('check-source');
       expect(res.code).toBe(0);
@@ -517,7 +542,7 @@ describe('on a server without FULL row metadata', () => {
     );
     port = await freePort();
     server = spawn(
-      '/usr/sbin/mariadbd',
+      findMariadbd(),
       [
         '--no-defaults',
         ...asRoot,
@@ -606,6 +631,15 @@ rules:
     expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual([
       'binlog_row_metadata',
     ]);
+  });
+
+  it('run refuses the server: E_SOURCE_SETTINGS naming binlog_row_metadata, exit 1', async () => {
+    const res = await runCli(['run', '--config', config()]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('sluice: E_SOURCE_SETTINGS: the source server cannot be used:');
+    expect(res.stderr).toContain(
+      'binlog_row_metadata: binlog_row_metadata is MINIMAL, must be FULL',
+    );
   });
 
   it('replay refuses a range whose table was altered since, unless --force', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Cluster } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
 import { pino } from 'pino';
-import { ClusterBusSubscriber } from '../../src/cache/ClusterBusSubscriber.js';
+import { ClusterBusSubscriber } from '../../src/bus/ClusterBusSubscriber.js';
 import { SluiceCache } from '../../src/cache/SluiceCache.js';
 import { createRedisClient } from '../../src/infra/redis.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';

@@ -62,7 +62,10 @@ describe('fencing policy', () => {
     const source = `fence-${randomId()}`;
     const { lease, daemon, p } = await leading(source);
     const first = lease.token;
-    await redis.incr(lease.fenceKey); // re-taken by this instance; the reply never arrived
+    // Re-taken by this instance (as leader-renew does after an expiry); the
+    // reply with the new token never arrived.
+    const next = await redis.incr(lease.fenceKey);
+    await redis.set(RedisKeys.leader(source), `me-${source}/${next}`, 'PX', 60_000);
     const keys = await plant(redis, [`${p}:t:1`, `${p}:t:2`]);
     await db.sql('INSERT INTO t VALUES (1, 1), (2, 2)');
     const head = await db.headText();
@@ -108,13 +111,30 @@ describe('fencing policy', () => {
     const before = await db.headText();
     await vi.waitFor(async () => expect(await stored(source)).toBe(before), { timeout: 10_000 });
     // A standby took over: the lease is its own and the counter moved on.
-    await redis.set(RedisKeys.leader(source), 'standby');
-    await redis.incr(lease.fenceKey);
+    const next = await redis.incr(lease.fenceKey);
+    await redis.set(RedisKeys.leader(source), `standby/${next}`);
     const keys = await plant(redis, [`${p}:t:11`]);
     await db.sql('INSERT INTO t VALUES (11, 1)');
     await expect(daemon.invalidator.done).rejects.toMatchObject({ code: 'E_FENCED' });
     // Its deletes still landed (harmless); the checkpoint did not move.
     expect(await survivors(redis, keys)).toEqual([]);
+    expect(await stored(source)).toBe(before);
+    await daemon.stop();
+    await redis.del(RedisKeys.leader(source), lease.fenceKey);
+  });
+
+  it('fenced off while the lease names this instance under an older acquisition: E_FENCED', async () => {
+    const source = `fence-${randomId()}`;
+    const { lease, daemon } = await leading(source);
+    await db.sql('INSERT INTO t VALUES (20, 1)');
+    const before = await db.headText();
+    await vi.waitFor(async () => expect(await stored(source)).toBe(before), { timeout: 10_000 });
+    // Another acquisition moved the counter on; the lease still reads as this
+    // instance's old one (a paused leader whose renewal raced the takeover).
+    await redis.incr(lease.fenceKey);
+    expect(await redis.get(RedisKeys.leader(source))).toBe(lease.holder);
+    await db.sql('INSERT INTO t VALUES (21, 1)');
+    await expect(daemon.invalidator.done).rejects.toMatchObject({ code: 'E_FENCED' });
     expect(await stored(source)).toBe(before);
     await daemon.stop();
     await redis.del(RedisKeys.leader(source), lease.fenceKey);

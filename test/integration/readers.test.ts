@@ -11,8 +11,9 @@ import { testRedis } from '../helpers/redis.js';
  * build` first) share one Redis (L2) and each keep their own L1. The daemon
  * runs in-process on the same channel. A plain-SQL write must reach both L1s
  * through the bus: once the daemon's invalidation message for the key has
- * been published (this test subscribes to the channel and sees it), neither
- * process may answer with the old row again.
+ * been published (this test subscribes to the channel and sees it), each
+ * process turns fresh within a bounded time, and never answers with the old
+ * row again after its first fresh answer.
  */
 
 const WAIT = { timeout: 10_000, interval: 20 };
@@ -153,54 +154,55 @@ api:
 
   /**
    * Warms both L1s with the current answer for `id`, runs `write` while both
-   * readers are polled without pause, and checks: right after the test sees
-   * the invalidation message, both answer `fresh`; and no answer to a
-   * request sent after that moment was ever the old one.
+   * readers are polled without pause, and checks what the product promises
+   * each reader. Not "fresh at the moment the test saw the message": the
+   * test's subscriber and each reader's are separate connections, and the
+   * test's may be handed the message first. But: after the invalidation is
+   * published, each reader answers fresh within a bounded time (its own
+   * subscriber evicts its L1 copy); its first fresh answer comes from L2 or
+   * the database (the copy was dropped, not served); and from then on it
+   * never answers with the old row again (no stale refill of its L1).
    */
   async function writeAndCheck(
     id: number,
     before: (a: Answer) => boolean,
     write: string,
     fresh: (a: Answer) => boolean,
-  ): Promise<{ after: Answer[]; samples: Array<Answer & { afterMessage: boolean }> }> {
+  ): Promise<void> {
     for (const r of readers) expect(before(await warmL1(r, id)), r.label).toBe(true);
 
-    const samples: Array<Answer & { reader: string; afterMessage: boolean }> = [];
+    const samples = new Map<string, Answer[]>(readers.map((r) => [r.label, []]));
     let polling = true;
-    let messageSeen = false;
     const poll = async (r: Reader): Promise<void> => {
-      while (polling) {
-        const afterMessage = messageSeen; // decided before the request leaves
-        samples.push({ ...(await get(r, id)), reader: r.label, afterMessage });
-      }
+      const mine = samples.get(r.label) as Answer[];
+      while (polling) mine.push(await get(r, id));
     };
-    const invalidated = invalidationOf(userKey(id)).then(() => {
-      messageSeen = true;
-    });
+    const invalidated = invalidationOf(userKey(id));
     const pollers = readers.map((r) => poll(r));
 
     await db.sql(write);
     await invalidated;
-    // At once, both readers: their L1 copy must be gone.
-    const after = await Promise.all(readers.map((r) => get(r, id)));
-    for (const [i, a] of after.entries()) {
-      expect(fresh(a), `${readers[i]?.label} right after the message: ${JSON.stringify(a)}`).toBe(
-        true,
-      );
-    }
-    // And they stay fresh (poll both until each has answered fresh a few times).
+    // Bounded freshness: each reader answers fresh a few times after the message.
+    const countAtMessage = new Map([...samples].map(([label, s]) => [label, s.length]));
     await vi.waitFor(() => {
       for (const r of readers) {
-        const fresher = samples.filter((s) => s.reader === r.label && s.afterMessage && fresh(s));
-        expect(fresher.length, r.label).toBeGreaterThanOrEqual(3);
+        const after = (samples.get(r.label) as Answer[]).slice(countAtMessage.get(r.label));
+        expect(after.filter(fresh).length, r.label).toBeGreaterThanOrEqual(3);
       }
     }, WAIT);
     polling = false;
     await Promise.all(pollers);
 
-    const late = samples.filter((s) => s.afterMessage && !fresh(s));
-    expect(late, 'answers with the old row after the invalidation was published').toEqual([]);
-    return { after, samples };
+    for (const r of readers) {
+      const answers = samples.get(r.label) as Answer[];
+      // Every answer is the old row or the new one, nothing else (no error).
+      const strange = answers.filter((a) => !fresh(a) && !before(a));
+      expect(strange, `${r.label}: answers that are neither`).toEqual([]);
+      const first = answers.findIndex(fresh);
+      expect(answers[first]?.cache, `${r.label}: first fresh answer`).not.toBe('l1');
+      const stale = answers.slice(first).filter((a) => !fresh(a));
+      expect(stale, `${r.label}: old answers after its first fresh one`).toEqual([]);
+    }
   }
 
   it('an UPDATE reaches both L1s: neither serves the old row after the invalidation', async () => {
@@ -211,14 +213,12 @@ api:
     let name = 'Ada';
     for (const round of [1, 2, 3]) {
       const next = `Ada v${round}`;
-      const { after } = await writeAndCheck(
+      await writeAndCheck(
         1,
         isName(name),
         `UPDATE users SET name = '${next}' WHERE id = 1`,
         isName(next),
       );
-      // Fresh because L1 and L2 were dropped: read again, from L2 or the database.
-      expect(after.every((a) => a.cache !== 'l1' || a.name === next)).toBe(true);
       name = next;
     }
     // Both refill their L1 with the new row.
@@ -238,9 +238,14 @@ api:
     const invalidated = invalidationOf(userKey(2));
     await db.sql(`UPDATE users SET name = 'Alan T' WHERE id = 2`);
     await invalidated;
-    const [fromA, fromB] = await Promise.all([get(a, 2), get(b, 2)]);
-    expect(fromA.name).toBe('Alan T');
-    expect(fromB.name).toBe('Alan T');
+    // B had no L1 copy, and the daemon publishes only after Redis acknowledged
+    // the delete: B is fresh at once.
+    expect(await get(b, 2)).toMatchObject({ status: 200, name: 'Alan T' });
+    // A's copy goes when A's own subscriber gets the message.
+    await vi.waitFor(
+      async () => expect(await get(a, 2)).toMatchObject({ status: 200, name: 'Alan T' }),
+      WAIT,
+    );
     expect(seen.has(`${p}:user:email:alan@x`)).toBe(true); // the other key of the row, same batch
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cacheFromConfig } from '../../src/cache/fromConfig.js';
+import { cacheFromConfig } from '../../src/cli/cacheFromConfig.js';
 import { loadConfig } from '../../src/config/loader.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { CliProcess, runCli, writeConfig, type CliResult } from '../helpers/cli.js';

@@ -99,6 +99,28 @@ describe('BusPublisher: heartbeats', () => {
     await Promise.resolve();
   });
 
+  it('heartbeats carry the acknowledged watermark once there is one', () => {
+    const { redis, sent } = fakeRedis();
+    const { bus, clock } = publisher(redis, 1000);
+    bus.start();
+    clock.advance(1000);
+    bus.acknowledged({ pos: 'binlog.000002:900', gtid: '0-1-77' });
+    clock.advance(1000);
+    expect(sent).toEqual([
+      { channel: 'ch', v: 1, src: 'main', seq: 0, type: 'hb' },
+      {
+        channel: 'ch',
+        v: 1,
+        src: 'main',
+        seq: 0,
+        type: 'hb',
+        pos: 'binlog.000002:900',
+        gtid: '0-1-77',
+      },
+    ]);
+    bus.stop();
+  });
+
   it('no heartbeat when heartbeatMs is 0 (replays, jobs)', () => {
     const { redis } = fakeRedis();
     const { bus, clock } = publisher(redis, 0);

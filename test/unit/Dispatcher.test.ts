@@ -355,6 +355,38 @@ describe('Dispatcher: flushes and barriers in binlog order', () => {
   });
 });
 
+describe('Dispatcher: the watermark (read your own writes)', () => {
+  it('a message names its boundary (pos and gtid); the publisher learns each safe boundary', async () => {
+    const s = setup();
+    const messages: Array<Record<string, unknown>> = [];
+    const encode = s.publisher.encode.bind(s.publisher);
+    s.publisher.encode = (offset, body) => {
+      const m = encode(offset, body);
+      messages.push(JSON.parse(m) as Record<string, unknown>);
+      return m;
+    };
+    const marks: unknown[] = [];
+    s.publisher.acknowledged = (mark) => marks.push(mark);
+    s.batcher.add(['a']);
+    s.batcher.commit({ position: position('binlog.000001', 100), gtid: '0-1-10' });
+    await s.dispatcher.drain();
+    s.batcher.add(['b']);
+    s.clock.advance(5); // sealed mid-transaction: it names the last boundary sent
+    await s.dispatcher.drain();
+    s.batcher.commit({ position: position('binlog.000001', 200), gtid: '0-1-11' }); // no keys
+    s.clock.advance(5);
+    await s.dispatcher.drain();
+    expect(messages.map((m) => [m.keys, m.pos, m.gtid])).toEqual([
+      [['a'], 'binlog.000001:100', '0-1-10'],
+      [['b'], 'binlog.000001:100', '0-1-10'],
+    ]);
+    expect(marks).toEqual([
+      { pos: 'binlog.000001:100', gtid: '0-1-10' },
+      { pos: 'binlog.000001:200', gtid: '0-1-11' }, // an empty transaction moves it too
+    ]);
+  });
+});
+
 describe('Dispatcher: after the ack', () => {
   it('each acknowledged batch goes to onAcked; a failing onAcked fails nothing', async () => {
     const acked: string[][] = [];

@@ -48,13 +48,37 @@ describe('invalidation message codec (contract v1)', () => {
     ['patterns that are not strings', '{"v":1,"src":"s","seq":1,"patterns":[{}]}'],
     ['flush that is not a boolean', '{"v":1,"src":"s","seq":1,"flush":"yes"}'],
     ['an unknown type', '{"v":1,"src":"s","seq":1,"type":"other"}'],
+    ['a position that is not text', '{"v":1,"src":"s","seq":1,"keys":["a"],"pos":5}'],
   ])('refuses %s', (_name, raw) => {
     expect(decodeMessage(raw)).toBe(null);
   });
 
-  it('refuses an oversized message before parsing it', () => {
+  it('refuses an oversized message before parsing it; a message of exactly the limit passes', () => {
     const big = encodeInvalidation('s', 1, { keys: ['x'.repeat(2000)] });
     expect(decodeMessage(big, 1024)).toBe(null);
     expect(decodeMessage(big, 4096)).not.toBe(null);
+    expect(decodeMessage(big, big.length)).not.toBe(null);
+    expect(decodeMessage(big, big.length - 1)).toBe(null);
+  });
+
+  it('leaves empty lists and absent fields out of the encoding', () => {
+    expect(encodeInvalidation('s', 2, { keys: [], patterns: [], flush: false })).toBe(
+      '{"v":1,"src":"s","seq":2}',
+    );
+    expect(decodeMessage('{"v":1,"src":"s","seq":2}')).toEqual({
+      v: 1,
+      src: 's',
+      seq: 2,
+      type: 'inv',
+      keys: [],
+      patterns: [],
+      flush: false,
+      pos: undefined,
+    });
+  });
+
+  it('decodes a Buffer as UTF-8', () => {
+    const raw = encodeInvalidation('s', 3, { keys: ['user:héllo 👋'] });
+    expect(decodeMessage(Buffer.from(raw, 'utf8'))).toMatchObject({ keys: ['user:héllo 👋'] });
   });
 });

@@ -333,8 +333,16 @@ describe('loadConfig: valid configurations', () => {
         heartbeatMs: 1000,
       },
       rules: [{ table: 'app.users', keys: ['user:{id}', 'user:email:{email}'] }],
-      api: { listen: '127.0.0.1:8080', resources: {} },
+      api: { listen: '127.0.0.1:8080', resources: {}, fenceWaitMs: 1000 },
       metrics: {},
+      verify: {
+        listen: '127.0.0.1:9466',
+        sampleRate: 0.01,
+        windowsMs: [1000, 10000, 60000],
+        maxPending: 100000,
+        horizonMs: 600000,
+        confirmTimeoutMs: 30000,
+      },
       log: { level: 'info' },
     });
   });

@@ -334,3 +334,34 @@ describe('redis.waitReplicas', () => {
     expect(issuesOf({ ...document, redis: { ...redis, waitReplicas: 0 } })).toEqual([]);
   });
 });
+describe('verify', () => {
+  it('takes a sample rate and windows, as text too (from ${VAR})', () => {
+    const config = validateConfig({
+      ...document,
+      verify: { sampleRate: '0.25', windowsMs: ['500', 2000], listen: '0.0.0.0:9466' },
+    });
+    expect(config.verify).toMatchObject({
+      sampleRate: 0.25,
+      windowsMs: [500, 2000],
+      listen: '0.0.0.0:9466',
+    });
+  });
+
+  it('refuses a rate outside (0, 1], no window, a window below 100 ms, a bad address', () => {
+    expect(issuesOf({ ...document, verify: { sampleRate: 0 } })).toEqual([
+      { path: 'verify.sampleRate', message: 'Too small: expected number to be >0' },
+    ]);
+    expect(issuesOf({ ...document, verify: { sampleRate: 1.5 } })).toEqual([
+      { path: 'verify.sampleRate', message: 'Too big: expected number to be <=1' },
+    ]);
+    expect(issuesOf({ ...document, verify: { windowsMs: [] } })).toEqual([
+      { path: 'verify.windowsMs', message: 'Too small: expected array to have >=1 items' },
+    ]);
+    expect(issuesOf({ ...document, verify: { windowsMs: [50] } })).toEqual([
+      { path: 'verify.windowsMs[0]', message: 'Too small: expected number to be >=100' },
+    ]);
+    expect(issuesOf({ ...document, verify: { listen: 'nowhere' } })).toEqual([
+      { path: 'verify.listen', message: 'must be HOST:PORT, e.g. 127.0.0.1:8080' },
+    ]);
+  });
+});

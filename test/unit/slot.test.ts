@@ -1,3 +1,5 @@
+import calculateSlot from 'cluster-key-slot';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc16, hashTag, keySlot } from '../../src/keys/slot.js';
 
@@ -45,5 +47,38 @@ describe('hashTag', () => {
     ['a}', null],
   ])('hashTag(%j) = %j', (key, tag) => {
     expect(hashTag(key)).toBe(tag);
+  });
+});
+
+describe('keySlot and ioredis (cluster-key-slot)', () => {
+  // ioredis routes by cluster-key-slot. It agrees with Redis (and keySlot)
+  // except on keys whose first "{" is followed at once by "}" with a later
+  // "}": Redis hashes the whole key, cluster-key-slot the text after the
+  // empty tag. The Redis server decides CROSSSLOT for the lease scripts, so
+  // Sluice follows Redis; ioredis's MOVED handling corrects its routing.
+  const ioredisDiffers = (key: string): boolean => /^[^{]*\{\}.*\}/s.test(key);
+
+  it('agree on every other key', () => {
+    fc.assert(
+      fc.property(
+        fc.string({
+          unit: fc.constantFrom('{', '}', 'a', 'b', ':', '1', 'é', '👋'),
+          maxLength: 12,
+        }),
+        (key) => {
+          if (ioredisDiffers(key)) return;
+          expect(keySlot(key)).toBe(calculateSlot(key));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('differ where Redis hashes the whole key after an empty tag', () => {
+    expect(keySlot('foo{}{bar}')).toBe(8363); // CLUSTER KEYSLOT
+    expect(calculateSlot('foo{}{bar}')).toBe(keySlot('{bar')); // 4015
+    expect(ioredisDiffers('foo{}{bar}')).toBe(true);
+    expect(ioredisDiffers('foo{}')).toBe(false);
+    expect(keySlot('foo{}')).toBe(calculateSlot('foo{}'));
   });
 });

@@ -94,7 +94,7 @@ runScenario(NAME, async () => {
   const bus = benchRedis();
   const procs: Proc[] = [];
   const api = httpClient(BASE);
-  const oldNotify = ((await redis.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '';
+  const oldNotify = (await redis.config('GET', 'notify-keyspace-events'))[1] ?? '';
   try {
     await createItems(conn, TABLE, UPDATES + WARMUP);
     await createItems(conn, FLOOR_TABLE, UPDATES + WARMUP);

@@ -117,7 +117,7 @@ runScenario(NAME, async () => {
   const keyspace = benchRedis();
   let daemon: Proc | null = null;
   let floorWorker: Proc | null = null;
-  const oldNotify = ((await redis.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '';
+  const oldNotify = (await redis.config('GET', 'notify-keyspace-events'))[1] ?? '';
   try {
     log(`sysbench prepare (${TABLES} tables × ${TABLE_SIZE} rows)`);
     await conn.query('CREATE DATABASE IF NOT EXISTS sbtest');

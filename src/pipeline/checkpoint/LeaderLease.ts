@@ -26,6 +26,7 @@ export interface LeaderLeaseOptions {
 export class LeaderLease {
   private readonly log: Logger;
   private renewTimer: Timer | null = null;
+  private renewing = false;
   private readonly clock: Clock;
   private stopped = false;
   /** The fencing token of the current leadership, 0 while not leading. */
@@ -38,6 +39,11 @@ export class LeaderLease {
 
   get leaderKey(): string {
     return RedisKeys.leader(this.options.source);
+  }
+
+  /** The lease's value while this instance holds it: `<instance>/<token>`. */
+  get holder(): string {
+    return `${this.options.instance}/${this.token}`;
   }
 
   get fenceKey(): string {
@@ -97,8 +103,22 @@ export class LeaderLease {
     const { redis, instance, leaseMs } = this.options;
     this.renewTimer = this.clock.setInterval(
       () => {
+        // One renewal at a time: during an outage they would pile up in the
+        // client's queue, each carrying the token of its moment, and replay
+        // at once when Redis returns.
+        if (this.renewing) return;
+        this.renewing = true;
+        const sentWith = this.token;
         redis
-          .eval(luaScript('leader-renew-2'), 2, this.leaderKey, this.fenceKey, instance, leaseMs)
+          .eval(
+            luaScript('leader-renew-2'),
+            2,
+            this.leaderKey,
+            this.fenceKey,
+            instance,
+            leaseMs,
+            sentWith,
+          )
           .then(
             (reply) => {
               const r = Number(reply);
@@ -108,27 +128,33 @@ export class LeaderLease {
                   { fence: this.token },
                   'lease had expired (redis outage?): re-taken with a new fencing token',
                 );
-              } else if (r === 0) {
+              } else if (r === 0 && this.token === sentWith) {
+                // (A token that changed meanwhile was adopted from a newer
+                // acquisition of this instance: this answer is about the old one.)
                 this.lose(onLost, 'the lease expired and another instance took it');
               }
             },
             (err: unknown) => {
               this.log.debug({ err: (err as Error).message }, 'lease renewal failed; retrying');
             },
-          );
+          )
+          .finally(() => {
+            this.renewing = false;
+          });
       },
       Math.max(50, Math.floor(leaseMs / 3)),
     );
   }
 
   /**
-   * After a checkpoint write was fenced off: whether this instance still
-   * holds the lease. It may have re-taken its own expired lease (a Redis
-   * outage longer than the lease) with a new token while the write carried
-   * the old one; then it adopts the current token and the write is retried.
-   * A lease nobody holds (a Redis failover to a replica that never had it,
-   * or that had it expire) is taken with a new token, which is adopted.
-   * False when another instance leads: the caller halts.
+   * After a checkpoint write was fenced off: whether this instance holds the
+   * lease under the latest acquisition. It may have re-taken its own expired
+   * lease (a Redis outage longer than the lease) with a new token while the
+   * write carried the old one; then it adopts that token and the write is
+   * retried. A lease nobody holds (the primary Redis failed over to never
+   * had it, or had it expire) is taken with a new token, which is adopted.
+   * False when another instance leads, or the lease names this instance
+   * under an older acquisition: the caller halts.
    */
   async confirm(): Promise<boolean> {
     const { redis, instance, leaseMs } = this.options;
@@ -167,7 +193,7 @@ export class LeaderLease {
     this.clock.clearInterval(this.renewTimer);
     this.renewTimer = null;
     await this.options.redis
-      .eval(luaScript('leader-release-1'), 1, this.leaderKey, this.options.instance)
+      .eval(luaScript('leader-release-1'), 1, this.leaderKey, this.holder)
       .catch(() => 0);
   }
 }

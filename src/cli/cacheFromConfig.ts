@@ -2,7 +2,7 @@ import type { SluiceConfig } from '../config/schema.js';
 import { createRedisClient } from '../infra/redis.js';
 import { WriteBehindQueue } from '../jobs/WriteBehindQueue.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
-import { SluiceCache, type SluiceCacheOptions } from './SluiceCache.js';
+import { SluiceCache, type SluiceCacheOptions } from '../cache/SluiceCache.js';
 
 /** A cache built from the daemon's configuration, with the connections it opened. */
 export interface ConfiguredCache {
@@ -12,11 +12,24 @@ export interface ConfiguredCache {
 }
 
 /**
- * Builds a SluiceCache from the same configuration file the daemon uses:
+ * Composition (here, not in cache/: the cache does not import jobs/, which
+ * sits on it). Builds a SluiceCache from the same configuration file the daemon uses:
  * its Redis, its invalidation channel and heartbeat period, and a
  * write-behind queue that the daemon's worker (`sluice run`) processes.
  * `overrides` replaces any cache option (L1 size, TTLs, logger, registry).
  */
+/** The cache options the configuration decides: the daemon's channel, heartbeat and source. */
+export function cacheOptions(
+  config: SluiceConfig,
+): Pick<SluiceCacheOptions, 'channel' | 'heartbeatMs' | 'fenceSource' | 'fenceWaitMs'> {
+  return {
+    channel: config.invalidation.channel,
+    heartbeatMs: config.invalidation.heartbeatMs,
+    fenceSource: config.source.name,
+    fenceWaitMs: config.api.fenceWaitMs,
+  };
+}
+
 export async function cacheFromConfig(
   config: SluiceConfig,
   overrides: Partial<Omit<SluiceCacheOptions, 'redis'>> = {},
@@ -35,8 +48,7 @@ export async function cacheFromConfig(
   });
   const cache = new SluiceCache({
     redis,
-    channel: config.invalidation.channel,
-    heartbeatMs: config.invalidation.heartbeatMs,
+    ...cacheOptions(config),
     writeBehind,
     ...overrides,
   });

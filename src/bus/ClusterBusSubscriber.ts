@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Redis, type Cluster } from 'ioredis';
-import type { BusSubscriber } from './InvalidationBus.js';
+import { backoffDelay, REDIS_BACKOFF } from '../infra/backoff.js';
+import { systemClock, type Clock, type Timer } from '../infra/clock.js';
+import type { SubscriberConnection } from './BusSubscriber.js';
 
 export interface ClusterBusSubscriberOptions {
   /** CLIENT SETNAME of the subscription connection (default `sluice:subscriber`). */
@@ -9,9 +11,8 @@ export interface ClusterBusSubscriberOptions {
   readonly hopAfter?: number;
   /** How long `subscribe` waits for the cluster client to know a node (default 5000 ms). */
   readonly nodeWaitMs?: number;
+  readonly clock?: Clock;
 }
-
-const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
 /**
  * The invalidation bus's subscription on a Redis Cluster. A PUBLISH on any
@@ -25,18 +26,20 @@ const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6)
  * by its replica), it connects to another node the cluster client knows;
  * the bus sees that as one more reconnect.
  */
-export class ClusterBusSubscriber extends EventEmitter implements BusSubscriber {
+export class ClusterBusSubscriber extends EventEmitter implements SubscriberConnection {
   private conn: Redis | null = null;
   /** `host:port` of the node that failed last (avoided on the next pick). */
   private failed: string | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: Timer | null = null;
   private closed = false;
+  private readonly clock: Clock;
 
   constructor(
     private readonly cluster: Cluster,
     private readonly options: ClusterBusSubscriberOptions = {},
   ) {
     super();
+    this.clock = options.clock ?? systemClock;
     this.connect();
   }
 
@@ -56,7 +59,7 @@ export class ClusterBusSubscriber extends EventEmitter implements BusSubscriber 
   /** Closes the connection for good; idempotent. */
   disconnect(): void {
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.retryTimer);
     this.conn?.disconnect();
     this.conn = null;
   }
@@ -68,14 +71,14 @@ export class ClusterBusSubscriber extends EventEmitter implements BusSubscriber 
    * (INFO) puts the connection in subscriber mode under it, and it drops.
    */
   private async connection(): Promise<Redis> {
-    const deadline = Date.now() + (this.options.nodeWaitMs ?? 5000);
+    const deadline = this.clock.now() + (this.options.nodeWaitMs ?? 5000);
     for (;;) {
       if (this.closed) throw new Error('subscriber closed');
       if (this.conn?.status === 'ready') return this.conn;
-      if (Date.now() >= deadline) {
+      if (this.clock.now() >= deadline) {
         throw new Error(`redis cluster: no node ready to subscribe on (${this.node ?? 'none'})`);
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await this.clock.sleep(20);
     }
   }
 
@@ -92,8 +95,7 @@ export class ClusterBusSubscriber extends EventEmitter implements BusSubscriber 
     const target = pool[Math.floor(Math.random() * pool.length)];
     if (target === undefined) {
       // The cluster client has not discovered any node yet.
-      this.retryTimer = setTimeout(() => this.connect(), 100);
-      this.retryTimer.unref();
+      this.retryTimer = this.clock.setTimeout(() => this.connect(), 100);
       return;
     }
     const base = this.cluster.options.redisOptions ?? {};
@@ -107,7 +109,7 @@ export class ClusterBusSubscriber extends EventEmitter implements BusSubscriber 
       connectionName: this.options.connectionName ?? 'sluice:subscriber',
       maxRetriesPerRequest: 1,
       // null ends the connection: then another node is tried.
-      retryStrategy: (times) => (times > hopAfter ? null : backoff(times)),
+      retryStrategy: (times) => (times > hopAfter ? null : backoffDelay(times, REDIS_BACKOFF)),
     });
     conn.on('error', () => undefined); // state changes arrive as events below
     conn.on('message', (channel: string, message: string) =>
@@ -123,8 +125,7 @@ export class ClusterBusSubscriber extends EventEmitter implements BusSubscriber 
       this.failed = `${target.host}:${target.port}`;
       this.conn = null;
       this.emit('close');
-      this.retryTimer = setTimeout(() => this.connect(), 100);
-      this.retryTimer.unref();
+      this.retryTimer = this.clock.setTimeout(() => this.connect(), 100);
     });
     this.conn = conn;
   }

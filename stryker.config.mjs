@@ -1,0 +1,49 @@
+// @ts-check
+/**
+ * Mutation testing: `npm run test:mutation`. Each mutant of a module in
+ * `mutate` must make a test fail; docs/mutation.md lists the scores and every
+ * surviving mutant (killed by a new test, or named equivalent with a reason).
+ *
+ * StrykerJS 9 (core and vitest-runner): version 10 needs Node 22+, and the
+ * project's machines and image run Node 20.
+ *
+ * To cover another module, add it to `mutate` below and its fast tests to
+ * vitest.mutation.config.ts (unit tests are there already).
+ *
+ * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
+ */
+export default {
+  testRunner: 'vitest',
+  plugins: ['@stryker-mutator/vitest-runner'],
+  vitest: { configFile: 'vitest.mutation.config.ts' },
+  mutate: [
+    // The wire codec and the subscriber (gap, restart, heartbeat loss).
+    'src/bus/codec.ts',
+    'src/bus/BusSubscriber.ts',
+    // The cache's protections: fill tracker, read-through, L1 and L2 facades.
+    'src/cache/FillTracker.ts',
+    'src/cache/ReadThrough.ts',
+    'src/cache/LocalCache.ts',
+    'src/cache/RemoteCache.ts',
+    // The daemon core's stages: batcher, dispatcher, tracker, writer,
+    // publisher, stall detection, replay rate limit.
+    'src/pipeline/batch/Batcher.ts',
+    'src/pipeline/batch/RateLimiter.ts',
+    'src/pipeline/Dispatcher.ts',
+    'src/pipeline/checkpoint/CheckpointTracker.ts',
+    'src/pipeline/checkpoint/CheckpointWriter.ts',
+    'src/pipeline/source/StallDetector.ts',
+    'src/bus/BusPublisher.ts',
+  ],
+  coverageAnalysis: 'perTest',
+  // Two cores: the machines' size.
+  concurrency: 2,
+  timeoutMS: 15_000,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/index.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  thresholds: { high: 95, low: 90, break: 90 },
+  ignorePatterns: ['dist', 'docs', 'reports', 'coverage', '.data', 'deploy', 'examples'],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+};

@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The tests StrykerJS runs against each mutant (npm run test:mutation): the
+ * unit tests, and the fast tests of the mutated modules that need a real
+ * Redis (no daemon, no MariaDB, no child process), so that a run stays
+ * within ~15 min on 2 cores. When a module joins `mutate` in
+ * stryker.config.mjs, its fast tests join `include` here.
+ */
+export default defineConfig({
+  test: {
+    name: 'mutation',
+    include: [
+      'test/unit/**/*.test.ts',
+      // The read path against Redis (leases, fills, the bus's effect on L1).
+      'test/integration/ReadThrough.test.ts',
+      'test/integration/RemoteCache.test.ts',
+      'test/integration/cache-bus.test.ts',
+      // The daemon's delivery stages against Redis (exact keys, messages, positions).
+      'test/integration/stages.test.ts',
+    ],
+    // Starts (or reuses) the project's Redis; see test/globalSetup.ts.
+    globalSetup: ['test/globalSetup.ts'],
+    testTimeout: 30_000,
+    env: { TZ: 'UTC' },
+  },
+});
