@@ -90,14 +90,14 @@ describe('fencing policy', () => {
     // The primary Redis failed over to has not got this lease, and another counter.
     await redis.del(lease.leaderKey);
     await redis.set(lease.fenceKey, first + 3);
-    const keys = await plant(redis, [`${p}:t:21`]);
-    await db.sql('INSERT INTO t VALUES (21, 1)');
+    const keys = await plant(redis, [`${p}:t:31`]);
+    await db.sql('INSERT INTO t VALUES (31, 1)');
     const head = await db.headText();
     await vi.waitFor(async () => expect(atOrAfter(await stored(source), head)).toBe(true), {
       timeout: 10_000,
     });
     expect(await survivors(redis, keys)).toEqual([]);
-    expect(await redis.get(lease.leaderKey)).toBe(`me-${source}`);
+    expect(await redis.get(lease.leaderKey)).toBe(`me-${source}/${first + 4}`);
     expect(lease.token).toBe(first + 4); // taken again with INCR, and adopted
     expect(Number(await redis.get(lease.fenceKey))).toBe(first + 4);
     await daemon.stop();
