@@ -529,10 +529,13 @@ export class Invalidator {
    * persistence are ordered), so: stop reading, abandon the queued and
    * in-flight work (every write built from it carries the old primary's
    * identity and is refused), re-read the checkpoint stored there, and
-   * re-stream the binlog from it with fresh stages. Once the stream is back
-   * where it was, an L1 reset is announced in order (`flush: true`, no
-   * patterns: every reader clears its L1; nothing is deleted), so a reader
-   * that filled L1 from the new primary's stale values meanwhile drops them.
+   * re-stream the binlog from it with fresh stages. The bus sequence starts
+   * over: readers take the next message for a publisher restart (L1
+   * cleared, read-your-own-writes watermark started over, so no token is
+   * vouched for by the old primary's acknowledgements). Once the stream is
+   * back where it was, an L1 reset is announced in order (`flush: true`, no
+   * patterns: nothing is deleted), so a reader that filled L1 from the new
+   * primary's stale values meanwhile drops them.
    */
   private onRedisPrimaryChanged(reason: string): void {
     if (this.stopping !== null) return;
@@ -568,6 +571,9 @@ export class Invalidator {
       'redis primary changed: re-streaming the binlog from the checkpoint stored there',
     );
     this.dispatcher.halt();
+    // Readers must not trust what this run announced: their watermark and L1
+    // start over with the next message (a lower seq).
+    this.publisher.restart();
     const source = this.source;
     this.source = null;
     this.stats.connected = false;

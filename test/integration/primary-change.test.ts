@@ -1,5 +1,8 @@
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BusSubscriber } from '../../src/bus/BusSubscriber.js';
+import { parseFenceToken, type FenceToken } from '../../src/bus/Watermark.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { checkpointCommand } from '../../src/pipeline/checkpoint/checkpointCommand.js';
 import { encodeCheckpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
@@ -58,6 +61,7 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
     // sees the new server (after the test's own subscriber is back).
     const proxy = await TcpProxy.start('127.0.0.1', server.port);
     let daemon: TestDaemon | null = null;
+    const readerConnection = server.client();
     try {
       daemon = await startDaemon(
         { [`${db.name}.t`]: [`${p}:t:{id}`] },
@@ -73,6 +77,28 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
         },
       );
       const { source, channel } = daemon;
+      // A reader's bus subscriber (straight to the server): its watermark must
+      // stop vouching for the burst once the daemon re-streams.
+      const resets: string[] = [];
+      let passedAtRestart: boolean | null = null;
+      const reader: BusSubscriber = new BusSubscriber({
+        connection: readerConnection,
+        channel,
+        heartbeatMs: 1000,
+        requireHeartbeat: false,
+        logger: pino({ level: 'silent' }),
+        listener: {
+          onKeys: () => undefined,
+          onPatterns: () => undefined,
+          onReset: (reason) => {
+            resets.push(reason);
+            if (reason === 'restart') passedAtRestart = reader.passed(source, burstEnd());
+          },
+        },
+      });
+      let burstToken: FenceToken | null = null;
+      const burstEnd = (): FenceToken => burstToken ?? parseFenceToken('binlog.999999:4');
+      await reader.start();
       await db.sql('INSERT INTO t VALUES (0, 0)');
       const first = await db.headText();
       await vi.waitFor(
@@ -102,6 +128,10 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
         },
       );
       expect(await survivors(redis, keys)).toEqual([]);
+      burstToken = parseFenceToken(head);
+      await vi.waitFor(() => expect(reader.passed(source, burstEnd())).toBe(true), {
+        timeout: 10_000,
+      });
 
       await proxy.down();
       await server.restart();
@@ -110,6 +140,7 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
       expect(firstTx).not.toBe(null);
       expect(atOrAfter(await checkpointText(redis, source), String(firstTx))).toBe(false);
       const messages = await collectMessages(channel, server.url);
+      await vi.waitFor(() => expect(reader.isSubscribed).toBe(true), { timeout: 10_000 });
       try {
         await proxy.up();
         await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), {
@@ -135,6 +166,15 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
         const stored = daemon.invalidator.storedCheckpoint?.position;
         expect(atOrAfter(stored === undefined ? null : formatPosition(stored), head)).toBe(true);
         expect(daemon.invalidator.stats.redisPrimaryChanges).toBe(1);
+        // A new run of the sequence: the reader took it for a publisher
+        // restart, and its watermark no longer vouched for the burst until
+        // the re-stream had invalidated it again.
+        expect(messages.messages.find((m) => m.type !== 'hb')?.seq).toBe(1);
+        expect(resets).toContain('restart');
+        expect(passedAtRestart).toBe(false);
+        await vi.waitFor(() => expect(reader.passed(source, burstEnd())).toBe(true), {
+          timeout: 10_000,
+        });
         let settled = false;
         void daemon.invalidator.done.then(
           () => (settled = true),
@@ -144,8 +184,10 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
         expect(settled).toBe(false); // still running
       } finally {
         await messages.close();
+        await reader.close();
       }
     } finally {
+      readerConnection.disconnect();
       await daemon?.stop();
       await proxy.down();
     }
