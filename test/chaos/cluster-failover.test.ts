@@ -201,6 +201,15 @@ rules:
       timeout: 30_000,
       interval: 100,
     });
+    // The test's own client learns the new owner (its auto-pipelined
+    // commands do not follow a MOVED on their own).
+    await vi.waitFor(
+      () => {
+        c.refreshSlotsCache();
+        expect(c.slots[keySlot(cpKey)]?.[0]).toBe(`127.0.0.1:${replica}`);
+      },
+      { timeout: 10_000, interval: 200 },
+    );
 
     await vi.waitFor(async () => expect(await survivors(c, keys)).toEqual([]), {
       timeout: 60_000,
