@@ -11,9 +11,8 @@
  */
 import { pathToFileURL } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { createPool, type RowDataPacket } from 'mysql2/promise';
-import { KeyTemplate, SluiceCache, loadConfig, type SluiceConfig } from 'sluice';
+import { KeyTemplate, SluiceCache, createRedisClient, loadConfig, type SluiceConfig } from 'sluice';
 
 export interface AppOptions {
   /** Default: loadConfig() (config/sluice.yaml, or the file named by SLUICE_CONFIG). */
@@ -34,7 +33,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   // the key this process caches is exactly the key the daemon deletes.
   const userKey = KeyTemplate.parse(options.userKey ?? 'user:{id}');
 
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
+  // The daemon's Redis: one server, a Sentinel group or a cluster (`redis.*`).
+  const redis = createRedisClient(config.redis, 'app');
   const db = createPool({
     uri: config.database.url,
     supportBigNumbers: true,

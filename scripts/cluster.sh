@@ -8,6 +8,11 @@
 # $SLUICE_DATA_DIR/cluster (default <repo>/.data/cluster, git-ignored). No
 # persistence: `up` after `down` creates a fresh, empty cluster. `up` is
 # idempotent and returns once every node reports cluster_state:ok.
+# SLUICE_CLUSTER_REPLICAS=1 gives every master a replica (then at least six
+# ports; `up` also waits for every replica to be in sync, and a replica may
+# be promoted however long its link was down: cluster-replica-validity-factor
+# 0, for failover tests); SLUICE_CLUSTER_NODE_TIMEOUT (default 5000 ms) is
+# how long a silent node takes to be failed over.
 # Quiet on success, verbose on failure.
 set -euo pipefail
 
@@ -15,6 +20,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${SLUICE_DATA_DIR:-$ROOT/.data}"
 DIR="$DATA/cluster"
 read -r -a PORTS <<<"${SLUICE_CLUSTER_PORTS:-7001 7002 7003}"
+REPLICAS="${SLUICE_CLUSTER_REPLICAS:-0}"
+NODE_TIMEOUT="${SLUICE_CLUSTER_NODE_TIMEOUT:-5000}"
 DEADLINE_S=60
 
 die() {
@@ -24,6 +31,9 @@ die() {
 
 ((${#PORTS[@]} >= 3)) || die "SLUICE_CLUSTER_PORTS needs at least three ports (got '${PORTS[*]}')"
 for p in "${PORTS[@]}"; do [[ $p =~ ^[0-9]+$ ]] || die "not a port: '$p' (SLUICE_CLUSTER_PORTS)"; done
+[[ $REPLICAS == 0 || $REPLICAS == 1 ]] || die "SLUICE_CLUSTER_REPLICAS is 0 or 1 (got '$REPLICAS')"
+((REPLICAS == 0 || ${#PORTS[@]} >= 6)) || die "SLUICE_CLUSTER_REPLICAS=1 needs at least six ports (got '${PORTS[*]}')"
+[[ $NODE_TIMEOUT =~ ^[0-9]+$ ]] || die "not a number: '$NODE_TIMEOUT' (SLUICE_CLUSTER_NODE_TIMEOUT)"
 for t in redis-server redis-cli; do
   command -v $t >/dev/null || die "$t is missing (bash scripts/services.sh up installs it)"
 done
@@ -70,8 +80,10 @@ start_node() { # port
   port_in_use "$port" && die "port $port is already used by another process (set SLUICE_CLUSTER_PORTS)"
   mkdir -p "$dir"
   rm -f "$dir/redis.pid" "$dir/nodes.conf" # a node that is not running starts over
-  if ! redis-server --port "$port" --bind 127.0.0.1 \
-    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+  local validity=()
+  ((REPLICAS == 0)) || validity=(--cluster-replica-validity-factor 0)
+  if ! redis-server --port "$port" --bind 127.0.0.1 "${validity[@]}" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$NODE_TIMEOUT" \
     --save '' --appendonly no --daemonize yes \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     >"$dir/console.log" 2>&1; then
@@ -89,10 +101,14 @@ start_node() { # port
 }
 
 all_ok() {
-  local p
+  local p repl
   for p in "${PORTS[@]}"; do
     [[ "$(info_field "$p" cluster_state)" == ok ]] || return 1
     [[ "$(info_field "$p" cluster_known_nodes)" == "${#PORTS[@]}" ]] || return 1
+    repl="$(rcli "$p" info replication 2>/dev/null | tr -d '\r')"
+    if grep -qx 'role:slave' <<<"$repl"; then
+      grep -qx 'master_link_status:up' <<<"$repl" || return 1
+    fi
   done
 }
 
@@ -115,7 +131,7 @@ create_cluster() {
     fi
     addrs+=("127.0.0.1:$p")
   done
-  if ! redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes \
+  if ! redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$REPLICAS" --cluster-yes \
     >"$DIR/create.log" 2>&1; then
     show_log "$DIR/create.log"
     die "redis-cli --cluster create failed"

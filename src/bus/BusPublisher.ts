@@ -84,6 +84,20 @@ export class BusPublisher {
     this.mark = mark;
   }
 
+  /**
+   * Starts a new run of the sequence: the daemon re-streams after a Redis
+   * primary change, and what this run acknowledged may be lost with the
+   * old primary. The next message has seq 1, lower than what subscribers
+   * saw: they take it for a publisher restart, clear their L1 and start the
+   * read-your-own-writes watermark over. Until the next acknowledgement,
+   * heartbeats repeat seq 0 and carry no watermark (the old one would vouch
+   * for deletes the new primary lacks).
+   */
+  restart(): void {
+    this.seqValue = 0;
+    this.mark = {};
+  }
+
   /** Publishes one message now (jobs, flush notices); rejects when Redis did not take it. */
   async publish(body: InvalidationBody): Promise<void> {
     const message = encodeInvalidation(this.options.src, ++this.seqValue, body);

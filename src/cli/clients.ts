@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { redactUrl } from '../config/redact.js';
+import { describeRedis } from '../config/redact.js';
 import { SluiceError } from '../errors/index.js';
 import { closeRedis, createRedisClient, type RedisTarget } from '../infra/redis.js';
 import { TIMED_OUT, withTimeout } from '../infra/timeout.js';
@@ -10,13 +10,12 @@ const CONNECT_TIMEOUT_MS = 5000;
 /**
  * Runs `fn` with a Redis client (`redis.*`: a single Redis or a cluster)
  * that is known to be reachable, and closes it. An unreachable Redis is
- * E_REDIS naming the redacted URL.
+ * E_REDIS naming the redacted URL (or the Sentinel group).
  */
 export async function withRedis<T>(
   target: RedisTarget,
   fn: (redis: Redis | Cluster) => Promise<T>,
 ): Promise<T> {
-  const url = target.url;
   const redis = createRedisClient(target, 'cli', {
     maxRetriesPerRequest: 0,
     connectTimeout: CONNECT_TIMEOUT_MS,
@@ -31,7 +30,7 @@ export async function withRedis<T>(
     } catch (cause) {
       throw new SluiceError(
         'E_REDIS',
-        `cannot reach Redis at ${redactUrl(url)}: ${(cause as Error).message}`,
+        `cannot reach Redis at ${describeRedis(target)}: ${(cause as Error).message}`,
         {
           cause,
         },

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { checkAgainstSchema } from '../config/liveCheck.js';
-import { redactUrl } from '../config/redact.js';
+import { describeRedis, redactUrl } from '../config/redact.js';
 import { Registry } from 'prom-client';
 import { collectProcessMetrics } from '../infra/processMetrics.js';
 import { buildMappingRules, parseListen } from '../config/schema.js';
@@ -72,7 +72,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     {
       source: config.source.name,
       url: redactUrl(config.source.url),
-      redis: redactUrl(config.redis.url),
+      redis: describeRedis(config.redis),
       tables: config.rules.map((r) => r.table),
     },
     'sluice starting',
@@ -103,7 +103,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     throw err;
   }
 
-  // A single Redis, or a cluster (`redis.cluster`): the sink, the checkpoint,
+  // A single Redis, a Sentinel group or a cluster: the sink, the checkpoint,
   // the leader lease and the status record all use this client.
   const redis = createRedisClient(config.redis, 'sink');
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
@@ -125,6 +125,10 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     invalidation: config.invalidation,
     rules: buildMappingRules(config),
     redis,
+    replicaWait:
+      config.redis.waitReplicas > 0
+        ? { replicas: config.redis.waitReplicas, timeoutMs: config.redis.waitTimeoutMs }
+        : null,
     logger,
     columns: schema.columns,
     ...(jobs.secondDelete === undefined ? {} : { secondDelete: jobs.secondDelete }),

@@ -5,7 +5,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { SluiceCache } from '../cache/SluiceCache.js';
 import { checkAgainstSchema } from '../config/liveCheck.js';
-import { redactUrl } from '../config/redact.js';
+import { describeRedis, redactUrl } from '../config/redact.js';
 import { parseListen } from '../config/schema.js';
 import { createPool } from '../db/createPool.js';
 import { SchemaLookup } from '../db/schemaLookup.js';
@@ -52,7 +52,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   log.info(
     {
       database: redactUrl(config.database.url),
-      redis: redactUrl(config.redis.url),
+      redis: describeRedis(config.redis),
       resources: Object.keys(config.api.resources),
     },
     'sluice serve starting',
@@ -95,7 +95,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     lifecycle.add('pool', () => pool.end());
     if (!(await ready(redis, 5000))) {
       log.warn(
-        { code: 'E_REDIS', redis: redactUrl(config.redis.url) },
+        { code: 'E_REDIS', redis: describeRedis(config.redis) },
         'redis unreachable: serving from the database until it is back (/readyz: degraded)',
       );
     }

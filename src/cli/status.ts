@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { redactUrl } from '../config/redact.js';
+import { describeRedis, redactUrl } from '../config/redact.js';
 import type { Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
 import type { DaemonStatus } from '../pipeline/checkpoint/StatusRecord.js';
 import type { BinlogPosition } from '../pipeline/position.js';
@@ -143,7 +143,7 @@ async function status(opts: StatusOptions): Promise<void> {
   const report = buildReport({
     source: config.source.name,
     server: redactUrl(config.source.url),
-    redis: redactUrl(config.redis.url),
+    redis: describeRedis(config.redis),
     checkpoint: stored?.cp ?? null,
     head: server?.head ?? null,
     logs: server?.logs ?? null,

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/schema.js';
-import { redactUrl } from '../config/redact.js';
+import { describeRedis, redactUrl } from '../config/redact.js';
 import { parseListen } from '../config/schema.js';
 import { closeRedis, createRedisClient } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
@@ -194,7 +194,7 @@ export class StatusWatcher {
     const report = buildReport({
       source: config.source.name,
       server: redactUrl(config.source.url),
-      redis: redactUrl(config.redis.url),
+      redis: describeRedis(config.redis),
       checkpoint: stored?.cp ?? null,
       head: server?.head ?? null,
       logs: server?.logs ?? null,

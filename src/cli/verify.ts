@@ -4,12 +4,12 @@ import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { collectProcessMetrics } from '../infra/processMetrics.js';
 import { ClusterBusSubscriber } from '../bus/ClusterBusSubscriber.js';
-import { redactUrl } from '../config/redact.js';
+import { describeRedis, redactUrl } from '../config/redact.js';
 import { parseListen } from '../config/schema.js';
 import { createPool } from '../db/createPool.js';
 import { systemClock } from '../infra/clock.js';
 import { startMetricsServer } from '../infra/metricsServer.js';
-import { closeRedis, createRedis, createRedisClient, isCluster } from '../infra/redis.js';
+import { closeRedis, createRedisClient, isCluster } from '../infra/redis.js';
 import { onShutdownSignal } from '../infra/signals.js';
 import { KeyTemplate } from '../keys/KeyTemplate.js';
 import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
@@ -91,7 +91,9 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
     // Its own subscription connection: the monitor must see every invalidation.
     const subscriber = isCluster(redis)
       ? new ClusterBusSubscriber(redis, { connectionName: 'sluice:verify-subscriber' })
-      : createRedis(config.redis.url, 'verify-subscriber', {
+      : // Same server (a URL or the Sentinels' primary), its own connection.
+        redis.duplicate({
+          connectionName: 'sluice:verify-subscriber',
           enableAutoPipelining: false,
           enableOfflineQueue: true,
         });
@@ -152,7 +154,7 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
     log.info(
       {
         address: metrics.address,
-        redis: redactUrl(config.redis.url),
+        redis: describeRedis(config.redis),
         database: redactUrl(config.database.url),
         api: opts.api ?? null,
         windows: config.verify.windowsMs.map(windowLabel),

@@ -22,3 +22,17 @@ export function redactUrl(url: string): string {
   }
   return out.replace(SECRET_PARAM_RE, '$1***');
 }
+
+/**
+ * Where `redis.*` points, for logs and error messages: the redacted URL, or
+ * the Sentinel group and its Sentinels (their passwords are separate fields,
+ * never printed).
+ */
+export function describeRedis(redis: {
+  readonly url?: string | undefined;
+  readonly sentinels?: readonly string[] | undefined;
+  readonly name?: string | undefined;
+}): string {
+  if (redis.url !== undefined) return redactUrl(redis.url);
+  return `sentinel:${redis.name ?? '?'}@${(redis.sentinels ?? []).join(',')}`;
+}

@@ -227,19 +227,95 @@ const hostPort = z
   .string()
   .refine((text) => parseListen(text) !== null, 'must be HOST:PORT, e.g. 10.0.0.5:6379');
 
+/** Fields that only mean something with `redis.sentinels` (with `redis.url`, the URL carries them). */
+const SENTINEL_ONLY = [
+  'name',
+  'username',
+  'password',
+  'db',
+  'sentinelUsername',
+  'sentinelPassword',
+] as const;
+
 const redisSchema = z
   .strictObject({
-    url: url(['redis:', 'rediss:']),
+    /** Required unless `sentinels` name the servers. */
+    url: url(['redis:', 'rediss:']).optional(),
     /** Redis Cluster: `url` (and `nodes`) are seed nodes; the client discovers the rest. */
     cluster: bool().default(false),
     /** More cluster seed nodes (HOST:PORT), tried when `url`'s node is down. */
     nodes: z.array(hostPort).default([]),
+    /** Redis Sentinel (HOST:PORT each): they name the primary of `name`; no `url` then. */
+    sentinels: z.array(hostPort).default([]),
+    /** The Sentinel master group name. */
+    name: z.string().min(1).optional(),
+    /** Credentials and database of the servers the Sentinels name. */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    db: int(0, 1_000_000).optional(),
+    /** TLS to the servers the Sentinels name (with `url`: `rediss://`). */
+    tls: bool().default(false),
+    /** Credentials and TLS of the Sentinels themselves. */
+    sentinelUsername: z.string().min(1).optional(),
+    sentinelPassword: z.string().min(1).optional(),
+    sentinelTls: bool().default(false),
+    /** >0: a round counts as acknowledged only once this many replicas have it (WAIT). */
+    waitReplicas: int(0, 100).default(0),
+    /** The WAIT timeout; fewer replicas by then: the round is retried. */
+    waitTimeoutMs: int(1, 60_000).default(1000),
   })
   .superRefine((r, ctx) => {
+    const sentinel = r.sentinels.length > 0;
     if (!r.cluster && r.nodes.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'needs redis.cluster: true' });
     }
-    if (r.cluster && !/^\/?0?$/.test(urlPath(r.url))) {
+    if (r.url === undefined && !sentinel) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'required (or redis.sentinels and redis.name)',
+      });
+    }
+    if (sentinel) {
+      if (r.url !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['url'],
+          message:
+            'not with redis.sentinels: the Sentinels name the primary (redis.username, redis.password, redis.db, redis.tls)',
+        });
+      }
+      if (r.name === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['name'], message: 'required with redis.sentinels' });
+      }
+      if (r.cluster) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cluster'],
+          message: 'a Redis Cluster has no Sentinels: use redis.sentinels or redis.cluster',
+        });
+      }
+    } else {
+      for (const field of SENTINEL_ONLY) {
+        if (r[field] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'needs redis.sentinels (with redis.url, put it in the URL)',
+          });
+        }
+      }
+      for (const field of ['tls', 'sentinelTls'] as const) {
+        if (r[field]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'needs redis.sentinels (with redis.url, use rediss://)',
+          });
+        }
+      }
+    }
+    if (r.cluster && r.url !== undefined && !/^\/?0?$/.test(urlPath(r.url))) {
       ctx.addIssue({
         code: 'custom',
         path: ['url'],
@@ -340,6 +416,15 @@ export const configSchema = z
         path: ['database', 'url'],
         message:
           'required when source.url names several hosts: the cache reads through one address (a proxy, a DNS name or the primary)',
+      });
+    }
+    // A WAIT holds the daemon's connection, which also renews the leader lease.
+    const most = Math.floor(c.source.leaderLeaseMs / 2);
+    if (c.redis.waitReplicas > 0 && c.redis.waitTimeoutMs > most) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redis', 'waitTimeoutMs'],
+        message: `must be <= source.leaderLeaseMs / 2 (${most}): a WAIT delays the lease renewals on its connection`,
       });
     }
   })

@@ -41,6 +41,10 @@ export const ERROR_CODES = {
     'Another instance took the leader lease (it expired while this one was paused or cut off); this one stops.',
   E_REDIS:
     'A Redis command failed; the sink retries with backoff without advancing the checkpoint.',
+  E_REDIS_REPLICAS:
+    'Fewer replicas than redis.waitReplicas acknowledged a round within redis.waitTimeoutMs; the round is retried and the checkpoint does not pass it.',
+  E_REDIS_PRIMARY_CHANGED:
+    'Redis answers from another primary or dataset than before (failover, restart): the daemon re-reads the checkpoint stored there, re-streams the binlog from it and announces an L1 reset.',
   E_WRITE_BEHIND_FAILED:
     'A write-behind database write failed for good (attempts exhausted or a permanent SQL error): its key was invalidated and the job kept in the failed set.',
   E_BAD_REQUEST:

@@ -3,11 +3,24 @@ import { backoffDelay, REDIS_BACKOFF } from './backoff.js';
 
 /** Where Redis is: `redis.*` of the configuration. */
 export interface RedisTarget {
-  readonly url: string;
+  /** A single server or a cluster seed; absent with `sentinels`. */
+  readonly url?: string | undefined;
   /** A Redis Cluster: `url` and `nodes` are seed nodes. */
-  readonly cluster?: boolean;
+  readonly cluster?: boolean | undefined;
   /** More cluster seed nodes, `HOST:PORT`. */
-  readonly nodes?: readonly string[];
+  readonly nodes?: readonly string[] | undefined;
+  /** Redis Sentinel, `HOST:PORT` each: they name the primary of the group `name`. */
+  readonly sentinels?: readonly string[] | undefined;
+  readonly name?: string | undefined;
+  /** With `sentinels`: credentials, database and TLS of the servers they name. */
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly db?: number | undefined;
+  readonly tls?: boolean | undefined;
+  /** With `sentinels`: credentials and TLS of the Sentinels. */
+  readonly sentinelUsername?: string | undefined;
+  readonly sentinelPassword?: string | undefined;
+  readonly sentinelTls?: boolean | undefined;
 }
 
 /** ioredis's reconnect delay before attempt `times`: the one backoff formula. */
@@ -21,25 +34,73 @@ const backoff = (times: number): number => backoffDelay(times, REDIS_BACKOFF);
 type ClientOptions = Omit<RedisOptions, 'replyMapping'>;
 
 /**
+ * A server demoted to replica under a live connection (a Sentinel failover
+ * that kept the old primary, a managed endpoint that moved) answers writes
+ * with READONLY: reconnect, which finds the primary again. The failed
+ * command is not resent; its caller retries.
+ */
+const reconnectOnReadonly = (err: Error): boolean => err.message.startsWith('READONLY');
+
+/** The options every single-server client shares (one per role). */
+function baseOptions(role: string): ClientOptions {
+  return {
+    connectionName: `sluice:${role}`,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: true,
+    retryStrategy: backoff,
+    reconnectOnError: reconnectOnReadonly,
+    lazyConnect: false,
+  };
+}
+
+/**
  * A Redis client for one role (sink, checkpoint, subscriber, cache). Commands
  * fail fast while Redis is unreachable (the caller's own loop decides to
  * retry or pause), and reconnects back off up to 2 s.
  */
 export function createRedis(url: string, role: string, extra: ClientOptions = {}): Redis {
-  return new Redis(url, {
-    connectionName: `sluice:${role}`,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: true,
-    retryStrategy: backoff,
-    lazyConnect: false,
+  return new Redis(url, { ...baseOptions(role), ...extra });
+}
+
+/**
+ * A client of the primary that `target.sentinels` name for `target.name`.
+ * ioredis asks the Sentinels on every (re)connection, checks the server's
+ * role, and with `failoverDetector` drops the connection on a Sentinel's
+ * `+switch-master`, so a failover is followed at once (the daemon then
+ * checks which dataset it reached: PrimaryWatch).
+ */
+function createSentinelClient(target: RedisTarget, role: string, extra: ClientOptions): Redis {
+  return new Redis({
+    ...baseOptions(role),
+    sentinels: (target.sentinels ?? []).map(hostPort),
+    name: target.name ?? 'mymaster',
+    role: 'master',
+    failoverDetector: true,
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.db === undefined ? {} : { db: target.db }),
+    ...(target.tls === true ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    ...(target.sentinelUsername === undefined ? {} : { sentinelUsername: target.sentinelUsername }),
+    ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
+    ...(target.sentinelTls === true ? { sentinelTLS: {} } : {}),
     ...extra,
   });
 }
 
+/** `HOST:PORT` (IPv6 in brackets) as ioredis wants it. */
+function hostPort(text: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(':');
+  return {
+    host: text.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
+    port: Number(text.slice(colon + 1)),
+  };
+}
+
 /**
- * The client of `target` for one role: a `Redis` for a single server, an
- * ioredis `Cluster` when `target.cluster` is set (seeded with the URL's node
- * and `target.nodes`; credentials and TLS from the URL apply to every node).
+ * The client of `target` for one role: a `Redis` for a single server, a
+ * `Redis` following the primary that `target.sentinels` name, an ioredis
+ * `Cluster` when `target.cluster` is set (seeded with the URL's node and
+ * `target.nodes`; credentials and TLS from the URL apply to every node).
  * `extra` are per-connection options; `enableOfflineQueue` and
  * `enableAutoPipelining` also apply to the cluster as a whole.
  */
@@ -48,17 +109,13 @@ export function createRedisClient(
   role: string,
   extra: ClientOptions = {},
 ): Redis | Cluster {
+  if ((target.sentinels?.length ?? 0) > 0) return createSentinelClient(target, role, extra);
+  if (target.url === undefined) throw new Error('createRedisClient: redis.url or redis.sentinels');
   if (target.cluster !== true) return createRedis(target.url, role, extra);
   const url = new URL(target.url);
   const seeds: ClusterNode[] = [
     { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port || 6379) },
-    ...(target.nodes ?? []).map((n) => {
-      const colon = n.lastIndexOf(':');
-      return {
-        host: n.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
-        port: Number(n.slice(colon + 1)),
-      };
-    }),
+    ...(target.nodes ?? []).map(hostPort),
   ];
   const redisOptions: ClientOptions = {
     connectionName: `sluice:${role}`,

@@ -64,6 +64,11 @@ export function registerDaemonMetrics(
     (d) => d.sinkStats.retries,
   );
   counter(
+    'sluice_daemon_redis_primary_changes_total',
+    'Re-streams from the checkpoint after Redis answered from another primary or dataset (failover, restart).',
+    (d) => d.stats.redisPrimaryChanges,
+  );
+  counter(
     'sluice_daemon_pattern_keys_total',
     'Keys removed by key-space flushes (TRUNCATE/DROP, policies).',
     (d) => d.sinkStats.patternKeys,

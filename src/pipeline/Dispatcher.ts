@@ -27,6 +27,14 @@ export interface DispatcherOptions {
    * false to halt with E_FENCED. Default: halt.
    */
   readonly onFenced?: () => Promise<boolean>;
+  /**
+   * A checkpoint write was refused because Redis is another primary or
+   * dataset than the one whose acknowledgements it stands on (a failover, a
+   * restart). The dispatcher has halted: what it acknowledged may be lost
+   * with the old primary, so the caller re-streams. Default: halt with
+   * E_REDIS_PRIMARY_CHANGED.
+   */
+  readonly onPrimaryChanged?: () => void;
   /** A batch's keys after Redis acknowledged their UNLINK + PUBLISH (the delayed second delete). */
   readonly onAcked?: (keys: readonly string[]) => void;
 }
@@ -181,10 +189,24 @@ export class Dispatcher {
     }
     if (batches.length > 0 || cp !== null) {
       const ack = await transport.send({ checkpoint: cp, batches });
-      if (cp !== null) {
-        if (ack.checkpoint !== 'fenced') this.options.writer?.written(cp);
+      // Halted meanwhile (e.g. a re-stream): this round belongs to the past.
+      if (this.halted) return;
+      if (ack.checkpoint === 'other-primary') {
+        this.halt();
+        if (this.options.onPrimaryChanged !== undefined) this.options.onPrimaryChanged();
+        else {
+          this.options.onHalt(
+            new SluiceError(
+              'E_REDIS_PRIMARY_CHANGED',
+              'checkpoint write refused: Redis is another primary or dataset than the one that acknowledged the invalidations',
+            ),
+          );
+        }
+        return;
+      }
+      if (cp !== null && ack.checkpoint === 'fenced') {
         // The batches were deleted and announced; only the checkpoint was refused.
-        else if (!((await this.options.onFenced?.()) ?? false)) {
+        if (!((await this.options.onFenced?.()) ?? false)) {
           this.halt();
           this.options.onHalt(
             new SluiceError(
@@ -194,7 +216,7 @@ export class Dispatcher {
           );
           return;
         }
-      }
+      } else if (cp !== null) this.options.writer?.written(cp);
       publisher.acked(batches.length);
       for (const b of batches) {
         this.counters.batches++;
@@ -203,6 +225,7 @@ export class Dispatcher {
       }
     }
     for (const item of items) {
+      if (this.halted) return;
       if (item.kind === 'patterns') await this.flush(item.patterns, item.flushAll, item.boundary);
       if (item.kind === 'barrier') {
         const outcome = await item.check();
@@ -234,7 +257,8 @@ export class Dispatcher {
     const removed = await transport.flush(patterns, message);
     publisher.acked(1);
     this.counters.patternKeys += removed;
-    this.log.info({ patterns, flushAll, removed }, 'key space flushed');
+    if (patterns.length > 0) this.log.info({ patterns, flushAll, removed }, 'key space flushed');
+    else this.log.info({ flushAll }, 'L1 reset announced');
   }
 
   /**

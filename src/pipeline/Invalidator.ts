@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BusPublisher } from '../bus/BusPublisher.js';
 import type { ColumnLookup } from '../db/schemaLookup.js';
 import { SluiceError } from '../errors/index.js';
+import { backoffDelay, REDIS_BACKOFF } from '../infra/backoff.js';
 import { systemClock, type Clock } from '../infra/clock.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import type { Batcher, BarrierOutcome } from './batch/Batcher.js';
@@ -10,14 +11,25 @@ import type { SourceEvent, TableName } from './change/RowChange.js';
 import type { Checkpoint } from './checkpoint/Checkpoint.js';
 import { CheckpointStore } from './checkpoint/CheckpointStore.js';
 import type { CheckpointWriter } from './checkpoint/CheckpointWriter.js';
+import { identityText, PrimaryWatch, probePrimary } from './checkpoint/PrimaryWatch.js';
 import { hostname, newInstanceId, writeStatus } from './checkpoint/StatusRecord.js';
 import type { Dispatcher, DispatchStats } from './Dispatcher.js';
 import { KeyMapper, type MappingRule } from './mapping/KeyMapper.js';
-import { formatPosition, parseGtidSet, parsePosition, type BinlogPosition } from './position.js';
+import {
+  comparePositions,
+  formatPosition,
+  parseGtidSet,
+  parsePosition,
+  type BinlogPosition,
+} from './position.js';
 import { BinlogSource, type ServerChange, type StartPoint } from './source/BinlogSource.js';
 import { describeServer } from './ServerIdentity.js';
 import { decideSourceChange } from './sourceChangePolicy.js';
 import { assembleStages } from './stages.js';
+import type { ReplicaWait } from './transport/Transport.js';
+
+/** How often the Redis primary is checked besides every (re)connection (see PrimaryWatch). */
+export const PRIMARY_POLL_MS = 1000;
 
 export interface InvalidatorOptions {
   readonly source: {
@@ -41,6 +53,10 @@ export interface InvalidatorOptions {
   };
   readonly rules: readonly MappingRule[];
   readonly redis: Redis | Cluster;
+  /** `redis.waitReplicas` (> 0) and its timeout: a round counts once replicas have it. */
+  readonly replicaWait?: ReplicaWait | null;
+  /** How often the Redis primary is checked besides every (re)connection (default PRIMARY_POLL_MS). */
+  readonly primaryPollMs?: number;
   readonly logger: Logger;
   /** This process's instance id (status record, leader lease). */
   readonly instance?: string;
@@ -75,6 +91,8 @@ export interface InvalidatorStats {
   connected: boolean;
   /** Times another server answered and the stream followed the checkpoint there by GTID. */
   sourceChanges: number;
+  /** Re-streams after a Redis primary change (onRedisPrimaryChanged). */
+  redisPrimaryChanges: number;
 }
 
 /**
@@ -86,17 +104,36 @@ export interface InvalidatorStats {
  * start (resolveStart), a TRUNCATE/DROP of a mapped table (onTableEmptied),
  * an ALTER/RENAME/CREATE (onSchemaChange), a checkpoint gone from the
  * server (onPositionLost), another server where the checkpoint's was
- * (onSourceChanged), and a stale fencing token or a halted dispatcher
- * (onDispatchHalted).
+ * (onSourceChanged), a stale fencing token or a halted dispatcher
+ * (onFenced, onDispatchHalted), and a Redis failover or restart that may
+ * have lost acknowledged deletes (onRedisPrimaryChanged).
  */
 export class Invalidator {
   private readonly log: Logger;
   private readonly mapper: KeyMapper;
-  private readonly batcher: Batcher;
-  private readonly writer: CheckpointWriter;
+  private readonly clock: Clock;
+  // The delivery stages are rebuilt when Redis changed under the daemon
+  // (onRedisPrimaryChanged); the publisher (seq, heartbeat) stays.
+  private batcher!: Batcher;
+  private writer!: CheckpointWriter;
+  private dispatcher!: Dispatcher;
   private readonly publisher: BusPublisher;
-  private readonly dispatcher: Dispatcher;
+  /** Counters of the dispatchers retired by re-streams (metrics never go backwards). */
+  private retired: Omit<DispatchStats, 'publishes'> = {
+    batches: 0,
+    keys: 0,
+    checkpoints: 0,
+    retries: 0,
+    patternKeys: 0,
+  };
   private readonly checkpoints: CheckpointStore;
+  private readonly watch: PrimaryWatch;
+  /** Where streaming started, once known (the fallback of a re-stream when no checkpoint exists anywhere). */
+  private startPoint: StartPoint = { kind: 'end' };
+  private restreaming: Promise<void> | null = null;
+  private restreamAgain = false;
+  /** After a re-stream: announce the L1 reset once the stream is read again up to here. */
+  private announceAt: BinlogPosition | null = null;
   private source: BinlogSource | null = null;
   private readonly debugRows: boolean;
   private settle!: { resolve: () => void; reject: (err: SluiceError) => void };
@@ -109,6 +146,7 @@ export class Invalidator {
     lastEventAt: 0,
     connected: false,
     sourceChanges: 0,
+    redisPrimaryChanges: 0,
   };
   readonly instance: string;
   private readonly startedAt = new Date().toISOString();
@@ -123,6 +161,32 @@ export class Invalidator {
     this.debugRows = this.log.isLevelEnabled('debug');
     this.mapper = new KeyMapper(options.rules);
     this.checkpoints = new CheckpointStore(options.redis, options.source.name);
+    this.clock = options.clock ?? systemClock;
+    this.publisher = this.assemble();
+    this.watch = new PrimaryWatch({
+      probe: () => probePrimary(options.redis, this.checkpoints.key),
+      connection: options.redis,
+      pollMs: options.primaryPollMs ?? PRIMARY_POLL_MS,
+      clock: this.clock,
+      logger: options.logger,
+      onChange: (c) =>
+        this.onRedisPrimaryChanged(`${c.reason}: ${identityText(c.from)} -> ${identityText(c.to)}`),
+    });
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    // A fatal error is delivered through `done`; avoid an unhandled rejection
+    // when the caller only awaits stop().
+    this.done.catch(() => undefined);
+  }
+
+  /**
+   * Builds the delivery stages (batcher → transport → tracker → writer),
+   * keeping `publisher` when given; returns the publisher. Callbacks from
+   * stages that a re-stream retired are ignored.
+   */
+  private assemble(publisher?: BusPublisher): BusPublisher {
+    const { options } = this;
     const inv = options.invalidation;
     const secondDelete = options.secondDelete;
     const stages = assembleStages({
@@ -136,31 +200,47 @@ export class Invalidator {
       checkpoint: {
         key: this.checkpoints.key,
         ...(options.fence === undefined ? {} : { fence: options.fence }),
+        primary: () => this.watch.expected,
       },
-      clock: options.clock ?? systemClock,
+      wait: options.replicaWait ?? null,
+      ...(publisher === undefined ? {} : { publisher }),
+      clock: this.clock,
       logger: options.logger,
-      onBackpressure: (pause) => this.onBackpressure(pause),
-      onHalt: (err) => this.onDispatchHalted(err),
+      onBackpressure: (pause) => {
+        if (this.batcher === stages.batcher) this.onBackpressure(pause);
+      },
+      onHalt: (err) => {
+        if (this.dispatcher === stages.dispatcher) this.onDispatchHalted(err);
+      },
       onFenced: () => this.onFenced(),
+      onPrimaryChanged: () => {
+        if (this.dispatcher === stages.dispatcher) {
+          this.onRedisPrimaryChanged('a checkpoint write was refused by another primary');
+        }
+      },
       ...(secondDelete === undefined ? {} : { onAcked: (keys) => secondDelete.schedule(keys) }),
     });
-    this.batcher = stages.batcher;
-    if (stages.writer === null)
+    if (stages.writer === null) {
       throw new Error('Invalidator: the stages were built without a writer');
+    }
+    this.batcher = stages.batcher;
     this.writer = stages.writer;
-    this.publisher = stages.publisher;
     this.dispatcher = stages.dispatcher;
-    this.done = new Promise<void>((resolve, reject) => {
-      this.settle = { resolve, reject };
-    });
-    // A fatal error is delivered through `done`; avoid an unhandled rejection
-    // when the caller only awaits stop().
-    this.done.catch(() => undefined);
+    return stages.publisher;
   }
 
   /** The dispatch counters (batches, keys, publishes, checkpoints, retries, pattern keys). */
   get sinkStats(): DispatchStats {
-    return this.dispatcher.stats;
+    const now = this.dispatcher.stats;
+    const r = this.retired;
+    return {
+      batches: r.batches + now.batches,
+      keys: r.keys + now.keys,
+      publishes: now.publishes,
+      checkpoints: r.checkpoints + now.checkpoints,
+      retries: r.retries + now.retries,
+      patternKeys: r.patternKeys + now.patternKeys,
+    };
   }
 
   /** Keys read but not yet acknowledged by Redis. */
@@ -185,12 +265,26 @@ export class Invalidator {
 
   /** Reads the checkpoint, resolves `startFrom`, and starts streaming. */
   async start(): Promise<void> {
-    const from = await this.resolveStart();
+    // The primary first: the checkpoint read next stands on its dataset.
+    await this.watch.start();
+    let from: StartPoint;
+    try {
+      from = await this.resolveStart();
+    } catch (err) {
+      this.watch.stop();
+      throw err;
+    }
+    this.startPoint = from;
     this.publisher.start();
     this.startSource(from);
     this.statusTimer = setInterval(() => void this.publishStatus(), 1000);
     this.statusTimer.unref();
     void this.publishStatus();
+    if (this.restreamAgain) {
+      // The primary changed while the checkpoint was being read.
+      this.restreamAgain = false;
+      this.onRedisPrimaryChanged('changed while starting');
+    }
   }
 
   /** Refreshes `sluice:status:{source}` for `sluice status`; best effort. */
@@ -239,8 +333,13 @@ export class Invalidator {
       },
       {
         onEvent: (ev) => this.onEvent(ev),
-        onConnected: () => {
+        onConnected: (at) => {
           this.stats.connected = true;
+          // `end` and GTID start points resolve here; a re-stream without
+          // any stored checkpoint goes back to this position.
+          if (this.startPoint.kind !== 'position' && at !== null) {
+            this.startPoint = { kind: 'position', position: at };
+          }
         },
         onFatal: (err) =>
           err.code === 'E_POSITION_LOST' ? this.onPositionLost(err) : this.fail(err),
@@ -296,14 +395,17 @@ export class Invalidator {
         this.stats.lastEventAt = ev.timestamp;
         this.readPosition = ev.position;
         this.batcher.commit(checkpointOf(ev));
+        this.announceRepairAt(ev.position);
         return;
       case 'ddl':
         this.stats.lastEventAt = ev.timestamp;
         this.onDdl(ev);
+        this.announceRepairAt(ev.position);
         return;
       case 'heartbeat':
         // Caught up: the server had nothing newer to send.
         this.stats.lastEventAt = Date.now();
+        this.announceRepairAt(null);
         return;
     }
   }
@@ -476,6 +578,132 @@ export class Invalidator {
     }
   }
 
+  /**
+   * Policy: Redis answers from another primary or dataset than before (a
+   * Sentinel or cluster failover, a managed endpoint that moved, a restart
+   * that reloaded an older snapshot). Replication is asynchronous: the old
+   * primary may have acknowledged deletes and checkpoints that the new one
+   * lacks, and the in-memory position has moved past them. The new
+   * primary's own checkpoint never claims a delete it lacks (replication and
+   * persistence are ordered), so: stop reading, abandon the queued and
+   * in-flight work (every write built from it carries the old primary's
+   * identity and is refused), re-read the checkpoint stored there, and
+   * re-stream the binlog from it with fresh stages. The bus sequence starts
+   * over: readers take the next message for a publisher restart (L1
+   * cleared, read-your-own-writes watermark started over, so no token is
+   * vouched for by the old primary's acknowledgements). Once the stream is
+   * back where it was, an L1 reset is announced in order (`flush: true`, no
+   * patterns: nothing is deleted), so a reader that filled L1 from the new
+   * primary's stale values meanwhile drops them.
+   */
+  private onRedisPrimaryChanged(reason: string): void {
+    if (this.stopping !== null) return;
+    if (this.restreaming !== null || this.source === null) {
+      // Re-streaming, or still starting: once more when that is done.
+      this.restreamAgain = true;
+      return;
+    }
+    this.restreaming = this.restream(reason)
+      .catch((err: unknown) => {
+        this.fail(
+          new SluiceError('E_INTERNAL', `re-stream failed: ${String(err)}`, { cause: err }),
+        );
+      })
+      .finally(() => {
+        this.restreaming = null;
+        if (this.restreamAgain) {
+          this.restreamAgain = false;
+          this.onRedisPrimaryChanged('changed again while re-streaming');
+        }
+      });
+  }
+
+  private async restream(reason: string): Promise<void> {
+    this.stats.redisPrimaryChanges++;
+    const read = this.readPosition;
+    this.log.warn(
+      {
+        code: 'E_REDIS_PRIMARY_CHANGED',
+        reason,
+        readPosition: read === null ? null : formatPosition(read),
+      },
+      'redis primary changed: re-streaming the binlog from the checkpoint stored there',
+    );
+    this.dispatcher.halt();
+    // Readers must not trust what this run announced: their watermark and L1
+    // start over with the next message (a lower seq).
+    this.publisher.restart();
+    const source = this.source;
+    this.source = null;
+    this.stats.connected = false;
+    await source?.stop();
+    const before = this.readPosition;
+    const stored = this.writer.stored;
+    const stats = this.dispatcher.stats;
+    this.retired = {
+      batches: this.retired.batches + stats.batches,
+      keys: this.retired.keys + stats.keys,
+      checkpoints: this.retired.checkpoints + stats.checkpoints,
+      retries: this.retired.retries + stats.retries,
+      patternKeys: this.retired.patternKeys + stats.patternKeys,
+    };
+    let cp: Checkpoint | null = null;
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopping !== null) return;
+      try {
+        const id = await this.watch.adopt();
+        cp = await this.checkpoints.read();
+        this.log.info(
+          {
+            primary: identityText(id),
+            checkpoint: cp === null ? null : formatPosition(cp.position),
+          },
+          'checkpoint re-read from the new primary',
+        );
+        break;
+      } catch (err) {
+        const delay = backoffDelay(attempt, REDIS_BACKOFF);
+        this.log.warn(
+          { code: 'E_REDIS', err: (err as Error).message, attempt, retryInMs: delay },
+          're-stream: redis primary not usable yet',
+        );
+        await this.clock.sleep(delay);
+      }
+    }
+    if (this.stopping !== null) return;
+    if (cp === null && stored !== null) {
+      // A dataset without the checkpoint (emptied, or never had one): what
+      // this process last stored is the newest point the old primary's
+      // deletes are known to be complete at.
+      this.log.warn(
+        { checkpoint: formatPosition(stored.position) },
+        'no checkpoint on the new primary: re-streaming from the one this process stored last',
+      );
+    }
+    const from = cp ?? stored;
+    this.assemble(this.publisher);
+    if (from !== null) this.writer.seed(from);
+    const start: StartPoint =
+      from === null ? this.startPoint : { kind: 'position', position: from.position };
+    // Nothing to read again: announce the reset at once.
+    this.announceAt =
+      before !== null && (from === null || comparePositions(before, from.position) > 0)
+        ? before
+        : null;
+    if (this.announceAt === null) this.batcher.flush([], true, null);
+    this.startSource(start);
+  }
+
+  /** After a re-stream: the L1 reset goes out, in order, once `at` reached where the stream was (null: caught up). */
+  private announceRepairAt(at: BinlogPosition | null): void {
+    const target = this.announceAt;
+    if (target === null) return;
+    if (at !== null && comparePositions(at, target) < 0) return;
+    this.announceAt = null;
+    this.log.info({ at: at === null ? 'caught up' : formatPosition(at) }, 're-stream caught up');
+    this.batcher.flush([], true, null);
+  }
+
   /** Policy: the dispatcher stopped (a stale fencing token: another instance leads). */
   private onDispatchHalted(err: SluiceError): void {
     this.log.error({ code: err.code }, 'dispatch halted');
@@ -505,6 +733,7 @@ export class Invalidator {
   private shutdown(timeoutMs = 4000): Promise<void> {
     this.stopping ??= (async () => {
       if (this.statusTimer) clearInterval(this.statusTimer);
+      this.watch.stop();
       await this.source?.stop();
       await this.dispatcher.close(timeoutMs);
       this.publisher.stop();

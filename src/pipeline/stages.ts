@@ -9,6 +9,7 @@ import { CheckpointTracker } from './checkpoint/CheckpointTracker.js';
 import { CheckpointWriter } from './checkpoint/CheckpointWriter.js';
 import { Dispatcher } from './Dispatcher.js';
 import { createTransport, ROUND_MAX_KEYS } from './transport/createTransport.js';
+import type { ReplicaWait } from './transport/Transport.js';
 
 export interface StageOptions {
   readonly redis: Redis | Cluster;
@@ -24,7 +25,13 @@ export interface StageOptions {
   readonly checkpoint: {
     readonly key: string;
     readonly fence?: { readonly key: string; readonly token: () => number };
+    /** The Redis primary the acknowledgements come from (PrimaryWatch.expected). */
+    readonly primary?: () => string | null;
   } | null;
+  /** `redis.waitReplicas`: rounds count once replicas have them; null or absent: the primary's ack. */
+  readonly wait?: ReplicaWait | null;
+  /** The bus publisher to keep (its seq and heartbeat) when the stages are rebuilt; default: a new one. */
+  readonly publisher?: BusPublisher;
   readonly maxKeysPerSec?: number;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -33,6 +40,8 @@ export interface StageOptions {
   readonly onHalt: (err: SluiceError) => void;
   /** A checkpoint write was fenced off: true to retry it (see Dispatcher). */
   readonly onFenced?: () => Promise<boolean>;
+  /** A checkpoint write was refused by another Redis primary (see Dispatcher). */
+  readonly onPrimaryChanged?: () => void;
   readonly onAcked?: (keys: readonly string[]) => void;
 }
 
@@ -46,7 +55,13 @@ export interface Stages {
 
 /** Wires the stages the daemon and `replay` share; each stage is built here and nowhere else. */
 export function assembleStages(o: StageOptions): Stages {
-  const { transport, oneItemPerRound } = createTransport(o.redis, o.channel, o.clock, o.logger);
+  const { transport, oneItemPerRound } = createTransport(
+    o.redis,
+    o.channel,
+    o.clock,
+    o.logger,
+    o.wait ?? null,
+  );
   // The dispatcher is created last; the batcher and the writer only nudge it.
   let dispatcher: Dispatcher | null = null;
   const kick = (): void => dispatcher?.kick();
@@ -68,15 +83,18 @@ export function assembleStages(o: StageOptions): Stages {
           clock: o.clock,
           onDue: kick,
           ...(o.checkpoint.fence === undefined ? {} : { fence: o.checkpoint.fence }),
+          ...(o.checkpoint.primary === undefined ? {} : { primary: o.checkpoint.primary }),
         });
-  const publisher = new BusPublisher({
-    redis: o.redis,
-    channel: o.channel,
-    src: o.src,
-    heartbeatMs: o.heartbeatMs,
-    clock: o.clock,
-    logger: o.logger,
-  });
+  const publisher =
+    o.publisher ??
+    new BusPublisher({
+      redis: o.redis,
+      channel: o.channel,
+      src: o.src,
+      heartbeatMs: o.heartbeatMs,
+      clock: o.clock,
+      logger: o.logger,
+    });
   dispatcher = new Dispatcher({
     batcher,
     transport,
@@ -86,6 +104,7 @@ export function assembleStages(o: StageOptions): Stages {
     logger: o.logger,
     onHalt: o.onHalt,
     ...(o.onFenced === undefined ? {} : { onFenced: o.onFenced }),
+    ...(o.onPrimaryChanged === undefined ? {} : { onPrimaryChanged: o.onPrimaryChanged }),
     ...(o.maxKeysPerSec === undefined || o.maxKeysPerSec <= 0
       ? {}
       : { rateLimiter: new RateLimiter(o.maxKeysPerSec, o.clock) }),

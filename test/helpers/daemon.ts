@@ -28,6 +28,7 @@ export async function startDaemon(
     invalidation?: Partial<InvalidatorOptions['invalidation']>;
     secondDelete?: InvalidatorOptions['secondDelete'];
     fence?: InvalidatorOptions['fence'];
+    replicaWait?: InvalidatorOptions['replicaWait'];
     redis?: () => Redis | Cluster;
     /** Default: silent (SLUICE_TEST_LOG sets a level). */
     logger?: Logger;
@@ -68,6 +69,7 @@ export async function startDaemon(
     columns: schema.columns,
     ...(overrides.secondDelete === undefined ? {} : { secondDelete: overrides.secondDelete }),
     ...(overrides.fence === undefined ? {} : { fence: overrides.fence }),
+    ...(overrides.replicaWait === undefined ? {} : { replicaWait: overrides.replicaWait }),
   });
   await invalidator.start();
   // Streaming has begun once the source reports the server accepted the start point.

@@ -6,6 +6,7 @@ import { LeaderLease } from '../../src/pipeline/checkpoint/LeaderLease.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId } from '../helpers/env.js';
+import { atOrAfter } from '../helpers/positions.js';
 import { plant, survivors, testRedis } from '../helpers/redis.js';
 
 /**
@@ -78,6 +79,27 @@ describe('fencing policy', () => {
     );
     await Promise.resolve();
     expect(settled).toBe(false); // still running
+    await daemon.stop();
+    await lease.release();
+  });
+
+  it('fenced off while nobody holds the lease (a Redis failover lost it): taken with a new token, keeps going', async () => {
+    const source = `fence-${randomId()}`;
+    const { lease, daemon, p } = await leading(source);
+    const first = lease.token;
+    // The primary Redis failed over to has not got this lease, and another counter.
+    await redis.del(lease.leaderKey);
+    await redis.set(lease.fenceKey, first + 3);
+    const keys = await plant(redis, [`${p}:t:31`]);
+    await db.sql('INSERT INTO t VALUES (31, 1)');
+    const head = await db.headText();
+    await vi.waitFor(async () => expect(atOrAfter(await stored(source), head)).toBe(true), {
+      timeout: 10_000,
+    });
+    expect(await survivors(redis, keys)).toEqual([]);
+    expect(await redis.get(lease.leaderKey)).toBe(`me-${source}/${first + 4}`);
+    expect(lease.token).toBe(first + 4); // taken again with INCR, and adopted
+    expect(Number(await redis.get(lease.fenceKey))).toBe(first + 4);
     await daemon.stop();
     await lease.release();
   });

@@ -124,6 +124,22 @@ describe('BusPublisher: heartbeats', () => {
     bus.stop();
   });
 
+  it('restart() (a re-stream after a Redis failover) starts the seq over and drops the watermark', () => {
+    const { redis, sent } = fakeRedis();
+    const { bus, clock } = publisher(redis, 1000);
+    bus.start();
+    bus.acked(5);
+    bus.acknowledged({ pos: 'binlog.000002:900' });
+    bus.restart();
+    clock.advance(1000);
+    // No watermark to vouch for deletes the new primary may lack; seq 0.
+    expect(sent).toEqual([{ channel: 'ch', v: 1, src: 'main', seq: 0, type: 'hb' }]);
+    // The next message is seq 1, below the 5 subscribers saw: a publisher restart.
+    expect(seqOf(bus.encode(1, { keys: ['a'] }))).toBe(1);
+    expect(bus.publishes).toBe(5);
+    bus.stop();
+  });
+
   it('no heartbeat when heartbeatMs is 0 (replays, jobs)', () => {
     const { redis } = fakeRedis();
     const { bus, clock } = publisher(redis, 0);

@@ -24,6 +24,8 @@ class FakeTransport extends Transport {
   readonly sent: string[] = [];
   failNext = 0;
   fenced = false;
+  /** Checkpoint writes find another Redis primary than they were built for. */
+  otherPrimary = false;
   private gate: Promise<void> | null = null;
   private open: (() => void) | null = null;
 
@@ -51,6 +53,7 @@ class FakeTransport extends Transport {
     this.sent.push(`send ${parts.join(' ')}`);
     if (this.gate !== null) await this.gate;
     if (round.checkpoint === null) return { checkpoint: 'none' };
+    if (this.otherPrimary) return { checkpoint: 'other-primary' };
     return { checkpoint: this.fenced ? 'fenced' : 'written' };
   }
 
@@ -73,6 +76,7 @@ function setup(
     fenceToken?: number;
     /** Runs when the batcher signals, before the dispatcher looks (a row event handled just then). */
     beforeKick?: () => void;
+    onPrimaryChanged?: () => void;
   } = {},
 ) {
   const clock = new ManualClock();
@@ -124,6 +128,7 @@ function setup(
     ...(opts.rate === undefined ? {} : { rateLimiter: new RateLimiter(opts.rate, clock) }),
     ...(opts.onAcked === undefined ? {} : { onAcked: opts.onAcked }),
     ...(opts.onFenced === undefined ? {} : { onFenced: opts.onFenced }),
+    ...(opts.onPrimaryChanged === undefined ? {} : { onPrimaryChanged: opts.onPrimaryChanged }),
   });
   const txn = (keys: string[], pos: number): void => {
     batcher.add(keys);
@@ -233,6 +238,63 @@ describe('Dispatcher: checkpoint after ack (rule 1)', () => {
     await s.dispatcher.drain();
     expect(s.halted.map((e) => e.code)).toEqual(['E_FENCED']);
     expect(s.writer.stored).toBe(null);
+  });
+});
+
+describe('Dispatcher: a Redis primary change', () => {
+  it('a checkpoint refused by another primary halts and reports it: nothing more is sent, the checkpoint stays', async () => {
+    let reported = 0;
+    const s = setup({ onPrimaryChanged: () => reported++ });
+    s.txn(['a'], 100);
+    await s.dispatcher.drain();
+    expect(s.writer.stored).toEqual(cp(100));
+    s.transport.otherPrimary = true;
+    s.transport.hold();
+    s.txn(['b'], 200);
+    await settle();
+    s.txn(['c'], 300); // waits behind b's round
+    s.clock.advance(10); // the last write is old enough: b's checkpoint rides c's round
+    s.transport.release();
+    await settle();
+    expect(reported).toBe(1);
+    expect(s.halted).toEqual([]);
+    expect(s.transport.sent).toEqual([
+      'send a#1@binlog.000001:100',
+      'send cp@100',
+      'send b#2@binlog.000001:200',
+      'send cp@200 c#3@binlog.000001:300', // refused: what the old primary acknowledged may be lost
+    ]);
+    expect(s.writer.stored).toEqual(cp(100));
+    s.txn(['d'], 400);
+    await settle();
+    expect(s.transport.sent).toHaveLength(4);
+    await s.dispatcher.drain(); // halted: returns at once
+  });
+
+  it('without a handler the refusal halts with E_REDIS_PRIMARY_CHANGED', async () => {
+    const s = setup();
+    s.transport.otherPrimary = true;
+    s.txn(['a'], 100);
+    await s.dispatcher.drain();
+    expect(s.halted.map((e) => e.code)).toEqual(['E_REDIS_PRIMARY_CHANGED']);
+    expect(s.writer.stored).toBe(null);
+  });
+
+  it('a round acknowledged after a halt (a re-stream retired the dispatcher) moves nothing', async () => {
+    const acked: string[] = [];
+    const s = setup({ onAcked: (keys) => acked.push(...keys) });
+    s.txn(['a'], 100);
+    await s.dispatcher.drain();
+    s.transport.hold();
+    s.txn(['b'], 200);
+    await settle();
+    s.dispatcher.halt();
+    s.transport.release();
+    await settle();
+    expect(s.writer.stored).toEqual(cp(100));
+    expect(s.publisher.seq).toBe(1);
+    expect(acked).toEqual(['a']);
+    expect(s.halted).toEqual([]);
   });
 });
 

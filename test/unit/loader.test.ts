@@ -315,7 +315,16 @@ describe('loadConfig: valid configurations', () => {
           slowQueryMs: 100,
         },
       },
-      redis: { url: 'redis://127.0.0.1:6380/0', cluster: false, nodes: [] },
+      redis: {
+        url: 'redis://127.0.0.1:6380/0',
+        cluster: false,
+        nodes: [],
+        sentinels: [],
+        tls: false,
+        sentinelTls: false,
+        waitReplicas: 0,
+        waitTimeoutMs: 1000,
+      },
       invalidation: {
         channel: 'sluice:invalidate',
         secondDeleteMs: 0,

@@ -46,7 +46,18 @@ describe('README reference tables match the code', () => {
       (m) => m[1] as string,
     );
     for (const field of fields) expect(documented, `README lacks ${field}`).toContain(field);
-    const known = new Set([...fields, 'api.token', 'metrics.listen']); // optional, no default
+    // optional, no default
+    const known = new Set([
+      ...fields,
+      'api.token',
+      'metrics.listen',
+      'redis.name',
+      'redis.username',
+      'redis.password',
+      'redis.db',
+      'redis.sentinelUsername',
+      'redis.sentinelPassword',
+    ]);
     for (const doc of documented) expect(known, `README documents unknown ${doc}`).toContain(doc);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/config/redact.js';
+import { describeRedis, redactUrl } from '../../src/config/redact.js';
 
 describe('redactUrl', () => {
   it.each([
@@ -23,5 +23,14 @@ describe('redactUrl', () => {
     '',
   ])('leaves %j without a password unchanged', (url) => {
     expect(redactUrl(url)).toBe(url);
+  });
+});
+
+describe('describeRedis', () => {
+  it('prints the redacted URL, or the Sentinel group and its Sentinels (never their passwords)', () => {
+    expect(describeRedis({ url: 'redis://:pw@h:6379/0' })).toBe('redis://:***@h:6379/0');
+    expect(
+      describeRedis({ sentinels: ['10.0.0.5:26379', '10.0.0.6:26379'], name: 'mymaster' }),
+    ).toBe('sentinel:mymaster@10.0.0.5:26379,10.0.0.6:26379');
   });
 });

@@ -210,6 +210,11 @@ describe('redis.cluster and redis.nodes', () => {
       url: 'redis://127.0.0.1:6380/0',
       cluster: false,
       nodes: [],
+      sentinels: [],
+      tls: false,
+      sentinelTls: false,
+      waitReplicas: 0,
+      waitTimeoutMs: 1000,
     });
   });
 
@@ -222,10 +227,11 @@ describe('redis.cluster and redis.nodes', () => {
         nodes: ['10.0.0.2:7002', '[::1]:7003'],
       },
     });
-    expect(config.redis).toEqual({
+    expect(config.redis).toMatchObject({
       url: 'redis://10.0.0.1:7001',
       cluster: true,
       nodes: ['10.0.0.2:7002', '[::1]:7003'],
+      sentinels: [],
     });
   });
 
@@ -248,6 +254,86 @@ describe('redis.cluster and redis.nodes', () => {
   });
 });
 
+describe('redis.sentinels', () => {
+  const sentinel = {
+    sentinels: ['10.0.0.5:26379', '[::1]:26380'],
+    name: 'mymaster',
+    password: 'data-secret',
+    sentinelPassword: 'sentinel-secret',
+    db: '2',
+    tls: 'true',
+  };
+
+  it('replace redis.url: the group name, credentials, database and TLS are fields', () => {
+    const config = validateConfig({ ...document, redis: sentinel });
+    expect(config.redis).toEqual({
+      cluster: false,
+      nodes: [],
+      sentinels: ['10.0.0.5:26379', '[::1]:26380'],
+      name: 'mymaster',
+      password: 'data-secret',
+      sentinelPassword: 'sentinel-secret',
+      db: 2,
+      tls: true,
+      sentinelTls: false,
+      waitReplicas: 0,
+      waitTimeoutMs: 1000,
+    });
+  });
+
+  it('need a name, exclude a url and a cluster; their fields need them', () => {
+    expect(issuesOf({ ...document, redis: { sentinels: ['h:26379'] } })).toEqual([
+      { path: 'redis.name', message: 'required with redis.sentinels' },
+    ]);
+    expect(
+      issuesOf({ ...document, redis: { ...sentinel, url: 'redis://h:6379', cluster: true } }),
+    ).toEqual([
+      {
+        path: 'redis.url',
+        message:
+          'not with redis.sentinels: the Sentinels name the primary (redis.username, redis.password, redis.db, redis.tls)',
+      },
+      {
+        path: 'redis.cluster',
+        message: 'a Redis Cluster has no Sentinels: use redis.sentinels or redis.cluster',
+      },
+    ]);
+    expect(
+      issuesOf({
+        ...document,
+        redis: { url: 'redis://h:6379', name: 'm', password: 'p', tls: true },
+      }),
+    ).toEqual([
+      { path: 'redis.name', message: 'needs redis.sentinels (with redis.url, put it in the URL)' },
+      {
+        path: 'redis.password',
+        message: 'needs redis.sentinels (with redis.url, put it in the URL)',
+      },
+      { path: 'redis.tls', message: 'needs redis.sentinels (with redis.url, use rediss://)' },
+    ]);
+    expect(issuesOf({ ...document, redis: {} })).toEqual([
+      { path: 'redis.url', message: 'required (or redis.sentinels and redis.name)' },
+    ]);
+    expect(issuesOf({ ...document, redis: { sentinels: ['h'], name: 'm' } })).toEqual([
+      { path: 'redis.sentinels[0]', message: 'must be HOST:PORT, e.g. 10.0.0.5:6379' },
+    ]);
+  });
+});
+
+describe('redis.waitReplicas', () => {
+  it('bounds the WAIT timeout by half the leader lease (the WAIT holds the renewing connection)', () => {
+    const redis = { url: 'redis://h:6379', waitReplicas: 1, waitTimeoutMs: 2600 };
+    expect(issuesOf({ ...document, redis })).toEqual([
+      {
+        path: 'redis.waitTimeoutMs',
+        message:
+          'must be <= source.leaderLeaseMs / 2 (2500): a WAIT delays the lease renewals on its connection',
+      },
+    ]);
+    expect(issuesOf({ ...document, redis: { ...redis, waitTimeoutMs: 2500 } })).toEqual([]);
+    expect(issuesOf({ ...document, redis: { ...redis, waitReplicas: 0 } })).toEqual([]);
+  });
+});
 describe('verify', () => {
   it('takes a sample rate and windows, as text too (from ${VAR})', () => {
     const config = validateConfig({

@@ -1,13 +1,19 @@
 import type { Clock, Timer } from '../../infra/clock.js';
 import { encodeCheckpoint, type Checkpoint } from './Checkpoint.js';
 
-/** One checkpoint write, ready for a transport: SET, or the fenced-set script when fenced. */
+/** One checkpoint write, ready for a transport (see checkpointCommand). */
 export interface CheckpointWrite {
   readonly checkpoint: Checkpoint;
   readonly key: string;
   readonly json: string;
   /** The fencing counter and this leader's token, or null (replay-free single instance tests). */
   readonly fence: { readonly key: string; readonly token: number } | null;
+  /**
+   * The Redis primary and dataset (`run_id:replid`, PrimaryWatch) whose
+   * acknowledgements this checkpoint stands on, fixed when the write is
+   * built: another primary refuses it. Null: not checked.
+   */
+  readonly primary: string | null;
 }
 
 export interface CheckpointWriterOptions {
@@ -15,6 +21,8 @@ export interface CheckpointWriterOptions {
   readonly key: string;
   /** High availability: writes carry the leader's current token (see LeaderLease). */
   readonly fence?: { readonly key: string; readonly token: () => number };
+  /** The primary the acknowledgements came from (PrimaryWatch.expected); null: unchecked. */
+  readonly primary?: () => string | null;
   readonly clock: Clock;
   /** The pending checkpoint waited `delayMs` with no round to carry it: send it alone. */
   readonly onDue: () => void;
@@ -92,6 +100,7 @@ export class CheckpointWriter {
       key: this.options.key,
       json: encodeCheckpoint(cp),
       fence: fence === undefined ? null : { key: fence.key, token: fence.token() },
+      primary: this.options.primary?.() ?? null,
     };
   }
 

@@ -19,7 +19,7 @@ export interface LeaderLeaseOptions {
  * Leadership of one source among several `sluice run` processes, through a
  * Redis lease (`SET NX PX`, renewed every third of its lifetime) and a
  * fencing token (`INCR` on every acquisition). The checkpoint is written only
- * with the current token (see CheckpointWriter and the fenced-set script), so an old leader that wakes up
+ * with the current token (see CheckpointWriter and the checkpoint-set script), so an old leader that wakes up
  * after a pause can still delete keys (harmless) but never move the
  * checkpoint. Redis is the arbiter: no home-made consensus.
  */
@@ -151,17 +151,20 @@ export class LeaderLease {
    * lease under the latest acquisition. It may have re-taken its own expired
    * lease (a Redis outage longer than the lease) with a new token while the
    * write carried the old one; then it adopts that token and the write is
-   * retried. False when another instance leads, nobody does, or the lease
-   * names this instance under an older acquisition: the caller halts.
+   * retried. A lease nobody holds (the primary Redis failed over to never
+   * had it, or had it expire) is taken with a new token, which is adopted.
+   * False when another instance leads, or the lease names this instance
+   * under an older acquisition: the caller halts.
    */
   async confirm(): Promise<boolean> {
-    const { redis, instance } = this.options;
+    const { redis, instance, leaseMs } = this.options;
     const reply = await redis.eval(
       luaScript('leader-check-2'),
       2,
       this.leaderKey,
       this.fenceKey,
       instance,
+      leaseMs,
     );
     const token = Number(reply);
     if (token <= 0) return false;

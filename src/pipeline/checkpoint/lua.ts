@@ -6,7 +6,12 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
 /** The checkpoint and leader-lease scripts (`name-<numKeys>.lua`, KEYS/ARGV in each header). */
 export type CheckpointScript =
-  'fenced-set-2' | 'leader-acquire-2' | 'leader-renew-2' | 'leader-check-2' | 'leader-release-1';
+  | 'checkpoint-set-2'
+  | 'primary-identity-1'
+  | 'leader-acquire-2'
+  | 'leader-renew-2'
+  | 'leader-check-2'
+  | 'leader-release-1';
 
 const cache = new Map<CheckpointScript, string>();
 

@@ -1,6 +1,7 @@
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
   execBySlot,
+  masters,
   publishInOrder,
   unlinkCommands,
   unlinkMatching,
@@ -8,9 +9,16 @@ import {
 } from '../../infra/clusterCommands.js';
 import { RedisKeys } from '../../keys/RedisKeys.js';
 import { keySlot } from '../../keys/slot.js';
-import { luaScript } from '../checkpoint/lua.js';
+import { checkpointCommand, checkpointOutcome } from '../checkpoint/checkpointCommand.js';
 import { SCAN_COUNT, UNLINK_CHUNK } from './SingleRedisTransport.js';
-import { Transport, type Round, type RoundAck, type TransportOptions } from './Transport.js';
+import {
+  checkReplicas,
+  Transport,
+  type ReplicaWait,
+  type Round,
+  type RoundAck,
+  type TransportOptions,
+} from './Transport.js';
 
 /**
  * A Redis Cluster: a multi-key UNLINK must stay in one slot and a pipeline
@@ -36,36 +44,49 @@ export class ClusterTransport extends Transport {
     }
     const commands: SlotCommand[] = [];
     const cp = round.checkpoint;
-    if (cp !== null) {
-      commands.push({
-        slot: keySlot(cp.key),
-        args:
-          cp.fence === null
-            ? ['set', cp.key, cp.json]
-            : ['eval', luaScript('fenced-set-2'), 2, cp.fence.key, cp.key, cp.fence.token, cp.json],
-      });
-    }
+    if (cp !== null) commands.push({ slot: keySlot(cp.key), args: checkpointCommand(cp) });
     const batch = round.batches[0];
     if (batch !== undefined) {
       const args: string[] = [];
       for (const k of batch.keys) args.push(k, RedisKeys.lease(k));
       commands.push(...unlinkCommands(args, UNLINK_CHUNK));
     }
-    let fenced = false;
+    let reply: unknown = null;
     if (commands.length > 0) {
-      const replies = await execBySlot(this.cluster, commands);
-      fenced = cp !== null && cp.fence !== null && Number(replies[0]) !== 1;
+      reply = (await execBySlot(this.cluster, commands))[0];
+      const wait = this.options.wait ?? null;
+      if (wait !== null) await this.waitOn(nodesOf(this.cluster, commands), wait);
     }
-    // Announced even when the checkpoint was fenced off: the deletes landed,
+    // Announced even when the checkpoint was refused: the deletes landed,
     // and a single Redis publishes in the same pipeline anyway.
     if (batch !== undefined)
       await publishInOrder(this.cluster, this.options.channel, batch.message);
-    return { checkpoint: cp === null ? 'none' : fenced ? 'fenced' : 'written' };
+    return { checkpoint: cp === null ? 'none' : checkpointOutcome(cp, reply) };
   }
 
   protected async attemptFlush(patterns: readonly string[], message: string): Promise<number> {
     const removed = await unlinkMatching(this.cluster, patterns, SCAN_COUNT);
+    const wait = this.options.wait ?? null;
+    if (wait !== null) await this.waitOn(masters(this.cluster), wait);
     await publishInOrder(this.cluster, this.options.channel, message);
     return removed;
   }
+
+  /** WAIT on every node written to (on the connection that wrote: WAIT counts its writes). */
+  private async waitOn(nodes: readonly Redis[], wait: ReplicaWait): Promise<void> {
+    const replies = await Promise.all(nodes.map((n) => n.wait(wait.replicas, wait.timeoutMs)));
+    for (const reply of replies) checkReplicas(reply, wait);
+  }
+}
+
+/** The master connections serving the slots of `commands` (one each). */
+function nodesOf(cluster: Cluster, commands: readonly SlotCommand[]): Redis[] {
+  const owners = new Set<string>();
+  for (const c of commands) {
+    const owner = cluster.slots[c.slot]?.[0];
+    // Retried: a WAIT that reached no node would count nothing as replicated.
+    if (owner === undefined) throw new Error(`redis cluster: slot ${c.slot} has no known master`);
+    owners.add(owner);
+  }
+  return cluster.nodes('master').filter((n) => owners.has(`${n.options.host}:${n.options.port}`));
 }

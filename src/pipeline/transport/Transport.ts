@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
+import { SluiceError } from '../../errors/index.js';
 import { backoffDelay, REDIS_BACKOFF } from '../../infra/backoff.js';
 import type { Clock } from '../../infra/clock.js';
+import type { CheckpointOutcome } from '../checkpoint/checkpointCommand.js';
 import type { CheckpointWrite } from '../checkpoint/CheckpointWriter.js';
 
 /** One key batch of a round trip: its keys and its encoded bus message. */
@@ -19,9 +21,9 @@ export interface Round {
   readonly batches: readonly OutgoingBatch[];
 }
 
-/** How Redis answered a round: only the fenced-set outcome needs reporting, errors throw. */
+/** How Redis answered a round: only the checkpoint's outcome needs reporting, errors throw. */
 export interface RoundAck {
-  readonly checkpoint: 'none' | 'written' | 'fenced';
+  readonly checkpoint: 'none' | CheckpointOutcome;
 }
 
 /** The transport was closed while retrying; the work is re-read from the checkpoint. */
@@ -31,10 +33,32 @@ export class TransportClosed extends Error {
   }
 }
 
+/** `redis.waitReplicas`: a write counts once this many replicas have it (WAIT). */
+export interface ReplicaWait {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+}
+
 export interface TransportOptions {
   readonly channel: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** null: a write counts once the primary has it. */
+  readonly wait?: ReplicaWait | null;
+}
+
+/**
+ * Throws E_REDIS_REPLICAS when WAIT's reply (the replicas that have the
+ * connection's writes) is short of `wait`: the attempt failed and is retried.
+ */
+export function checkReplicas(reply: unknown, wait: ReplicaWait): void {
+  const got = Number(reply);
+  if (got >= wait.replicas) return;
+  throw new SluiceError(
+    'E_REDIS_REPLICAS',
+    `WAIT: ${got} of ${wait.replicas} replicas acknowledged within ${wait.timeoutMs} ms (redis.waitReplicas)`,
+    { details: { replicas: got, wanted: wait.replicas } },
+  );
 }
 
 /**
@@ -88,7 +112,7 @@ export abstract class Transport {
         const level = this.#failures === 1 || this.#failures % 20 === 0 ? 'warn' : 'debug';
         this.log[level](
           {
-            code: 'E_REDIS',
+            code: err instanceof SluiceError ? err.code : 'E_REDIS',
             err: (err as Error).message,
             attempt: this.#failures,
             retryInMs: delay,

@@ -4,7 +4,7 @@ import type { Clock } from '../../infra/clock.js';
 import { isCluster } from '../../infra/redis.js';
 import { ClusterTransport } from './ClusterTransport.js';
 import { SingleRedisTransport } from './SingleRedisTransport.js';
-import type { Transport } from './Transport.js';
+import type { ReplicaWait, Transport } from './Transport.js';
 
 /** Most keys one round trip carries when sealed batches queue up behind a slow Redis. */
 export const ROUND_MAX_KEYS = 10_000;
@@ -15,8 +15,9 @@ export function createTransport(
   channel: string,
   clock: Clock,
   logger: Logger,
+  wait: ReplicaWait | null = null,
 ): { readonly transport: Transport; readonly oneItemPerRound: boolean } {
-  const options = { channel, clock, logger };
+  const options = { channel, clock, logger, wait };
   return isCluster(redis)
     ? { transport: new ClusterTransport(redis, options), oneItemPerRound: true }
     : { transport: new SingleRedisTransport(redis, options), oneItemPerRound: false };

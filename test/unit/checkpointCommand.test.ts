@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import {
+  checkpointCommand,
+  checkpointOutcome,
+} from '../../src/pipeline/checkpoint/checkpointCommand.js';
+import type { CheckpointWrite } from '../../src/pipeline/checkpoint/CheckpointWriter.js';
+import { luaScript } from '../../src/pipeline/checkpoint/lua.js';
+import { position } from '../../src/pipeline/position.js';
+
+const write = (over: Partial<CheckpointWrite>): CheckpointWrite => ({
+  checkpoint: { position: position('binlog.000001', 4), gtid: undefined },
+  key: 'sluice:checkpoint:{main}',
+  json: '{"file":"binlog.000001","pos":4}',
+  fence: null,
+  primary: null,
+  ...over,
+});
+
+describe('checkpointCommand', () => {
+  it('a write nothing guards is a plain SET, written whatever the reply', () => {
+    const w = write({});
+    expect(checkpointCommand(w)).toEqual(['set', w.key, w.json]);
+    expect(checkpointOutcome(w, 'OK')).toBe('written');
+  });
+
+  it('a fenced or primary-checked write is the checkpoint-set script; its reply is the outcome', () => {
+    const fenced = write({ fence: { key: 'sluice:fence:{main}', token: 7 }, primary: 'run:repl' });
+    expect(checkpointCommand(fenced)).toEqual([
+      'eval',
+      luaScript('checkpoint-set-2'),
+      2,
+      'sluice:fence:{main}',
+      fenced.key,
+      7,
+      fenced.json,
+      'run:repl',
+    ]);
+    // Unfenced: the checkpoint key stands in for the counter (same slot), token ''.
+    const checked = write({ primary: 'run:repl' });
+    expect(checkpointCommand(checked).slice(3)).toEqual([
+      checked.key,
+      checked.key,
+      '',
+      checked.json,
+      'run:repl',
+    ]);
+    expect(checkpointOutcome(checked, 1)).toBe('written');
+    expect(checkpointOutcome(checked, 0)).toBe('fenced');
+    expect(checkpointOutcome(checked, -1)).toBe('other-primary');
+  });
+});
