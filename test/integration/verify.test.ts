@@ -252,9 +252,14 @@ describe('sluice verify: what is not stale is never reported', () => {
       const reads = await Promise.all(readers);
       expect(reads.every((n) => n > 0)).toBe(true);
       const text = await allDecided(s, ['1s', '2500ms']);
-      expect(sampleValue(text, 'sluice_verify_samples_total')).toBe(300);
+      // One sample per key of each message: the daemon may batch several
+      // updates of a row into one message (a busy machine), so between one
+      // per row and one per UPDATE, and every one of them checked per window.
+      const samples = sampleValue(text, 'sluice_verify_samples_total') ?? 0;
+      expect(samples).toBeGreaterThanOrEqual(ids.length);
+      expect(samples).toBeLessThanOrEqual(300);
       for (const w of ['1s', '2500ms']) {
-        expect(sampleValue(text, `sluice_verify_checks_total{window="${w}"}`)).toBe(300);
+        expect(sampleValue(text, `sluice_verify_checks_total{window="${w}"}`)).toBe(samples);
         expect(sampleValue(text, `sluice_verify_stale_total{window="${w}",layer="l2"}`)).toBe(0);
         expect(sampleValue(text, `sluice_verify_stale_total{window="${w}",layer="api"}`)).toBe(0);
         expect(sampleValue(text, `sluice_verify_unconfirmed_total{window="${w}"}`)).toBe(0);
