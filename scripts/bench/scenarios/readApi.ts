@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon, { type Result } from 'autocannon';
 import { writeConfig } from '../lib/config.js';
-import { adminConnection, resetBenchRedis, servicesUp, WORK_DIR } from '../lib/env.js';
+import { adminConnection, httpPort, resetBenchRedis, servicesUp, WORK_DIR } from '../lib/env.js';
 import { httpClient, waitReady } from '../lib/http.js';
 import { startSluice, startWorker, type Proc } from '../lib/procs.js';
 import { progress, runScenario } from '../lib/result.js';
@@ -32,9 +32,9 @@ const CONNECTIONS = 10;
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 5);
 const SEQUENTIAL = 2000;
-const L1_LISTEN = '127.0.0.1:18082';
-const L2_LISTEN = '127.0.0.1:18083';
-const BARE_PORT = 18084;
+const L1_LISTEN = `127.0.0.1:${httpPort(2)}`;
+const L2_LISTEN = `127.0.0.1:${httpPort(3)}`;
+const BARE_PORT = httpPort(4);
 const log = (text: string): void => progress(NAME, text);
 
 /** autocannon against `base`, ids rotating. */
