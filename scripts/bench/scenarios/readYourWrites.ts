@@ -23,7 +23,7 @@ import { fenceToken } from '../../../src/index.js';
 import { writeConfig } from '../lib/config.js';
 import { adminConnection, httpPort, resetBenchRedis, servicesUp } from '../lib/env.js';
 import { httpClient, waitReady, type HttpAnswer } from '../lib/http.js';
-import { startSluice, type Proc } from '../lib/procs.js';
+import { schedCpuMs, startSluice, type Proc } from '../lib/procs.js';
 import { progress, runScenario } from '../lib/result.js';
 import { distribution, median, pcts, rate, type Distribution } from '../lib/stats.js';
 import { createItems } from '../lib/tables.js';
@@ -34,7 +34,7 @@ const IDS = Math.max(1000, 2 * WRITES);
 const TABLE = 'ryw_items';
 const CONNECTIONS = 10;
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_RYW_ROUNDS ?? 6);
 const SEQUENTIAL = 2000;
 const LISTEN = `127.0.0.1:${httpPort(5)}`;
 const BASE = `http://${LISTEN}`;
@@ -89,20 +89,23 @@ async function load(headers: Record<string, string>, seconds: number): Promise<R
   });
 }
 
-/** One measured autocannon run (after a 1 s warm-up) and serve's counters over it. */
+/** One measured autocannon run (after a 1 s warm-up), serve's counters and CPU time over it. */
 async function measure(
   headers: Record<string, string>,
-): Promise<{ result: Result; counted: Counters }> {
+  servePid: number,
+): Promise<{ result: Result; counted: Counters; cpuMs: number }> {
   await load(headers, 1);
   const before = await counters();
+  const cpu0 = schedCpuMs(servePid);
   const result = await load(headers, SECONDS);
+  const cpuMs = schedCpuMs(servePid) - cpu0;
   const counted = delta(before, await counters());
   if (result.errors > 0 || result.non2xx > 0 || result.timeouts > 0) {
     throw new Error(
       `${JSON.stringify(headers)}: ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts`,
     );
   }
-  return { result, counted };
+  return { result, counted, cpuMs };
 }
 
 /** Reads `ids` until serve answers each from L1; returns each body's score. */
@@ -203,7 +206,8 @@ runScenario(NAME, async () => {
     const daemon = startSluice('run', config);
     procs.push(daemon);
     await daemon.waitFor((l) => l.msg === 'binlog streaming');
-    procs.push(startSluice('serve', config));
+    const serve = startSluice('serve', config);
+    procs.push(serve);
     await waitReady(BASE, true);
     const bad = await client.get('/v1/items/1', { [HEADER]: 'not a token' });
     if (bad.status !== 400 || !bad.body.includes('E_FENCE_TOKEN_INVALID')) {
@@ -238,6 +242,8 @@ runScenario(NAME, async () => {
     const seq = { plain: distribution(seqTimes.plain), fenced: distribution(seqTimes.fenced) };
 
     const runs = { plain: [] as Result[], fenced: [] as Result[] };
+    /** serve's CPU time per request (µs, all threads, schedstat) in each run. */
+    const cpu = { plain: [] as number[], fenced: [] as number[] };
     const checks: string[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       log(`autocannon round ${round}/${ROUNDS} (${CONNECTIONS} connections, ${SECONDS} s each)`);
@@ -246,9 +252,13 @@ runScenario(NAME, async () => {
       const order =
         round % 2 === 1 ? (['plain', 'fenced'] as const) : (['fenced', 'plain'] as const);
       for (const arm of order) {
-        const { result, counted } = await measure(arm === 'fenced' ? fencedHeaders : {});
+        const { result, counted, cpuMs } = await measure(
+          arm === 'fenced' ? fencedHeaders : {},
+          serve.pid,
+        );
         runs[arm].push(result);
         const reads = counted.l1Hits + counted.l1Misses;
+        cpu[arm].push((cpuMs * 1000) / reads);
         if (
           arm === 'fenced' &&
           (counted.waited > 0 || counted.database > 0 || counted.passed < reads)
@@ -309,8 +319,8 @@ runScenario(NAME, async () => {
         {
           scenario: 'read your own writes: fence already passed',
           metric: `requests/s (autocannon, ${CONNECTIONS} connections), p99, L1 hits with \`X-Sluice-After\``,
-          sluice: `${rate(rps(runs.fenced), ' req/s')}, p99 ${p99(runs.fenced)} ms; sequential p50/p99 ${seq.fenced.p50.toFixed(3)} / ${seq.fenced.p99.toFixed(3)} ms`,
-          compared: `the same route without the header: ${rate(rps(runs.plain), ' req/s')}, p99 ${p99(runs.plain)} ms; sequential ${seq.plain.p50.toFixed(3)} / ${seq.plain.p99.toFixed(3)} ms → **${fenceRatio.toFixed(2)}×**`,
+          sluice: `${rate(rps(runs.fenced), ' req/s')}, p99 ${p99(runs.fenced)} ms; serve CPU ${median(cpu.fenced).toFixed(0)} µs/request; sequential p50/p99 ${seq.fenced.p50.toFixed(3)} / ${seq.fenced.p99.toFixed(3)} ms`,
+          compared: `the same route without the header: ${rate(rps(runs.plain), ' req/s')}, p99 ${p99(runs.plain)} ms; ${median(cpu.plain).toFixed(0)} µs/request; sequential ${seq.plain.p50.toFixed(3)} / ${seq.plain.p99.toFixed(3)} ms → **${fenceRatio.toFixed(2)}×** req/s (CPU per request ${(median(cpu.plain) / median(cpu.fenced)).toFixed(2)}×)`,
           target: '≥ 0.95 × unfenced',
           met: fenceRatio >= 0.95,
         },
@@ -330,18 +340,19 @@ runScenario(NAME, async () => {
         `(a) Fence already passed: the token of a commit (\`fenceToken\` after an UPDATE: \`${token}\`) once a fenced read of it was answered through the cache. ` +
           `autocannon ${CONNECTIONS} connections, pipelining 1, ids 1..${IDS} in rotation, ${SECONDS} s after a 1 s warm-up, ${ROUNDS} rounds, ` +
           'each with and without the header (which goes first alternates; L1 refilled before each round); the ratio is per round, then the median. ' +
+          "serve's CPU per request = CPU time of all its threads over the run (schedstat) ÷ the reads its counters saw: unlike req/s, it hardly depends on what else runs on the 2 cores. " +
           `Sequential: ${SEQUENTIAL} requests each, fenced and unfenced alternating on one keep-alive connection, every answer \`X-Cache: l1\`. ` +
           `serve's counters per autocannon run (share of reads L1 answered; fenced reads that passed at once, none waited or went to the database): ${checks.join('; ')}.`,
-        '| arm | req/s (each round) | p50 | p99 (autocannon, whole ms) | sequential p50 | sequential p99 |\n|---|---|---|---|---|---|\n' +
+        '| arm | req/s (each round) | serve CPU µs/request (each round) | p50 | p99 (autocannon, whole ms) | sequential p50 | sequential p99 |\n|---|---|---|---|---|---|---|\n' +
           (
             [
-              ['without `X-Sluice-After`', runs.plain, seq.plain],
-              ['`X-Sluice-After: <passed token>`', runs.fenced, seq.fenced],
+              ['without `X-Sluice-After`', runs.plain, cpu.plain, seq.plain],
+              ['`X-Sluice-After: <passed token>`', runs.fenced, cpu.fenced, seq.fenced],
             ] as const
           )
             .map(
-              ([name, rs, d]) =>
-                `| ${name} | ${rs.map((r) => rate(r.requests.average, '')).join(', ')} | ${median(rs.map((r) => r.latency.p50))} ms | ${median(rs.map((r) => r.latency.p99))} ms | ${d.p50.toFixed(3)} ms | ${d.p99.toFixed(3)} ms |`,
+              ([name, rs, us, d]) =>
+                `| ${name} | ${rs.map((r) => rate(r.requests.average, '')).join(', ')} | ${us.map((u) => u.toFixed(0)).join(', ')} | ${median(rs.map((r) => r.latency.p50))} ms | ${median(rs.map((r) => r.latency.p99))} ms | ${d.p50.toFixed(3)} ms | ${d.p99.toFixed(3)} ms |`,
             )
             .join('\n') +
           `\n\nFenced ÷ unfenced req/s per round: ${ratios.map((r) => `${r.toFixed(2)}×`).join(', ')}.`,
