@@ -11,6 +11,7 @@ declare module 'autocannon' {
     connections?: number;
     pipelining?: number;
     duration?: number;
+    headers?: Record<string, string>;
     requests?: RequestSpec[];
   }
   export interface Stats {

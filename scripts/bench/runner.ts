@@ -6,6 +6,7 @@
 //
 //   npm run bench                          all scenarios
 //   BENCH_ONLY=replay,latency npm run bench
+//   BENCH_SLUICE_ROOT=/other/checkout npm run bench   (its built `sluice run`/`serve`)
 import type { RowDataPacket } from 'mysql2';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { adminConnection, bench, benchRedis, ROOT, servicesUp, WORK_DIR } from './lib/env.js';
 import type { ResultRow, ScenarioResult } from './lib/result.js';
 
-const SCENARIOS = ['replay', 'latency', 'sustained', 'readApi'] as const;
+const SCENARIOS = ['replay', 'latency', 'sustained', 'readApi', 'readYourWrites'] as const;
 const DOC = join(ROOT, 'docs/benchmarks.md');
 const START = '<!-- bench:results:start -->';
 const END = '<!-- bench:results:end -->';
@@ -24,13 +25,16 @@ interface Outcome {
   readonly result: ScenarioResult | null;
   readonly seconds: number;
   readonly error: string | null;
+  /** 1-minute load average when the scenario started. */
+  readonly load: number;
 }
 
 function runOne(name: string): Promise<Outcome> {
   const file = join(WORK_DIR, `result-${name}.json`);
   rmSync(file, { force: true });
   const started = Date.now();
-  process.stderr.write(`\n▶ ${name}\n`);
+  const load = loadavg()[0] ?? Number.NaN;
+  process.stderr.write(`\n▶ ${name} (load average ${load.toFixed(2)})\n`);
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
@@ -49,9 +53,10 @@ function runOne(name: string): Promise<Outcome> {
           result: JSON.parse(readFileSync(file, 'utf8')) as ScenarioResult,
           seconds,
           error: null,
+          load,
         });
       } else {
-        resolve({ name, result: null, seconds, error: `exited with ${signal ?? code}` });
+        resolve({ name, result: null, seconds, error: `exited with ${signal ?? code}`, load });
       }
     });
   });
@@ -81,10 +86,10 @@ function table(outcomes: readonly Outcome[]): string {
   return lines.join('\n');
 }
 
-function sh(cmd: string, args: readonly string[]): string {
+function sh(cmd: string, args: readonly string[], cwd: string = ROOT): string {
   try {
     return execFileSync(cmd, args, {
-      cwd: ROOT,
+      cwd,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     }).trim();
@@ -105,7 +110,7 @@ function pkgVersion(name: string): string {
   }
 }
 
-async function environment(load: readonly number[]): Promise<string> {
+async function environment(load: readonly number[], loadAfter: readonly number[]): Promise<string> {
   const conn = await adminConnection();
   const redis = benchRedis();
   try {
@@ -114,16 +119,21 @@ async function environment(load: readonly number[]): Promise<string> {
     const info = await redis.info('server');
     const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'n/a';
     const cpu = cpus();
+    const other = process.env.BENCH_SLUICE_ROOT;
+    const sluiceFrom =
+      other === undefined
+        ? ''
+        : `; \`sluice run\`/\`serve\` from ${other} (${sh('git', ['rev-parse', '--short', 'HEAD'], other)}, BENCH_SLUICE_ROOT)`;
     const dirty =
       sh('git', ['status', '--porcelain', '--untracked-files=no']) === ''
         ? ''
         : ' + uncommitted changes';
     return [
       `- Machine: ${cpu.length} CPUs (\`nproc\` ${sh('nproc', [])}), ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}; ` +
-        `load average before the run ${load.map((l) => l.toFixed(2)).join(' / ')} (the machine is shared: other work was running).`,
+        `load average before the run ${load.map((l) => l.toFixed(2)).join(' / ')}, after it ${loadAfter.map((l) => l.toFixed(2)).join(' / ')} (the machine is shared: other work was running).`,
       `- Versions: Node ${process.version}, MariaDB ${mariadb} (bench instance on :${bench.mariadbPort}), Redis ${redisVersion} (bench instance on :${bench.redisPort}), ` +
         `@vlasky/zongji ${pkgVersion('@vlasky/zongji')}, ioredis ${pkgVersion('ioredis')}, mysql2 ${pkgVersion('mysql2')}, fastify ${pkgVersion('fastify')}, ` +
-        `autocannon ${pkgVersion('autocannon')}, ${sh('sysbench', ['--version'])}; Sluice ${sh('git', ['rev-parse', '--short', 'HEAD'])}${dirty}.`,
+        `autocannon ${pkgVersion('autocannon')}, ${sh('sysbench', ['--version'])}; Sluice ${sh('git', ['rev-parse', '--short', 'HEAD'])}${dirty}${sluiceFrom}.`,
     ].join('\n');
   } finally {
     await conn.end();
@@ -177,7 +187,7 @@ async function main(): Promise<number> {
   const sections = outcomes.map((o) =>
     o.result === null
       ? `### ${o.name}\n\nFailed to run (${o.error ?? ''}); see the console output.`
-      : `### ${o.name} (${o.seconds.toFixed(0)} s)\n\n${o.result.details.join('\n\n')}`,
+      : `### ${o.name} (${o.seconds.toFixed(0)} s; 1-min load average at its start ${o.load.toFixed(2)})\n\n${o.result.details.join('\n\n')}`,
   );
   writeDoc(
     [
@@ -187,7 +197,7 @@ async function main(): Promise<number> {
       command(),
       '```',
       '',
-      await environment(load),
+      await environment(load, loadavg()),
       '',
       summary,
       '',

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { bench, randomServerId, WORK_DIR } from './env.js';
+import { bench, httpPort, randomServerId, WORK_DIR } from './env.js';
 
 export interface BenchConfig {
   readonly name: string;
@@ -11,6 +11,8 @@ export interface BenchConfig {
   readonly rules: ReadonlyArray<{ table: string; keys: readonly string[] }>;
   readonly resources?: Readonly<Record<string, { table: string; key: string }>>;
   readonly listen?: string;
+  /** More `api.*` settings (e.g. fenceWaitMs). */
+  readonly api?: Readonly<Record<string, number | string>>;
   readonly invalidation?: Readonly<Record<string, number>>;
   readonly logLevel?: string;
 }
@@ -36,7 +38,11 @@ export function writeConfig(c: BenchConfig): string {
     // BENCH_INVALIDATION='{"batchMaxKeys":2000}' overrides settings (batch tuning sweeps).
     invalidation: { channel: c.channel, ...c.invalidation, ...benchOverrides() },
     rules: c.rules,
-    api: { listen: c.listen ?? '127.0.0.1:18080', resources: c.resources ?? {} },
+    api: {
+      listen: c.listen ?? `127.0.0.1:${httpPort(0)}`,
+      resources: c.resources ?? {},
+      ...c.api,
+    },
     log: { level: c.logLevel ?? 'info' },
   };
   writeFileSync(file, stringify(doc));

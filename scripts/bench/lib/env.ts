@@ -11,6 +11,16 @@ export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 const MARIADB_PORT = Number(process.env.SLUICE_BENCH_MARIADB_PORT ?? 3327);
 const REDIS_PORT = Number(process.env.SLUICE_BENCH_REDIS_PORT ?? 6400);
+const HTTP_PORT = Number(process.env.SLUICE_BENCH_HTTP_PORT ?? 18080);
+
+/**
+ * The bench's HTTP listeners (`sluice serve`, the bare route) are
+ * SLUICE_BENCH_HTTP_PORT + offset, so that two checkouts can bench at once:
+ * 0 the default config, 1 latency, 2–4 readApi, 5 readYourWrites.
+ */
+export function httpPort(offset: number): number {
+  return HTTP_PORT + offset;
+}
 
 /** Where the bench services live (scripts/services.sh variables). */
 export const benchServicesEnv = {

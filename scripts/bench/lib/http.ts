@@ -10,14 +10,14 @@ export interface HttpAnswer {
 
 /** One connection, reused: each poll costs a round trip, not a handshake. */
 export function httpClient(base: string): {
-  get(path: string): Promise<HttpAnswer>;
+  get(path: string, headers?: Readonly<Record<string, string>>): Promise<HttpAnswer>;
   close(): void;
 } {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   return {
-    get(path) {
+    get(path, headers = {}) {
       return new Promise((resolve, reject) => {
-        const req = request(`${base}${path}`, { agent }, (res) => {
+        const req = request(`${base}${path}`, { agent, headers }, (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (d: string) => (body += d));

@@ -25,6 +25,7 @@ import { writeConfig } from '../lib/config.js';
 import {
   adminConnection,
   benchRedis,
+  httpPort,
   randomServerId,
   resetBenchRedis,
   servicesUp,
@@ -40,7 +41,7 @@ const UPDATES = Number(process.env.BENCH_LATENCY_UPDATES ?? 1000);
 const WARMUP = 100;
 const TABLE = 'lat_items';
 const CHANNEL = 'sluice:bench:latency';
-const LISTEN = '127.0.0.1:18081';
+const LISTEN = `127.0.0.1:${httpPort(1)}`;
 const BASE = `http://${LISTEN}`;
 const KEY_PREFIX = 'lat:';
 const FLOOR_TABLE = 'lat_floor';

@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon, { type Result } from 'autocannon';
 import { writeConfig } from '../lib/config.js';
-import { adminConnection, resetBenchRedis, servicesUp, WORK_DIR } from '../lib/env.js';
+import { adminConnection, httpPort, resetBenchRedis, servicesUp, WORK_DIR } from '../lib/env.js';
 import { httpClient, waitReady } from '../lib/http.js';
-import { startSluice, startWorker, type Proc } from '../lib/procs.js';
+import { schedCpuMs, startSluice, startWorker, type Proc } from '../lib/procs.js';
 import { progress, runScenario } from '../lib/result.js';
 import { distribution, median, rate, type Distribution } from '../lib/stats.js';
 import { createItems } from '../lib/tables.js';
@@ -32,9 +32,9 @@ const CONNECTIONS = 10;
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 5);
 const SEQUENTIAL = 2000;
-const L1_LISTEN = '127.0.0.1:18082';
-const L2_LISTEN = '127.0.0.1:18083';
-const BARE_PORT = 18084;
+const L1_LISTEN = `127.0.0.1:${httpPort(2)}`;
+const L2_LISTEN = `127.0.0.1:${httpPort(3)}`;
+const BARE_PORT = httpPort(4);
 const log = (text: string): void => progress(NAME, text);
 
 /** autocannon against `base`, ids rotating. */
@@ -54,9 +54,18 @@ async function load(base: string, seconds: number): Promise<Result> {
   });
 }
 
-async function measure(base: string): Promise<Result> {
+/**
+ * CPU time of the server (all threads, schedstat) per request of each
+ * measured run, in µs: what a request costs the server, which the shared
+ * cores disturb far less than req/s.
+ */
+type CpuPerRequest = number[];
+
+async function measure(base: string, pid: number, cpu: CpuPerRequest): Promise<Result> {
   await load(base, 1); // warm-up (JIT, connections)
+  const cpu0 = schedCpuMs(pid);
   const r = await load(base, SECONDS);
+  cpu.push(((schedCpuMs(pid) - cpu0) * 1000) / (r.requests.total ?? Number.NaN));
   if (r.errors > 0 || r.non2xx > 0 || r.timeouts > 0) {
     throw new Error(`${base}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} timeouts`);
   }
@@ -145,8 +154,10 @@ runScenario(NAME, async () => {
     const daemon = startSluice('run', withDaemon);
     procs.push(daemon);
     await daemon.waitFor((l) => l.msg === 'binlog streaming');
-    procs.push(startSluice('serve', withDaemon, [], 'serve-l1'));
-    procs.push(startSluice('serve', noDaemon, [], 'serve-l2'));
+    const serveL1 = startSluice('serve', withDaemon, [], 'serve-l1');
+    procs.push(serveL1);
+    const serveL2 = startSluice('serve', noDaemon, [], 'serve-l2');
+    procs.push(serveL2);
     const l1 = `http://${L1_LISTEN}`;
     const l2 = `http://${L2_LISTEN}`;
     await waitReady(l1, true);
@@ -171,21 +182,22 @@ runScenario(NAME, async () => {
     };
 
     const runs = { bare: [] as Result[], l1: [] as Result[], l2: [] as Result[] };
+    const cpu = { bare: [] as CpuPerRequest, l1: [] as CpuPerRequest, l2: [] as CpuPerRequest };
     const l1Share: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       log(
         `autocannon round ${round}/${ROUNDS}: bare, L1, L2 (${CONNECTIONS} connections, ${SECONDS} s each)`,
       );
-      runs.bare.push(await measure(bare));
+      runs.bare.push(await measure(bare, bareWorker.pid, cpu.bare));
       // L1 entries live 60 s (ttlMs) and the run is longer: refill any that
       // expired, then count the share of the round's reads L1 answered.
       await warm(l1, 'l1');
       const before = await l1Counters(l1);
-      runs.l1.push(await measure(l1));
+      runs.l1.push(await measure(l1, serveL1.pid, cpu.l1));
       const after = await l1Counters(l1);
       const hits = after.hits - before.hits;
       l1Share.push(hits / (hits + after.misses - before.misses));
-      runs.l2.push(await measure(l2));
+      runs.l2.push(await measure(l2, serveL2.pid, cpu.l2));
     }
     const l1Resets = (await l1Counters(l1)).resets;
     // Still served from the level we claim?
@@ -203,15 +215,15 @@ runScenario(NAME, async () => {
         {
           scenario: 'read API: L1 hit',
           metric: `requests/s (autocannon, ${CONNECTIONS} connections), p99`,
-          sluice: `${rate(rps(runs.l1), ' req/s')}, p99 ${p99(runs.l1)} ms`,
-          compared: `bare fastify route, same JSON: ${rate(rps(runs.bare), ' req/s')}, p99 ${p99(runs.bare)} ms → **${l1Ratio.toFixed(2)}×**`,
+          sluice: `${rate(rps(runs.l1), ' req/s')}, p99 ${p99(runs.l1)} ms; serve CPU ${median(cpu.l1).toFixed(0)} µs/request`,
+          compared: `bare fastify route, same JSON: ${rate(rps(runs.bare), ' req/s')}, p99 ${p99(runs.bare)} ms, ${median(cpu.bare).toFixed(0)} µs/request → **${l1Ratio.toFixed(2)}×**`,
           target: '≥ 0.8 × bare route',
           met: l1Ratio >= 0.8,
         },
         {
           scenario: 'read API: L2 hit',
           metric: `p99 (autocannon, ${CONNECTIONS} connections; sequential p50 / p99)`,
-          sluice: `p99 ${p99(runs.l2)} ms at ${rate(rps(runs.l2), ' req/s')}; sequential ${fmt(seq.l2)}`,
+          sluice: `p99 ${p99(runs.l2)} ms at ${rate(rps(runs.l2), ' req/s')}; sequential ${fmt(seq.l2)}; serve CPU ${median(cpu.l2).toFixed(0)} µs/request`,
           compared: `L1 hit sequential ${fmt(seq.l1)}; bare ${fmt(seq.bare)}`,
           target: 'p99 ≤ 2 ms',
           met: p99(runs.l2) <= 2,
@@ -224,17 +236,17 @@ runScenario(NAME, async () => {
           `${SECONDS} s after a 1 s warm-up, ${ROUNDS} interleaved rounds (medians; the L1 ratio is per round). autocannon runs in the bench process, on the same 2 cores. ` +
           `Reads of the L1 rounds answered from L1 (the server's own hit and miss counters): ${l1Share.map((x) => `${(x * 100).toFixed(2)} %`).join(', ')}; ` +
           `L1 resets in that server during the run: ${l1Resets}. L1 entries live 60 s and the run is longer, so L1 is refilled before each L1 round.`,
-        '| target | req/s (each round) | p50 | p99 (autocannon, whole ms) | sequential p50 | sequential p99 |\n|---|---|---|---|---|---|\n' +
+        '| target | req/s (each round) | server CPU µs/request (each round) | p50 | p99 (autocannon, whole ms) | sequential p50 | sequential p99 |\n|---|---|---|---|---|---|---|\n' +
           (
             [
-              ['bare fastify route', runs.bare, seq.bare],
-              ['`sluice serve` L1 hit', runs.l1, seq.l1],
-              ['`sluice serve` L2 hit', runs.l2, seq.l2],
+              ['bare fastify route', runs.bare, cpu.bare, seq.bare],
+              ['`sluice serve` L1 hit', runs.l1, cpu.l1, seq.l1],
+              ['`sluice serve` L2 hit', runs.l2, cpu.l2, seq.l2],
             ] as const
           )
             .map(
-              ([name, rs, d]) =>
-                `| ${name} | ${rs.map((r) => rate(r.requests.average, '')).join(', ')} | ${median(rs.map((r) => r.latency.p50))} ms | ${median(rs.map((r) => r.latency.p99))} ms | ${d.p50.toFixed(3)} ms | ${d.p99.toFixed(3)} ms |`,
+              ([name, rs, us, d]) =>
+                `| ${name} | ${rs.map((r) => rate(r.requests.average, '')).join(', ')} | ${us.map((u) => u.toFixed(0)).join(', ')} | ${median(rs.map((r) => r.latency.p50))} ms | ${median(rs.map((r) => r.latency.p99))} ms | ${d.p50.toFixed(3)} ms | ${d.p99.toFixed(3)} ms |`,
             )
             .join('\n'),
       ],

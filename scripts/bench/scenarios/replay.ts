@@ -136,12 +136,14 @@ async function runSluice(
   await redis.del(cpKey);
   // The batch that carries the range's last boundary is published after the
   // UNLINKs of every key before it (one connection, pipeline order): its
-  // message marks "every key acknowledged". Matched on the raw bytes.
-  const lastBatch = Buffer.from(`"pos":"${r.file}:${r.to}"}`);
+  // message marks "every key acknowledged". Matched on the raw bytes, near
+  // the end: `pos` follows the keys (and since the watermark, `gtid` may
+  // follow `pos`).
+  const lastBatch = Buffer.from(`"pos":"${r.file}:${r.to}"`);
   let publishedAt: number | null = null;
   const subscriber = benchRedis();
   subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
-    if (publishedAt === null && message.subarray(-lastBatch.length).equals(lastBatch)) {
+    if (publishedAt === null && message.subarray(-(lastBatch.length + 128)).includes(lastBatch)) {
       publishedAt = Date.now();
     }
   });
