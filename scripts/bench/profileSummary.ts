@@ -58,10 +58,21 @@ export function inclusive(p: Profile, names: readonly string[]): Map<string, num
  */
 const PHASES: ReadonlyArray<[string, (url: string, fn: string) => boolean]> = [
   ['start-up (module loading)', (url) => url.startsWith('node:internal/modules/')],
-  ['sink (RedisSink: build + write pipelines)', (url) => url.includes('/sink/RedisSink.')],
+  [
+    'sink (before issue 11: RedisSink; now batcher, transport, tracker, writer, publisher, dispatcher)',
+    (url) =>
+      url.includes('/sink/RedisSink.') ||
+      /\/pipeline\/(batch|transport|checkpoint)\//.test(url) ||
+      url.includes('/pipeline/Dispatcher.') ||
+      url.includes('/bus/BusPublisher.') ||
+      url.includes('/bus/codec.'),
+  ],
   [
     'source → mapper (BinlogSource.dispatch, Invalidator.onEvent, KeyMapper)',
-    (url) => url.includes('/source/BinlogSource.') || url.includes('/pipeline/Invalidator.'),
+    (url) =>
+      url.includes('/source/BinlogSource.') ||
+      url.includes('/pipeline/Invalidator.') ||
+      url.includes('/mapping/KeyMapper.'),
   ],
   [
     'binlog decoding (zongji, mysql2)',

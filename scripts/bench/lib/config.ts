@@ -11,8 +11,6 @@ export interface BenchConfig {
   readonly rules: ReadonlyArray<{ table: string; keys: readonly string[] }>;
   readonly resources?: Readonly<Record<string, { table: string; key: string }>>;
   readonly listen?: string;
-  /** More `api.*` settings (e.g. fenceWaitMs). */
-  readonly api?: Readonly<Record<string, number | string>>;
   readonly invalidation?: Readonly<Record<string, number>>;
   readonly logLevel?: string;
 }
@@ -41,7 +39,6 @@ export function writeConfig(c: BenchConfig): string {
     api: {
       listen: c.listen ?? `127.0.0.1:${httpPort(0)}`,
       resources: c.resources ?? {},
-      ...c.api,
     },
     log: { level: c.logLevel ?? 'info' },
   };

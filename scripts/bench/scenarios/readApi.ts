@@ -32,6 +32,7 @@ const CONNECTIONS = 10;
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 5);
 const SEQUENTIAL = 2000;
+const SEQUENTIAL_CPU = 1000;
 const L1_LISTEN = `127.0.0.1:${httpPort(2)}`;
 const L2_LISTEN = `127.0.0.1:${httpPort(3)}`;
 const BARE_PORT = httpPort(4);
@@ -103,6 +104,26 @@ async function sequential(base: string, expect: string): Promise<Distribution> {
     client.close();
   }
   return distribution(times);
+}
+
+/**
+ * The server's CPU time per request over SEQUENTIAL_CPU sequential requests
+ * (one connection, nothing else hitting it): the per-request cost with no
+ * batching effects of a loaded server, and no autocannon competing for the
+ * cores.
+ */
+async function sequentialCpu(base: string, pid: number, expect: string): Promise<number> {
+  const client = httpClient(base);
+  try {
+    const cpu0 = schedCpuMs(pid);
+    for (let i = 0; i < SEQUENTIAL_CPU; i++) {
+      const r = await client.get(`/v1/items/${(i % IDS) + 1}`);
+      if (r.xCache !== expect) throw new Error(`${base}: X-Cache ${r.xCache ?? ''}, not ${expect}`);
+    }
+    return ((schedCpuMs(pid) - cpu0) * 1000) / SEQUENTIAL_CPU;
+  } finally {
+    client.close();
+  }
 }
 
 /** Reads every id until the server answers from `level`; returns the bodies. */
@@ -183,15 +204,23 @@ runScenario(NAME, async () => {
 
     const runs = { bare: [] as Result[], l1: [] as Result[], l2: [] as Result[] };
     const cpu = { bare: [] as CpuPerRequest, l1: [] as CpuPerRequest, l2: [] as CpuPerRequest };
+    const seqCpu = {
+      bare: [] as CpuPerRequest,
+      l1: [] as CpuPerRequest,
+      l2: [] as CpuPerRequest,
+    };
     const l1Share: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       log(
         `autocannon round ${round}/${ROUNDS}: bare, L1, L2 (${CONNECTIONS} connections, ${SECONDS} s each)`,
       );
-      runs.bare.push(await measure(bare, bareWorker.pid, cpu.bare));
       // L1 entries live 60 s (ttlMs) and the run is longer: refill any that
       // expired, then count the share of the round's reads L1 answered.
       await warm(l1, 'l1');
+      seqCpu.bare.push(await sequentialCpu(bare, bareWorker.pid, 'l1'));
+      seqCpu.l1.push(await sequentialCpu(l1, serveL1.pid, 'l1'));
+      seqCpu.l2.push(await sequentialCpu(l2, serveL2.pid, 'l2'));
+      runs.bare.push(await measure(bare, bareWorker.pid, cpu.bare));
       const before = await l1Counters(l1);
       runs.l1.push(await measure(l1, serveL1.pid, cpu.l1));
       const after = await l1Counters(l1);
@@ -215,15 +244,15 @@ runScenario(NAME, async () => {
         {
           scenario: 'read API: L1 hit',
           metric: `requests/s (autocannon, ${CONNECTIONS} connections), p99`,
-          sluice: `${rate(rps(runs.l1), ' req/s')}, p99 ${p99(runs.l1)} ms; serve CPU ${median(cpu.l1).toFixed(0)} µs/request`,
-          compared: `bare fastify route, same JSON: ${rate(rps(runs.bare), ' req/s')}, p99 ${p99(runs.bare)} ms, ${median(cpu.bare).toFixed(0)} µs/request → **${l1Ratio.toFixed(2)}×**`,
+          sluice: `${rate(rps(runs.l1), ' req/s')}, p99 ${p99(runs.l1)} ms; serve CPU ${median(cpu.l1).toFixed(0)} µs/request (sequential ${median(seqCpu.l1).toFixed(0)} µs)`,
+          compared: `bare fastify route, same JSON: ${rate(rps(runs.bare), ' req/s')}, p99 ${p99(runs.bare)} ms, ${median(cpu.bare).toFixed(0)} µs/request (sequential ${median(seqCpu.bare).toFixed(0)} µs) → **${l1Ratio.toFixed(2)}×**`,
           target: '≥ 0.8 × bare route',
           met: l1Ratio >= 0.8,
         },
         {
           scenario: 'read API: L2 hit',
           metric: `p99 (autocannon, ${CONNECTIONS} connections; sequential p50 / p99)`,
-          sluice: `p99 ${p99(runs.l2)} ms at ${rate(rps(runs.l2), ' req/s')}; sequential ${fmt(seq.l2)}; serve CPU ${median(cpu.l2).toFixed(0)} µs/request`,
+          sluice: `p99 ${p99(runs.l2)} ms at ${rate(rps(runs.l2), ' req/s')}; sequential ${fmt(seq.l2)}; serve CPU ${median(cpu.l2).toFixed(0)} µs/request (sequential ${median(seqCpu.l2).toFixed(0)} µs)`,
           compared: `L1 hit sequential ${fmt(seq.l1)}; bare ${fmt(seq.bare)}`,
           target: 'p99 ≤ 2 ms',
           met: p99(runs.l2) <= 2,
@@ -235,18 +264,19 @@ runScenario(NAME, async () => {
           `and a bare fastify route returning the same JSON text from a Map. ids 1..${IDS} in rotation; autocannon ${CONNECTIONS} connections, pipelining 1, ` +
           `${SECONDS} s after a 1 s warm-up, ${ROUNDS} interleaved rounds (medians; the L1 ratio is per round). autocannon runs in the bench process, on the same 2 cores. ` +
           `Reads of the L1 rounds answered from L1 (the server's own hit and miss counters): ${l1Share.map((x) => `${(x * 100).toFixed(2)} %`).join(', ')}; ` +
-          `L1 resets in that server during the run: ${l1Resets}. L1 entries live 60 s and the run is longer, so L1 is refilled before each L1 round.`,
-        '| target | req/s (each round) | server CPU µs/request (each round) | p50 | p99 (autocannon, whole ms) | sequential p50 | sequential p99 |\n|---|---|---|---|---|---|---|\n' +
+          `L1 resets in that server during the run: ${l1Resets}. L1 entries live 60 s and the run is longer, so L1 is refilled before each L1 round. ` +
+          `Server CPU per request = CPU time of all its threads (schedstat) ÷ requests, over each autocannon run and over ${SEQUENTIAL_CPU} sequential requests on one connection at the start of each round (which moves least with the machine's load).`,
+        '| target | req/s (each round) | server CPU µs/request under autocannon (each round) | server CPU µs/request, sequential (each round) | p50 | p99 (autocannon, whole ms) | sequential p50 | sequential p99 |\n|---|---|---|---|---|---|---|---|\n' +
           (
             [
-              ['bare fastify route', runs.bare, cpu.bare, seq.bare],
-              ['`sluice serve` L1 hit', runs.l1, cpu.l1, seq.l1],
-              ['`sluice serve` L2 hit', runs.l2, cpu.l2, seq.l2],
+              ['bare fastify route', runs.bare, cpu.bare, seqCpu.bare, seq.bare],
+              ['`sluice serve` L1 hit', runs.l1, cpu.l1, seqCpu.l1, seq.l1],
+              ['`sluice serve` L2 hit', runs.l2, cpu.l2, seqCpu.l2, seq.l2],
             ] as const
           )
             .map(
-              ([name, rs, us, d]) =>
-                `| ${name} | ${rs.map((r) => rate(r.requests.average, '')).join(', ')} | ${us.map((u) => u.toFixed(0)).join(', ')} | ${median(rs.map((r) => r.latency.p50))} ms | ${median(rs.map((r) => r.latency.p99))} ms | ${d.p50.toFixed(3)} ms | ${d.p99.toFixed(3)} ms |`,
+              ([name, rs, us, sus, d]) =>
+                `| ${name} | ${rs.map((r) => rate(r.requests.average, '')).join(', ')} | ${us.map((u) => u.toFixed(0)).join(', ')} | ${sus.map((u) => u.toFixed(0)).join(', ')} | ${median(rs.map((r) => r.latency.p50))} ms | ${median(rs.map((r) => r.latency.p99))} ms | ${d.p50.toFixed(3)} ms | ${d.p99.toFixed(3)} ms |`,
             )
             .join('\n'),
       ],
