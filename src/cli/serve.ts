@@ -12,7 +12,6 @@ import { SchemaLookup } from '../db/schemaLookup.js';
 import { SluiceError } from '../errors/index.js';
 import { buildServer } from '../http/buildServer.js';
 import { closeRedis, createRedisClient } from '../infra/redis.js';
-import { onShutdownSignal } from '../infra/signals.js';
 import { commandContext, type GlobalOptions } from './context.js';
 
 interface ServeOptions extends GlobalOptions {
@@ -88,8 +87,6 @@ export async function runServe(opts: ServeOptions): Promise<void> {
 
   const lifecycle = new Lifecycle(log);
 
-  let stopped!: () => void;
-  const done = new Promise<void>((resolve) => (stopped = resolve));
   try {
     lifecycle.add('redis', () => closeRedis(redis));
     lifecycle.add('pool', () => pool.end());
@@ -110,15 +107,7 @@ export async function runServe(opts: ServeOptions): Promise<void> {
     throw err;
   }
 
-  const removeSignals = onShutdownSignal(logger, async () => {
-    await lifecycle.stopAll();
-    stopped();
-  });
-  try {
-    await done;
-  } finally {
-    removeSignals();
-  }
+  await lifecycle.runUntilSignal(logger);
   log.info('sluice serve stopped');
 }
 

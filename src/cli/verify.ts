@@ -10,7 +10,6 @@ import { createPool } from '../db/createPool.js';
 import { systemClock } from '../infra/clock.js';
 import { startMetricsServer } from '../infra/metricsServer.js';
 import { closeRedis, createRedisClient, isCluster } from '../infra/redis.js';
-import { onShutdownSignal } from '../infra/signals.js';
 import { KeyTemplate } from '../keys/KeyTemplate.js';
 import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
 import { ReconnectingServer } from '../source-admin/ReconnectingServer.js';
@@ -82,8 +81,6 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
   if (resources.length === 0) throw usageError('api.resources is empty: nothing to verify');
 
   const lifecycle = new Lifecycle(log);
-  let stopped!: () => void;
-  const done = new Promise<void>((resolve) => (stopped = resolve));
   try {
     const redis = createRedisClient(config.redis, 'verify');
     redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
@@ -165,14 +162,6 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
     await lifecycle.stopAll();
     throw err;
   }
-  const removeSignals = onShutdownSignal(logger, async () => {
-    await lifecycle.stopAll();
-    stopped();
-  });
-  try {
-    await done;
-  } finally {
-    removeSignals();
-  }
+  await lifecycle.runUntilSignal(logger);
   log.info('sluice verify stopped');
 }

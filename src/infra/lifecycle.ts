@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { onShutdownSignal } from './signals.js';
 
 /**
  * The components a command started, stopped in reverse start order. Each
@@ -23,6 +24,24 @@ export class Lifecycle {
       } catch (err) {
         this.log.warn({ step: name, err: (err as Error).message }, 'stop step failed');
       }
+    }
+  }
+
+  /**
+   * Runs until SIGINT/SIGTERM, then stops everything registered (bounded by
+   * onShutdownSignal's hard timeout). `logger` is the process logger.
+   */
+  async runUntilSignal(logger: Logger): Promise<void> {
+    let stopped!: () => void;
+    const done = new Promise<void>((resolve) => (stopped = resolve));
+    const removeSignals = onShutdownSignal(logger, async () => {
+      await this.stopAll();
+      stopped();
+    });
+    try {
+      await done;
+    } finally {
+      removeSignals();
     }
   }
 }
