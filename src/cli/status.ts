@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import { describeRedis, redactUrl } from '../config/redact.js';
-import type { Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
-import type { DaemonStatus } from '../pipeline/checkpoint/StatusRecord.js';
-import type { BinlogPosition } from '../pipeline/position.js';
-import type { BinaryLog } from '../source-admin/ServerInfo.js';
-import { buildReport, formatReport, readStored, type StatusReport } from './statusReport.js';
+import { formatReport, readStored, reportFor, type StatusReads } from './statusReport.js';
 import { withRedis, withServer } from './clients.js';
 import { commandContext, type GlobalOptions } from './context.js';
 import { onShutdownSignal } from '../infra/signals.js';
@@ -119,7 +114,7 @@ async function status(opts: StatusOptions): Promise<void> {
   quiet(logger);
   const problems: string[] = [];
 
-  let server: { head: BinlogPosition | null; logs: BinaryLog[] } | null = null;
+  let server: StatusReads['server'] = null;
   try {
     server = await withServer(config.source.url, async (s) => ({
       head: await s.head(),
@@ -129,32 +124,15 @@ async function status(opts: StatusOptions): Promise<void> {
     problems.push(`source: ${(err as Error).message}`);
   }
 
-  let stored: {
-    cp: Checkpoint | null;
-    daemon: DaemonStatus | null;
-    lastError: StatusReport['lastError'];
-  } | null = null;
+  let stored: StatusReads['stored'] = null;
   try {
     stored = await withRedis(config.redis, (redis) => readStored(redis, config.source.name));
   } catch (err) {
     problems.push(`redis: ${(err as Error).message}`);
   }
 
-  const report = buildReport({
-    source: config.source.name,
-    server: redactUrl(config.source.url),
-    redis: describeRedis(config.redis),
-    checkpoint: stored?.cp ?? null,
-    head: server?.head ?? null,
-    logs: server?.logs ?? null,
-    daemon: stored?.daemon ?? null,
-    lastError: stored?.lastError ?? null,
-    problems,
-    now: Date.now(),
-  });
+  const report = reportFor(config, { server, stored, problems, now: Date.now() });
   if (opts.json === true) writeJson(report);
   else writeLines(formatReport(report));
   if (problems.length > 0) process.exitCode = 1;
 }
-
-export { buildReport, formatReport, readStored, type StatusReport };

@@ -1,4 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
+import { describeRedis, redactUrl } from '../config/redact.js';
+import type { SluiceConfig } from '../config/schema.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { encodeCheckpoint, type Checkpoint } from '../pipeline/checkpoint/Checkpoint.js';
 import { CheckpointStore } from '../pipeline/checkpoint/CheckpointStore.js';
@@ -70,6 +72,33 @@ export async function readStored(
 }
 
 /** Assembles the report; pure (the clock is passed in). */
+/** What `status` reads: the server's binlog head and list, the stored records (null: unreadable). */
+export interface StatusReads {
+  readonly server: {
+    readonly head: BinlogPosition | null;
+    readonly logs: readonly BinaryLog[];
+  } | null;
+  readonly stored: Awaited<ReturnType<typeof readStored>> | null;
+  readonly problems: readonly string[];
+  readonly now: number;
+}
+
+/** The report of `config`'s source from what was read (one place for `status` and `status --watch`). */
+export function reportFor(config: SluiceConfig, reads: StatusReads): StatusReport {
+  return buildReport({
+    source: config.source.name,
+    server: redactUrl(config.source.url),
+    redis: describeRedis(config.redis),
+    checkpoint: reads.stored?.cp ?? null,
+    head: reads.server?.head ?? null,
+    logs: reads.server?.logs ?? null,
+    daemon: reads.stored?.daemon ?? null,
+    lastError: reads.stored?.lastError ?? null,
+    problems: reads.problems,
+    now: reads.now,
+  });
+}
+
 export function buildReport(input: {
   source: string;
   server: string;

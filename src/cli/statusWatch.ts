@@ -1,11 +1,10 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/schema.js';
-import { describeRedis, redactUrl } from '../config/redact.js';
 import { parseListen } from '../config/schema.js';
 import { closeRedis, createRedisClient } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { ReconnectingServer } from '../source-admin/ReconnectingServer.js';
-import { buildReport, formatReport, readStored, type StatusReport } from './statusReport.js';
+import { formatReport, readStored, reportFor, type StatusReport } from './statusReport.js';
 
 /** One refresh of `sluice status --watch`. */
 export interface WatchFrame {
@@ -191,18 +190,7 @@ export class StatusWatcher {
       this.scrape(this.verifyUrl),
     ]);
     const at = Date.now();
-    const report = buildReport({
-      source: config.source.name,
-      server: redactUrl(config.source.url),
-      redis: describeRedis(config.redis),
-      checkpoint: stored?.cp ?? null,
-      head: server?.head ?? null,
-      logs: server?.logs ?? null,
-      daemon: stored?.daemon ?? null,
-      lastError: stored?.lastError ?? null,
-      problems,
-      now: at,
-    });
+    const report = reportFor(config, { server, stored, problems, now: at });
     return { at, report, fence, daemon, verify };
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildReport, formatReport } from '../../src/cli/status.js';
+import { buildReport, formatReport } from '../../src/cli/statusReport.js';
 import type { DaemonStatus } from '../../src/pipeline/checkpoint/StatusRecord.js';
 import { position } from '../../src/pipeline/position.js';
 
