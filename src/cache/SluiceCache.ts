@@ -225,7 +225,7 @@ export class SluiceCache {
    * Never loads.
    */
   async get<T>(key: string, options: ReadOptions = {}): Promise<T | null | undefined> {
-    if (await this.fencedOff(options.after)) return undefined;
+    if (options.after !== undefined && (await this.fencedOff(options.after))) return undefined;
     const entry = await this.reads.get<T>(key);
     if (entry === null) return undefined;
     return entry.present ? entry.value : null;
@@ -241,15 +241,16 @@ export class SluiceCache {
   read<T>(key: string, loader: Loader<T>, options: ReadOptions = {}): Promise<CacheRead<T>> {
     // Without a fence token the read path pays no extra await (the L1 hit is the hot path).
     if (options.after === undefined) return this.reads.read(key, loader, options);
-    return this.fencedReadOne(key, loader, options);
+    return this.fencedReadOne(key, loader, options, options.after);
   }
 
   private async fencedReadOne<T>(
     key: string,
     loader: Loader<T>,
     options: ReadOptions,
+    after: string | FenceToken,
   ): Promise<CacheRead<T>> {
-    if (await this.fencedOff(options.after)) {
+    if (await this.fencedOff(after)) {
       this.counters.dbLoads++;
       return fencedRead((await loader()) ?? null);
     }
@@ -268,7 +269,7 @@ export class SluiceCache {
     loadMany: ManyLoader<T>,
     options: ReadOptions = {},
   ): Promise<Map<string, CacheRead<T>>> {
-    if (await this.fencedOff(options.after)) {
+    if (options.after !== undefined && (await this.fencedOff(options.after))) {
       this.counters.dbLoads += keys.length;
       const found = await loadMany(keys);
       return new Map(keys.map((k) => [k, fencedRead(found.get(k) ?? null)]));
@@ -293,8 +294,7 @@ export class SluiceCache {
    * every invalidation up to the caller's commit is done in Redis and in
    * this process's L1).
    */
-  private async fencedOff(after: string | FenceToken | undefined): Promise<boolean> {
-    if (after === undefined) return false;
+  private async fencedOff(after: string | FenceToken): Promise<boolean> {
     const token = typeof after === 'string' ? parseFenceToken(after) : after;
     if (this.bus.passed(this.fenceSource, token)) {
       this.counters.fencedPassed++;

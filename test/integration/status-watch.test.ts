@@ -66,10 +66,15 @@ verify:
         '-f',
         '-e',
         '-c',
-        `${process.execPath} ${BIN} status --watch --config ${config}`,
+        // exec: Ctrl-C must reach sluice alone; a shell left waiting in the
+        // foreground group (dash, whatever $SHELL is) would die of it (130).
+        `exec ${process.execPath} ${BIN} status --watch --config ${config}`,
         '/dev/null',
       ],
-      { cwd: ROOT, env: { ...process.env, TERM: 'xterm', COLUMNS: '160', LINES: '40' } },
+      {
+        cwd: ROOT,
+        env: { ...process.env, SHELL: '/bin/sh', TERM: 'xterm', COLUMNS: '160', LINES: '40' },
+      },
     );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
