@@ -13,6 +13,7 @@ import { GtidTracker } from './GtidTracker.js';
 import { locatePrimary } from './locatePrimary.js';
 import { PrimaryWatch } from './PrimaryWatch.js';
 import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
+import { installed as tableMapReuse, reuseTableMaps } from './tableMapReuse.js';
 import {
   askServer,
   gtidSeed,
@@ -216,6 +217,7 @@ export class BinlogSource {
       }),
     );
     this.zongji = zongji;
+    if (tableMapReuse) reuseTableMaps(zongji);
     this.stall?.activity();
     this.connectedAt = null;
     if (this.options.columns !== undefined) {
