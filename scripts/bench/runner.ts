@@ -15,7 +15,14 @@ import { join } from 'node:path';
 import { adminConnection, bench, benchRedis, ROOT, servicesUp, WORK_DIR } from './lib/env.js';
 import type { ResultRow, ScenarioResult } from './lib/result.js';
 
-const SCENARIOS = ['replay', 'latency', 'sustained', 'readApi', 'readYourWrites'] as const;
+const SCENARIOS = [
+  'replay',
+  'smallTransactions',
+  'latency',
+  'sustained',
+  'readApi',
+  'readYourWrites',
+] as const;
 const DOC = join(ROOT, 'docs/benchmarks.md');
 const START = '<!-- bench:results:start -->';
 const END = '<!-- bench:results:end -->';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KeyTemplate } from '../../src/keys/KeyTemplate.js';
-import { KeyMapper } from '../../src/pipeline/mapping/KeyMapper.js';
+import { KeyMapper, SCAN_LIMIT } from '../../src/pipeline/mapping/KeyMapper.js';
 
 const mapper = new KeyMapper([
   {
@@ -99,5 +99,26 @@ describe('KeyMapper', () => {
       't:x',
     ]);
     expect(merged.patterns('db.t')).toEqual(['t:*']);
+  });
+
+  it.each([
+    ['a few keys (scanned)', 3],
+    ['exactly SCAN_LIMIT keys', SCAN_LIMIT / 2],
+    ['more keys than SCAN_LIMIT (a set takes over)', 40],
+  ])('an event lists each key once, in first-seen order: %s', (_, n) => {
+    // Each message row twice (an insert, then its delete): every key repeats,
+    // before and after the switch to a set; rows of one chat share its key.
+    const rows = Array.from({ length: n }, (_, i) => ({ id: i + 1, chat_id: i % 2 }));
+    const changes = [
+      ...rows.map((after) => ({ kind: 'insert' as const, table: 'app.messages', after })),
+      ...rows.map((before) => ({ kind: 'delete' as const, table: 'app.messages', before })),
+    ];
+    const expected = [
+      'message:1',
+      'chat:0:messages',
+      ...(n > 1 ? ['message:2', 'chat:1:messages'] : []),
+      ...rows.slice(2).map((r) => `message:${r.id}`),
+    ];
+    expect(mapper.keysOf(changes)).toEqual(expected);
   });
 });

@@ -141,17 +141,18 @@ export function startNode(
 }
 
 /**
- * `node bin/sluice.js <command> --config FILE`. BENCH_SLUICE_ROOT points at
- * another built checkout (to compare a baseline with the working tree in
- * one run).
+ * `node bin/sluice.js <command> --config FILE`. BENCH_SLUICE_ROOT (or
+ * `root`) points at another built checkout (to compare a baseline with the
+ * working tree in one run).
  */
 export function startSluice(
   command: 'run' | 'serve',
   config: string,
   extra: readonly string[] = [],
   name: string = command,
+  root: string = process.env.BENCH_SLUICE_ROOT ?? ROOT,
 ): Proc {
-  const bin = join(process.env.BENCH_SLUICE_ROOT ?? ROOT, 'bin/sluice.js');
+  const bin = join(root, 'bin/sluice.js');
   return startNode([bin, command, '--config', config, ...extra], { name: `sluice-${name}` });
 }
 

@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mysql2/promise';
-import { writeConfig } from '../lib/config.js';
+import { runSluice as runSluiceOver, runWorker, type Range, type Run } from '../lib/catchUp.js';
 import {
   adminConnection,
   bench,
@@ -29,15 +29,6 @@ import {
   servicesUp,
   WORK_DIR,
 } from '../lib/env.js';
-import {
-  memoryOf,
-  pidFrom,
-  schedCpuMs,
-  pollUntil,
-  startSluice,
-  startWorker,
-  type Proc,
-} from '../lib/procs.js';
 import { progress, runScenario } from '../lib/result.js';
 import { mb, median, rate, ratio } from '../lib/stats.js';
 import { createItemsTable, idRange, insertItems } from '../lib/tables.js';
@@ -58,26 +49,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RANGE_FILE = join(WORK_DIR, 'replay-range.json');
 /** BENCH_REPLAY_QUICK=1: only Sluice vs bare zongji, for iterating on the daemon. */
 const QUICK = process.env.BENCH_REPLAY_QUICK === '1';
-
-interface Range {
-  readonly file: string;
-  readonly from: number;
-  readonly to: number;
-  readonly buildSeconds: number;
-}
-
-interface Run {
-  readonly rows: number;
-  readonly seconds: number;
-  /** CPU time (user + system) of the reading process over the timed span. */
-  readonly cpuMs?: number;
-  /** CPU time of the bench Redis and MariaDB over the same span (Sluice runs only). */
-  readonly redisCpuMs?: number;
-  readonly mariadbCpuMs?: number;
-  readonly rssPeak?: number;
-  readonly keys?: number;
-  readonly batches?: number;
-}
 
 const log = (text: string): void => progress(NAME, text);
 
@@ -121,103 +92,12 @@ async function range(conn: Connection): Promise<Range> {
   return r;
 }
 
-async function runSluice(
-  r: Range,
-  redis: Redis,
-  templates: readonly string[] = TEMPLATES,
-): Promise<Run> {
-  const config = writeConfig({
+function runSluice(r: Range, redis: Redis, templates: readonly string[] = TEMPLATES): Promise<Run> {
+  return runSluiceOver(r, redis, {
     name: SOURCE_NAME,
-    startFrom: `${r.file}:${r.from}`,
     channel: CHANNEL,
     rules: [{ table: TABLE, keys: templates }],
   });
-  const cpKey = `sluice:checkpoint:${SOURCE_NAME}`;
-  await redis.del(cpKey);
-  // The batch that carries the range's last boundary is published after the
-  // UNLINKs of every key before it (one connection, pipeline order): its
-  // message marks "every key acknowledged". Matched on the raw bytes, near
-  // the end: `pos` follows the keys (and since the watermark, `gtid` may
-  // follow `pos`).
-  const lastBatch = Buffer.from(`"pos":"${r.file}:${r.to}"`);
-  let publishedAt: number | null = null;
-  const subscriber = benchRedis();
-  subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
-    if (publishedAt === null && message.subarray(-(lastBatch.length + 128)).includes(lastBatch)) {
-      publishedAt = Date.now();
-    }
-  });
-  await subscriber.subscribe(CHANNEL);
-  const daemon: Proc = startSluice('run', config);
-  try {
-    const connecting = await daemon.waitFor((l) => l.msg === 'binlog connecting');
-    const startedAt = Date.parse(String(connecting.time));
-    const cpu0 = schedCpuMs(daemon.pid);
-    const redisPid = pidFrom(bench.redisPidFile);
-    const mariadbPid = pidFrom(bench.mariadbPidFile);
-    const redis0 = schedCpuMs(redisPid);
-    const mariadb0 = schedCpuMs(mariadbPid);
-    const endedAt = await pollUntil(
-      () => publishedAt ?? undefined,
-      "the message of the range's last batch",
-      120_000,
-    );
-    const { peak } = memoryOf(daemon.pid);
-    const cpu = schedCpuMs(daemon.pid) - cpu0;
-    const redisCpu = schedCpuMs(redisPid) - redis0;
-    const mariadbCpu = schedCpuMs(mariadbPid) - mariadb0;
-    // And the checkpoint follows (untimed: it is written after the acknowledgement).
-    await pollUntil(
-      async () => {
-        const raw = await redis.get(cpKey);
-        if (raw === null) return undefined;
-        const cp = JSON.parse(raw) as { file: string; pos: number };
-        return cp.file === r.file && cp.pos >= r.to ? true : undefined;
-      },
-      'the checkpoint to reach the range end',
-      30_000,
-    );
-    await daemon.stop();
-    const stopped = daemon.lines.find((l) => l.msg === 'pipeline stopped');
-    return {
-      rows: Number(stopped?.rows ?? Number.NaN),
-      seconds: (endedAt - startedAt) / 1000,
-      rssPeak: peak,
-      cpuMs: cpu,
-      redisCpuMs: redisCpu,
-      mariadbCpuMs: mariadbCpu,
-      keys: Number(stopped?.keys ?? Number.NaN),
-      batches: Number(stopped?.batches ?? Number.NaN),
-    };
-  } finally {
-    await daemon.stop();
-    subscriber.disconnect();
-  }
-}
-
-async function runWorker(file: string, args: readonly string[]): Promise<Run> {
-  const worker = startWorker(file, args);
-  try {
-    const line = await worker.waitFor((l) => typeof l.rows === 'number', 120_000);
-    await worker.exited;
-    const o = line as unknown as {
-      rows: number;
-      startedAt: number;
-      endedAt: number;
-      rssPeak: number;
-      cpuMs: number;
-      keys?: number;
-    };
-    return {
-      rows: o.rows,
-      seconds: (o.endedAt - o.startedAt) / 1000,
-      rssPeak: o.rssPeak,
-      cpuMs: o.cpuMs,
-      ...(o.keys === undefined ? {} : { keys: o.keys }),
-    };
-  } finally {
-    await worker.stop();
-  }
 }
 
 function runMariadbBinlog(r: Range): Promise<Run> {

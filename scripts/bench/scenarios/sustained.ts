@@ -15,7 +15,7 @@
 // take CPU from the first. Listeners and sysbench each run in a session of
 // their own, as separate services would (lib/procs.ts).
 // The listener's CPU (and MariaDB's and Redis's) is sampled every second.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { writeConfig } from '../lib/config.js';
@@ -27,16 +27,15 @@ import {
   resetBenchRedis,
   servicesUp,
 } from '../lib/env.js';
-import {
-  schedCpuMs,
-  ownSession,
-  pidFrom,
-  sleep,
-  startSluice,
-  startWorker,
-  type Proc,
-} from '../lib/procs.js';
+import { schedCpuMs, pidFrom, sleep, startSluice, startWorker, type Proc } from '../lib/procs.js';
 import { progress, runScenario } from '../lib/result.js';
+import {
+  describeSysbench,
+  ensureSysbench,
+  runSysbench,
+  sysbenchVersion,
+  type SysbenchShape,
+} from '../lib/sysbench.js';
 import { distribution, percentile } from '../lib/stats.js';
 
 const NAME = 'sustained';
@@ -50,68 +49,20 @@ const WARMUP_SECONDS = 5;
 const WEIGHT_NICE = process.env.BENCH_DAEMON_NICE ?? '-10';
 const log = (text: string): void => progress(NAME, text);
 
-function ensureSysbench(): void {
-  try {
-    execFileSync('sysbench', ['--version'], { stdio: 'ignore' });
-    return;
-  } catch {
-    // missing: install below
-  }
-  if (process.getuid?.() !== 0)
-    throw new Error('sysbench is missing: sudo apt-get install -y sysbench');
-  log('installing sysbench (apt-get)');
-  execFileSync(
-    'bash',
-    [
-      '-c',
-      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sysbench',
-    ],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-}
-
-function sysbenchArgs(command: string, seconds = SECONDS): string[] {
-  return [
-    'oltp_write_only',
-    '--db-driver=mysql',
-    '--mysql-host=127.0.0.1',
-    `--mysql-port=${bench.mariadbPort}`,
-    `--mysql-user=${bench.admin.user}`,
-    `--mysql-password=${bench.admin.password}`,
-    '--mysql-db=sbtest',
-    `--tables=${TABLES}`,
-    `--table-size=${TABLE_SIZE}`,
-    `--threads=${THREADS}`,
-    `--time=${seconds}`,
-    '--report-interval=10',
-    command,
-  ];
-}
-
-function runSysbench(command: string, seconds = SECONDS): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // Its own session, like a client on another host (see startNode).
-    const child = spawn('sysbench', sysbenchArgs(command, seconds), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    ownSession(child);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`sysbench ${command} exited ${code}:\n${out}`)),
-    );
-  });
-}
+const SHAPE: SysbenchShape = {
+  tables: TABLES,
+  tableSize: TABLE_SIZE,
+  threads: THREADS,
+  seconds: SECONDS,
+};
+const sysbench = (command: string, seconds = SECONDS): Promise<string> =>
+  runSysbench(command, { ...SHAPE, seconds });
 
 runScenario(NAME, async () => {
   servicesUp();
   await resetBenchRedis();
-  ensureSysbench();
-  const version = execFileSync('sysbench', ['--version'], { encoding: 'utf8' }).trim();
+  ensureSysbench(log);
+  const version = sysbenchVersion();
   const conn = await adminConnection();
   const redis = benchRedis();
   const keyspace = benchRedis();
@@ -121,8 +72,8 @@ runScenario(NAME, async () => {
   try {
     log(`sysbench prepare (${TABLES} tables × ${TABLE_SIZE} rows)`);
     await conn.query('CREATE DATABASE IF NOT EXISTS sbtest');
-    await runSysbench('cleanup');
-    await runSysbench('prepare');
+    await sysbench('cleanup');
+    await sysbench('prepare');
     await conn.query('DROP TABLE IF EXISTS probe');
     await conn.query('CREATE TABLE probe (id INT PRIMARY KEY, v BIGINT NOT NULL)');
     await conn.query('INSERT INTO probe VALUES (1, 0)');
@@ -177,7 +128,7 @@ runScenario(NAME, async () => {
       // measured): a long-running listener has its hot paths compiled and
       // its heap grown; a cold start would be measured otherwise.
       for (let i = 0; i < 20; i++) await probe(table, key);
-      await runSysbench('run', WARMUP_SECONDS);
+      await sysbench('run', WARMUP_SECONDS);
       for (let i = 0; i < 20; i++) await probe(table, key);
       const procs = {
         listener: listener.pid,
@@ -196,7 +147,7 @@ runScenario(NAME, async () => {
       }, 1000);
       const started = performance.now();
       let running = true;
-      const load = runSysbench('run').finally(() => {
+      const load = sysbench('run').finally(() => {
         running = false;
       });
       const samples: Array<{ at: number; lag: number }> = [];
@@ -346,12 +297,7 @@ runScenario(NAME, async () => {
         },
       ],
       details: [
-        `${version}: \`sysbench ${sysbenchArgs('run')
-          .join(' ')
-          .replace(
-            /--mysql-password=\S+/,
-            '--mysql-password=…',
-          )}\` → ${tps.toFixed(0)} transactions/s (each: 2 UPDATEs, 1 DELETE, 1 INSERT), ${errors} ignored errors.`,
+        `${version}: \`${describeSysbench('run', SHAPE)}\` → ${tps.toFixed(0)} transactions/s (each: 2 UPDATEs, 1 DELETE, 1 INSERT), ${errors} ignored errors.`,
         `Lag probe: every ${PROBE_EVERY_MS} ms, SET probe:1, commit \`UPDATE bench.probe SET v = v + 1\`, wait for the keyspace \`del\` of probe:1 (${samples.length} probes). ` +
           `p50 first third ${firstP50.toFixed(2)} ms → last third ${lastP50.toFixed(2)} ms; p99 ${firstP99.toFixed(2)} → ${lastP99.toFixed(2)} ms; ` +
           `least-squares slope ${slope.toFixed(2)} ms per 10 s. "Growth" = the last third's p50 more than 2× (+1 ms) or its p99 more than 2× (+5 ms) the first third's.`,

@@ -1,7 +1,7 @@
 // The floor of the replay scenario: a bare zongji listener over a binlog
 // range that only counts row images. Same connection and decoding options as
 // Sluice's BinlogSource, same table filter, nothing else.
-//   node --import tsx scripts/bench/workers/zongjiCount.ts FILE FROM TO SERVER_ID DB TABLE
+//   node --import tsx scripts/bench/workers/zongjiCount.ts FILE FROM TO SERVER_ID DB TABLE[,TABLE…]
 // Prints one JSON line: {rows, startedAt, endedAt, rssPeak, cpuMs}
 // (cpuMs: user + system CPU time of this process over the timed span).
 import ZongJi, { type BinlogEvent } from '@vlasky/zongji';
@@ -44,7 +44,7 @@ zongji.start({
   serverId: Number(serverId),
   filename: file,
   position: Number(from),
-  includeSchema: { [db]: [table] },
+  includeSchema: { [db]: table.split(',') },
   includeEvents: ['rotate', 'tablemap', 'writerows', 'updaterows', 'deleterows', 'xid'],
 });
 
