@@ -72,13 +72,14 @@ describe('fencing policy', () => {
     await vi.waitFor(async () => expect(await stored(source)).toBe(head), { timeout: 10_000 });
     expect(await survivors(redis, keys)).toEqual([]);
     expect(lease.token).toBe(first + 1);
-    let settled = false;
-    void daemon.invalidator.done.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    await Promise.resolve();
-    expect(settled).toBe(false); // still running
+    // Still running, and writing with the adopted token: the next commit's
+    // keys go and the checkpoint follows it.
+    const more = await plant(redis, [`${p}:t:3`]);
+    await db.sql('INSERT INTO t VALUES (3, 3)');
+    const head2 = await db.headText();
+    await vi.waitFor(async () => expect(await stored(source)).toBe(head2), { timeout: 10_000 });
+    expect(await survivors(redis, more)).toEqual([]);
+    expect(lease.token).toBe(first + 1);
     await daemon.stop();
     await lease.release();
   });
