@@ -1,20 +1,23 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BusPublisher } from '../bus/BusPublisher.js';
-import type { ColumnLookup } from '../db/schemaLookup.js';
 import { SluiceError } from '../errors/index.js';
 import { backoffDelay, REDIS_BACKOFF } from '../infra/backoff.js';
 import { systemClock, type Clock } from '../infra/clock.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import type { Batcher, BarrierOutcome } from './batch/Batcher.js';
 import type { SourceEvent, TableName } from './change/RowChange.js';
-import type { Checkpoint } from './checkpoint/Checkpoint.js';
+import { checkpointOf, type Checkpoint } from './checkpoint/Checkpoint.js';
 import { CheckpointStore } from './checkpoint/CheckpointStore.js';
 import type { CheckpointWriter } from './checkpoint/CheckpointWriter.js';
 import { identityText, PrimaryWatch, probePrimary } from './checkpoint/PrimaryWatch.js';
 import { hostname, newInstanceId, writeStatus } from './checkpoint/StatusRecord.js';
 import type { Dispatcher, DispatchStats } from './Dispatcher.js';
-import { KeyMapper, type MappingRule } from './mapping/KeyMapper.js';
+import {
+  PRIMARY_POLL_MS,
+  type InvalidatorOptions,
+  type InvalidatorStats,
+} from './InvalidatorOptions.js';
+import { KeyMapper } from './mapping/KeyMapper.js';
 import {
   comparePositions,
   formatPosition,
@@ -26,74 +29,13 @@ import { BinlogSource, type ServerChange, type StartPoint } from './source/Binlo
 import { describeServer } from './ServerIdentity.js';
 import { decideSourceChange } from './sourceChangePolicy.js';
 import { assembleStages } from './stages.js';
-import type { ReplicaWait } from './transport/Transport.js';
 
-/** How often the Redis primary is checked besides every (re)connection (see PrimaryWatch). */
-export const PRIMARY_POLL_MS = 1000;
-
-export interface InvalidatorOptions {
-  readonly source: {
-    readonly name: string;
-    readonly url: string;
-    readonly serverId: number;
-    readonly startFrom: string;
-    readonly onPositionLost: 'fail' | 'flush';
-    readonly onSchemaMismatch: 'fail' | 'flush';
-    /** Another server answers and no GTID leads to the checkpoint there (default fail). */
-    readonly onSourceChanged?: 'fail' | 'flush';
-    readonly heartbeatMs: number;
-    readonly reconnect: { readonly initialDelayMs: number; readonly maxDelayMs: number };
-  };
-  readonly invalidation: {
-    readonly channel: string;
-    readonly batchMaxKeys: number;
-    readonly batchMaxDelayMs: number;
-    readonly maxInFlightKeys: number;
-    readonly heartbeatMs: number;
-  };
-  readonly rules: readonly MappingRule[];
-  readonly redis: Redis | Cluster;
-  /** `redis.waitReplicas` (> 0) and its timeout: a round counts once replicas have it. */
-  readonly replicaWait?: ReplicaWait | null;
-  /** How often the Redis primary is checked besides every (re)connection (default PRIMARY_POLL_MS). */
-  readonly primaryPollMs?: number;
-  readonly logger: Logger;
-  /** This process's instance id (status record, leader lease). */
-  readonly instance?: string;
-  /**
-   * High availability: checkpoint writes are fenced with the leader's token;
-   * `confirm` answers, after a fenced-off write, whether this instance still
-   * leads (it may have re-taken its own lease with a new token).
-   */
-  readonly fence?: {
-    readonly key: string;
-    readonly token: () => number;
-    readonly confirm?: () => Promise<boolean>;
-  };
-  /** Live column lookup, for re-checking templates after ALTER TABLE. */
-  readonly columns: ColumnLookup;
-  /** The delayed second delete (`invalidation.secondDeleteMs > 0`): gets every acknowledged batch. */
-  readonly secondDelete?: SecondDeleteScheduler;
-  /** Time for the batching delay, checkpoint coalescing and heartbeats (tests inject one). */
-  readonly clock?: Clock;
-}
-
-/** Schedules a second delete of keys whose first delete Redis acknowledged; must not block. */
-export interface SecondDeleteScheduler {
-  schedule(keys: readonly string[]): void;
-}
-
-/** Counters and times for `status`, metrics and tests. */
-export interface InvalidatorStats {
-  rows: number;
-  transactions: number;
-  lastEventAt: number;
-  connected: boolean;
-  /** Times another server answered and the stream followed the checkpoint there by GTID. */
-  sourceChanges: number;
-  /** Re-streams after a Redis primary change (onRedisPrimaryChanged). */
-  redisPrimaryChanges: number;
-}
+export {
+  PRIMARY_POLL_MS,
+  type InvalidatorOptions,
+  type InvalidatorStats,
+  type SecondDeleteScheduler,
+} from './InvalidatorOptions.js';
 
 /**
  * The daemon's composition root: binlog source → key mapper → batcher →
@@ -750,8 +692,4 @@ export class Invalidator {
     })();
     return this.stopping;
   }
-}
-
-function checkpointOf(ev: Extract<SourceEvent, { type: 'commit' | 'ddl' }>): Checkpoint {
-  return { position: ev.position, gtid: ev.gtid, server: ev.server };
 }
