@@ -3,14 +3,13 @@ import type { BusPublisher } from '../bus/BusPublisher.js';
 import { SluiceError } from '../errors/index.js';
 import { backoffDelay, REDIS_BACKOFF } from '../infra/backoff.js';
 import { systemClock, type Clock } from '../infra/clock.js';
-import { RedisKeys } from '../keys/RedisKeys.js';
 import type { Batcher, BarrierOutcome } from './batch/Batcher.js';
 import type { SourceEvent, TableName } from './change/RowChange.js';
 import { checkpointOf, type Checkpoint } from './checkpoint/Checkpoint.js';
 import { CheckpointStore } from './checkpoint/CheckpointStore.js';
 import type { CheckpointWriter } from './checkpoint/CheckpointWriter.js';
 import { identityText, PrimaryWatch, probePrimary } from './checkpoint/PrimaryWatch.js';
-import { hostname, newInstanceId, writeStatus } from './checkpoint/StatusRecord.js';
+import { newInstanceId } from './checkpoint/StatusRecord.js';
 import type { Dispatcher, DispatchStats } from './Dispatcher.js';
 import {
   PRIMARY_POLL_MS,
@@ -18,6 +17,7 @@ import {
   type InvalidatorStats,
 } from './InvalidatorOptions.js';
 import { KeyMapper } from './mapping/KeyMapper.js';
+import { StatusReporter } from './policies/statusReporter.js';
 import {
   comparePositions,
   formatPosition,
@@ -91,9 +91,7 @@ export class Invalidator {
     redisPrimaryChanges: 0,
   };
   readonly instance: string;
-  private readonly startedAt = new Date().toISOString();
-  private statusTimer: NodeJS.Timeout | null = null;
-  private lastError: { code: string; message: string; at: string } | null = null;
+  private readonly status: StatusReporter;
   /** The last transaction boundary read (formatted only when the status is written). */
   private readPosition: BinlogPosition | null = null;
 
@@ -105,6 +103,20 @@ export class Invalidator {
     this.checkpoints = new CheckpointStore(options.redis, options.source.name);
     this.clock = options.clock ?? systemClock;
     this.publisher = this.assemble();
+    this.status = new StatusReporter({
+      redis: options.redis,
+      source: options.source.name,
+      instance: this.instance,
+      snapshot: () => ({
+        lastEventAt: this.stats.lastEventAt,
+        readPosition: this.readPosition,
+        checkpoint: this.writer.stored,
+        server: this.serverInUse,
+        connected: this.stats.connected,
+        paused: this.source?.isPaused ?? false,
+        seq: this.publisher.seq,
+      }),
+    });
     this.watch = new PrimaryWatch({
       probe: () => probePrimary(options.redis, this.checkpoints.key),
       connection: options.redis,
@@ -219,9 +231,7 @@ export class Invalidator {
     this.startPoint = from;
     this.publisher.start();
     this.startSource(from);
-    this.statusTimer = setInterval(() => void this.publishStatus(), 1000);
-    this.statusTimer.unref();
-    void this.publishStatus();
+    this.status.start();
     if (this.restreamAgain) {
       // The primary changed while the checkpoint was being read.
       this.restreamAgain = false;
@@ -229,36 +239,9 @@ export class Invalidator {
     }
   }
 
-  /** Refreshes `sluice:status:{source}` for `sluice status`; best effort. */
-  private async publishStatus(): Promise<void> {
-    const cp = this.writer.stored;
-    try {
-      await writeStatus(this.options.redis, this.options.source.name, {
-        instance: this.instance,
-        pid: process.pid,
-        host: hostname(),
-        startedAt: this.startedAt,
-        updatedAt: new Date().toISOString(),
-        lastEventAt: this.stats.lastEventAt,
-        readPosition: this.readPosition === null ? null : formatPosition(this.readPosition),
-        checkpoint: cp ? formatPosition(cp.position) : null,
-        server: this.serverInUse,
-        connected: this.stats.connected,
-        paused: this.source?.isPaused ?? false,
-        seq: this.publisher.seq,
-        lastError: this.lastError,
-      });
-    } catch {
-      // Redis is down: the sink reports that; status is advisory.
-    }
-  }
-
   /** Remembers the last error for `sluice status`. */
   recordError(code: string, message: string): void {
-    this.lastError = { code, message, at: new Date().toISOString() };
-    this.options.redis
-      .set(RedisKeys.lastError(this.options.source.name), JSON.stringify(this.lastError))
-      .catch(() => undefined);
+    this.status.recordError(code, message);
   }
 
   private startSource(from: StartPoint): void {
@@ -674,7 +657,7 @@ export class Invalidator {
 
   private shutdown(timeoutMs = 4000): Promise<void> {
     this.stopping ??= (async () => {
-      if (this.statusTimer) clearInterval(this.statusTimer);
+      this.status.stop();
       this.watch.stop();
       await this.source?.stop();
       await this.dispatcher.close(timeoutMs);
@@ -688,7 +671,7 @@ export class Invalidator {
         },
         'pipeline stopped',
       );
-      await this.options.redis.del(RedisKeys.status(this.options.source.name)).catch(() => 0);
+      await this.status.remove();
     })();
     return this.stopping;
   }
