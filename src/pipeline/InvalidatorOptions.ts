@@ -68,6 +68,6 @@ export interface InvalidatorStats {
   connected: boolean;
   /** Times another server answered and the stream followed the checkpoint there by GTID. */
   sourceChanges: number;
-  /** Re-streams after a Redis primary change (onRedisPrimaryChanged). */
+  /** Re-streams after a Redis primary change (RedisPolicy.onRedisPrimaryChanged). */
   redisPrimaryChanges: number;
 }
