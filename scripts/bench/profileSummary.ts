@@ -64,6 +64,7 @@ const PHASES: ReadonlyArray<[string, (url: string, fn: string) => boolean]> = [
       url.includes('/sink/RedisSink.') ||
       /\/pipeline\/(batch|transport|checkpoint)\//.test(url) ||
       url.includes('/pipeline/Dispatcher.') ||
+      url.includes('/pipeline/DeliveryStages.') ||
       url.includes('/bus/BusPublisher.') ||
       url.includes('/bus/codec.'),
   ],
@@ -71,6 +72,7 @@ const PHASES: ReadonlyArray<[string, (url: string, fn: string) => boolean]> = [
     'source → mapper (BinlogSource.dispatch, Invalidator.onEvent, KeyMapper)',
     (url) =>
       url.includes('/source/BinlogSource.') ||
+      url.includes('/source/BinlogStream.') ||
       url.includes('/pipeline/Invalidator.') ||
       url.includes('/mapping/KeyMapper.'),
   ],

@@ -11,7 +11,7 @@ export type SourceChangeDecision =
   | { readonly action: 'fail'; readonly error: SluiceError };
 
 /**
- * The rule behind Invalidator.onSourceChanged. Pure.
+ * The rule behind SourcePolicy.onSourceChanged (policies/sourcePolicy.ts). Pure.
  *
  * A `FILE:POS` belongs to one server; GTIDs belong to the topology. When
  * the checkpoint carries GTIDs and the new server holds every transaction

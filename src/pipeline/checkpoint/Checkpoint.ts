@@ -23,6 +23,15 @@ export interface Checkpoint {
   readonly at?: string;
 }
 
+/** The checkpoint of a transaction boundary read from the binlog (a commit, or a standalone DDL). */
+export function checkpointOf(boundary: {
+  readonly position: BinlogPosition;
+  readonly gtid: string | undefined;
+  readonly server: ServerIdentity | undefined;
+}): Checkpoint {
+  return { position: boundary.position, gtid: boundary.gtid, server: boundary.server };
+}
+
 /** The record as stored; unknown fields are kept out, not rejected (newer writers may add some). */
 const StoredCheckpoint = z.object({
   file: z.string().min(1),

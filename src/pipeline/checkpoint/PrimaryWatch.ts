@@ -64,7 +64,7 @@ export interface PrimaryWatchOptions {
  * one (run id, replication id), and what it lacks is exactly what its own
  * stored checkpoint has not passed (replication and persistence are
  * ordered). The watch notices the change on every (re)connection and every
- * `pollMs`; the policy (Invalidator.onRedisPrimaryChanged) re-streams from
+ * `pollMs`; the policy (RedisPolicy.onRedisPrimaryChanged) re-streams from
  * that checkpoint and calls `adopt`. Until then `expected` stays the old
  * identity, which every checkpoint write carries: the new primary refuses
  * them (checkpoint-set script), even those the client resends on its own.

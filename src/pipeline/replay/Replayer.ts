@@ -70,7 +70,7 @@ const SCHEMA_CHANGES: ReadonlySet<DdlKind> = new Set<DdlKind>(['alter', 'rename'
  * rows with the daemon's KeyMapper and deletes through the daemon's
  * delivery stages (batched UNLINK + PUBLISH, rate-limited), handling TRUNCATE and
  * DROP as the daemon does. It never writes the checkpoint. The event
- * handling mirrors Invalidator.onEvent/onDdl; it differs only where a
+ * handling mirrors Invalidator.onEvent and SchemaPolicy.onDdl; it differs only where a
  * replay must: no checkpoint, no schema re-check (see schemaChanges).
  */
 export class Replayer {

@@ -1,0 +1,231 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { SluiceError } from '../../src/errors/index.js';
+import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
+import type { PrimaryIdentity } from '../../src/pipeline/checkpoint/PrimaryWatch.js';
+import {
+  announceTarget,
+  reachedTarget,
+  RedisPolicy,
+} from '../../src/pipeline/policies/redisPolicy.js';
+import { position, type BinlogPosition } from '../../src/pipeline/position.js';
+import type { StartPoint } from '../../src/pipeline/source/BinlogSource.js';
+import { ManualClock } from '../helpers/manualClock.js';
+
+/** Lets pending promise chains run (a macrotask drains every microtask). */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+const at = (pos: number): BinlogPosition => position('binlog.000001', pos);
+const cpAt = (pos: number): Checkpoint => ({ position: at(pos), gtid: undefined });
+const PRIMARY: PrimaryIdentity = { role: 'master', runId: 'b', replid: 'r2' };
+
+describe('re-stream announcement rules', () => {
+  it('announces at the read position when the stream re-reads up to it, else at once', () => {
+    expect(announceTarget(at(500), cpAt(300))).toEqual(at(500));
+    expect(announceTarget(at(500), null)).toEqual(at(500));
+    expect(announceTarget(at(300), cpAt(300))).toBeNull();
+    expect(announceTarget(at(200), cpAt(300))).toBeNull();
+    expect(announceTarget(null, cpAt(300))).toBeNull();
+  });
+
+  it('the target is reached at or past it, or when caught up', () => {
+    expect(reachedTarget(at(499), at(500))).toBe(false);
+    expect(reachedTarget(at(500), at(500))).toBe(true);
+    expect(reachedTarget(at(501), at(500))).toBe(true);
+    expect(reachedTarget(null, at(500))).toBe(true);
+  });
+});
+
+function setup(
+  o: {
+    confirm?: () => Promise<boolean>;
+    readPosition?: BinlogPosition | null;
+    stored?: Checkpoint | null;
+    onPrimary?: Checkpoint | null;
+    adopt?: () => Promise<PrimaryIdentity>;
+    dropStream?: () => Promise<void>;
+  } = {},
+) {
+  const clock = new ManualClock();
+  const calls: string[] = [];
+  const restarts: StartPoint[] = [];
+  const rebuilds: Array<Checkpoint | null> = [];
+  const failed: SluiceError[] = [];
+  const state = { streaming: true, stopping: false, readPosition: o.readPosition ?? at(500) };
+  const policy = new RedisPolicy({
+    confirm: o.confirm,
+    stopping: () => state.stopping,
+    streaming: () => state.streaming,
+    readPosition: () => state.readPosition,
+    dropStream: () => {
+      if (o.dropStream) return o.dropStream();
+      calls.push('drop');
+      state.streaming = false;
+      return Promise.resolve();
+    },
+    delivery: {
+      writer: { stored: o.stored === undefined ? cpAt(400) : o.stored },
+      batcher: {
+        flush: (patterns, flushAll, boundary) => {
+          expect([patterns, flushAll, boundary]).toEqual([[], true, null]);
+          calls.push('reset');
+        },
+      },
+      halt: () => calls.push('halt'),
+      retire: () => calls.push('retire'),
+      rebuild: (from) => {
+        calls.push('rebuild');
+        rebuilds.push(from);
+      },
+    },
+    adopt:
+      o.adopt ??
+      (() => {
+        calls.push('adopt');
+        return Promise.resolve(PRIMARY);
+      }),
+    readCheckpoint: () => {
+      calls.push('read');
+      return Promise.resolve(o.onPrimary === undefined ? cpAt(300) : o.onPrimary);
+    },
+    startPoint: () => ({ kind: 'position', position: at(4) }),
+    restart: (from) => {
+      calls.push('restart');
+      restarts.push(from);
+      state.streaming = true;
+    },
+    restreamed: () => calls.push('count'),
+    fail: (err) => failed.push(err),
+    clock,
+    log: pino({ level: 'silent' }),
+  });
+  return { policy, clock, calls, restarts, rebuilds, failed, state };
+}
+
+describe('RedisPolicy.onFenced', () => {
+  it('without a leadership check the write is not retried', async () => {
+    expect(await setup().policy.onFenced()).toBe(false);
+  });
+
+  it('retries while this instance still leads, and when the check itself fails', async () => {
+    expect(await setup({ confirm: () => Promise.resolve(true) }).policy.onFenced()).toBe(true);
+    expect(await setup({ confirm: () => Promise.resolve(false) }).policy.onFenced()).toBe(false);
+    const down = setup({ confirm: () => Promise.reject(new Error('ECONNREFUSED')) });
+    expect(await down.policy.onFenced()).toBe(true);
+  });
+});
+
+describe('RedisPolicy.onRedisPrimaryChanged', () => {
+  it('re-streams from the new primary checkpoint, announcing the L1 reset where the stream was', async () => {
+    const { policy, calls, restarts, rebuilds, failed } = setup();
+    policy.onRedisPrimaryChanged('ready: a:r1 -> b:r2');
+    await settle();
+    expect(calls).toEqual([
+      'count',
+      'halt',
+      'drop',
+      'retire',
+      'adopt',
+      'read',
+      'rebuild',
+      'restart',
+    ]);
+    expect(rebuilds).toEqual([cpAt(300)]);
+    expect(restarts).toEqual([{ kind: 'position', position: at(300) }]);
+    policy.announceRepairAt(at(450));
+    expect(calls.at(-1)).toBe('restart');
+    policy.announceRepairAt(at(500));
+    expect(calls.at(-1)).toBe('reset');
+    // Once.
+    policy.announceRepairAt(null);
+    expect(calls.filter((c) => c === 'reset')).toHaveLength(1);
+    expect(failed).toEqual([]);
+  });
+
+  it('no checkpoint there: from the one stored last; none anywhere: from where streaming started', async () => {
+    const mine = setup({ onPrimary: null, stored: cpAt(350) });
+    mine.policy.onRedisPrimaryChanged('x');
+    await settle();
+    expect(mine.rebuilds).toEqual([cpAt(350)]);
+    expect(mine.restarts).toEqual([{ kind: 'position', position: at(350) }]);
+    const none = setup({ onPrimary: null, stored: null });
+    none.policy.onRedisPrimaryChanged('x');
+    await settle();
+    expect(none.rebuilds).toEqual([null]);
+    expect(none.restarts).toEqual([{ kind: 'position', position: at(4) }]);
+    // Read again from there: the reset waits until the stream is back where it was.
+    expect(none.calls.slice(-2)).toEqual(['rebuild', 'restart']);
+    none.policy.announceRepairAt(at(500));
+    expect(none.calls.at(-1)).toBe('reset');
+  });
+
+  it('nothing to read again: the reset goes out at once', async () => {
+    const { policy, calls } = setup({ readPosition: at(300) });
+    policy.onRedisPrimaryChanged('x');
+    await settle();
+    expect(calls.slice(-3)).toEqual(['rebuild', 'reset', 'restart']);
+  });
+
+  it('a change while starting re-streams once streaming has begun', async () => {
+    const { policy, calls, state } = setup();
+    state.streaming = false;
+    policy.onRedisPrimaryChanged('x');
+    await settle();
+    expect(calls).toEqual([]);
+    state.streaming = true;
+    policy.started();
+    await settle();
+    expect(calls[0]).toBe('count');
+    expect(calls.at(-1)).toBe('restart');
+  });
+
+  it('a change while re-streaming re-streams once more after it', async () => {
+    const { policy, calls } = setup();
+    policy.onRedisPrimaryChanged('x');
+    policy.onRedisPrimaryChanged('y');
+    policy.onRedisPrimaryChanged('z');
+    await settle();
+    await settle();
+    expect(calls.filter((c) => c === 'count')).toHaveLength(2);
+    expect(calls.filter((c) => c === 'restart')).toHaveLength(2);
+  });
+
+  it('retries an unusable primary with backoff, and gives up when the daemon stops', async () => {
+    let tries = 0;
+    const { policy, clock, calls, state } = setup({
+      adopt: () => {
+        tries++;
+        return Promise.reject(new Error('replica'));
+      },
+    });
+    policy.onRedisPrimaryChanged('x');
+    await settle();
+    expect(tries).toBe(1);
+    clock.advance(60_000);
+    await settle();
+    expect(tries).toBe(2);
+    state.stopping = true;
+    clock.advance(60_000);
+    await settle();
+    expect(tries).toBe(2);
+    expect(calls).not.toContain('rebuild');
+  });
+
+  it('a re-stream that throws stops the daemon with E_INTERNAL', async () => {
+    const { policy, failed, calls } = setup({ dropStream: () => Promise.reject(new Error('bug')) });
+    policy.onRedisPrimaryChanged('x');
+    await settle();
+    expect(failed.map((e) => [e.code, e.message])).toEqual([
+      ['E_INTERNAL', 're-stream failed: Error: bug'],
+    ]);
+    expect(calls).toEqual(['count', 'halt']);
+  });
+
+  it('nothing happens once the daemon is stopping', async () => {
+    const { policy, calls, state } = setup();
+    state.stopping = true;
+    policy.onRedisPrimaryChanged('x');
+    await settle();
+    expect(calls).toEqual([]);
+  });
+});
