@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KeyTemplate } from '../../src/keys/KeyTemplate.js';
-import { KeyMapper, SCAN_LIMIT } from '../../src/pipeline/mapping/KeyMapper.js';
+import { KeyMapper } from '../../src/pipeline/mapping/KeyMapper.js';
 
 const mapper = new KeyMapper([
   {
@@ -75,10 +75,24 @@ describe('KeyMapper', () => {
     expect(mapper.patterns('app.audit')).toEqual([]);
   });
 
-  it('returns the keys of a row event once each, in order', () => {
+  it('returns the keys of a row event per row, in order (the batcher de-duplicates)', () => {
     const m1 = { kind: 'insert', table: 'app.messages', after: { id: 1, chat_id: 3 } } as const;
     const m2 = { kind: 'insert', table: 'app.messages', after: { id: 2, chat_id: 3 } } as const;
-    expect(mapper.keysOf([m1, m2])).toEqual(['message:1', 'chat:3:messages', 'message:2']);
+    expect(mapper.keysOf([m1, m2])).toEqual([
+      'message:1',
+      'chat:3:messages',
+      'message:2',
+      'chat:3:messages',
+    ]);
+  });
+
+  it('keysFor lists the keys of one change once each', () => {
+    const same = new KeyMapper([
+      { table: 'db.t', keys: [KeyTemplate.parse('t:{id}'), KeyTemplate.parse('t:{code}')] },
+    ]);
+    const change = { kind: 'insert', table: 'db.t', after: { id: 7, code: '7' } } as const;
+    expect(same.keysOf([change])).toEqual(['t:7', 't:7']);
+    expect(same.keysFor(change)).toEqual(['t:7']);
   });
 
   it('lists tables, columns and flush patterns', () => {
@@ -99,26 +113,5 @@ describe('KeyMapper', () => {
       't:x',
     ]);
     expect(merged.patterns('db.t')).toEqual(['t:*']);
-  });
-
-  it.each([
-    ['a few keys (scanned)', 3],
-    ['exactly SCAN_LIMIT keys', SCAN_LIMIT / 2],
-    ['more keys than SCAN_LIMIT (a set takes over)', 40],
-  ])('an event lists each key once, in first-seen order: %s', (_, n) => {
-    // Each message row twice (an insert, then its delete): every key repeats,
-    // before and after the switch to a set; rows of one chat share its key.
-    const rows = Array.from({ length: n }, (_, i) => ({ id: i + 1, chat_id: i % 2 }));
-    const changes = [
-      ...rows.map((after) => ({ kind: 'insert' as const, table: 'app.messages', after })),
-      ...rows.map((before) => ({ kind: 'delete' as const, table: 'app.messages', before })),
-    ];
-    const expected = [
-      'message:1',
-      'chat:0:messages',
-      ...(n > 1 ? ['message:2', 'chat:1:messages'] : []),
-      ...rows.slice(2).map((r) => `message:${r.id}`),
-    ];
-    expect(mapper.keysOf(changes)).toEqual(expected);
   });
 });

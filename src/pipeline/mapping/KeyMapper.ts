@@ -1,5 +1,5 @@
 import type { KeyTemplate } from '../../keys/KeyTemplate.js';
-import type { RowChange, TableName } from '../change/RowChange.js';
+import type { Row, RowChange, TableName } from '../change/RowChange.js';
 
 /** One mapping rule: a table and the key templates its rows feed. */
 export interface MappingRule {
@@ -66,53 +66,44 @@ export class KeyMapper {
   }
 
   /**
-   * The keys a row event's changes invalidate, each once, in template
-   * order: the keys of both images of an update (a changed `email` drops the
-   * old email's key and the new one's).
+   * The keys a row event's changes invalidate, in row and template order:
+   * the keys of both images of an update (a changed `email` drops the old
+   * email's key and the new one's). A key fed by several rows of the event
+   * (`chat:{chat_id}:messages`) is listed once per row: the consumers (the
+   * batcher's open batch, replay's dry run) keep sets, and de-duplicating
+   * here would cost a second set per event on the hot path.
    */
   keysOf(changes: readonly RowChange[]): string[] {
     const out: string[] = [];
-    let seen: Set<string> | null = null;
-    for (const change of changes) {
-      const templates = this.byTable.get(change.table);
-      if (templates === undefined) continue;
-      if (change.kind === 'insert') {
-        for (const t of templates) seen = addKey(out, seen, t.render(change.after));
-      } else if (change.kind === 'delete') {
-        for (const t of templates) seen = addKey(out, seen, t.render(change.before));
-      } else {
-        for (const t of templates) seen = addKey(out, seen, t.render(change.before));
-        for (const t of templates) {
-          // Most updates leave a key's columns alone: the same key, not rendered twice.
-          if (t.sameColumns(change.before, change.after)) continue;
-          seen = addKey(out, seen, t.render(change.after));
-        }
-      }
-    }
+    for (const change of changes) this.addChange(change, out);
     return out;
   }
 
-  /** The keys of one change, in template order, each once. */
+  /** The keys of one change, in template order, each once (explain, debug logs). */
   keysFor(change: RowChange): string[] {
-    return this.keysOf([change]);
+    return [...new Set(this.keysOf([change]))];
+  }
+
+  private addChange(change: RowChange, out: string[]): void {
+    const templates = this.byTable.get(change.table);
+    if (templates === undefined) return;
+    if (change.kind === 'insert') addKeys(templates, change.after, out);
+    else if (change.kind === 'delete') addKeys(templates, change.before, out);
+    else {
+      addKeys(templates, change.before, out);
+      for (const t of templates) {
+        // Most updates leave a key's columns alone: the same key, not rendered twice.
+        if (t.sameColumns(change.before, change.after)) continue;
+        const key = t.render(change.after);
+        if (key !== null) out.push(key);
+      }
+    }
   }
 }
 
-/** Up to this many keys, duplicates are found by scanning the array (no set allocated). */
-export const SCAN_LIMIT = 16;
-
-/**
- * Appends `key` unless null or already in `out`. A small event (the usual
- * transaction) finds duplicates by scanning its few keys; past SCAN_LIMIT
- * keys a set takes over. Returns the set, once there is one.
- */
-function addKey(out: string[], seen: Set<string> | null, key: string | null): Set<string> | null {
-  if (key === null) return seen;
-  if (seen !== null) {
-    if (seen.has(key)) return seen;
-    seen.add(key);
-  } else if (out.includes(key)) return null;
-  else if (out.length >= SCAN_LIMIT) seen = new Set(out).add(key);
-  out.push(key);
-  return seen;
+function addKeys(templates: readonly KeyTemplate[], row: Row, out: string[]): void {
+  for (const t of templates) {
+    const key = t.render(row);
+    if (key !== null) out.push(key);
+  }
 }
