@@ -389,6 +389,45 @@ describe('CacheAuditor (real Redis and MariaDB)', () => {
     expect(report.total).toStrictEqual({ ...zero, checked: 3, fresh: 3, lists: 1, skipped: 1 });
   });
 
+  it('SCAN waits while as many batches as run at once are queued (memory stays bounded)', async () => {
+    fresh();
+    const ids = [91, 92, 93, 94, 95];
+    await plant(Object.fromEntries(ids.map((id) => [`user:${id}`, 'n'])));
+    // One key per page, so the pages fetched show how far SCAN went.
+    const pages: Record<string, [string, string[]]> = {};
+    ids.forEach((id, i) => {
+      pages[String(i)] = [i === ids.length - 1 ? '0' : String(i + 1), [k(`user:${id}`)]];
+    });
+    // Each MGET waits until the test opens its gate.
+    const gates = ids.map(() => {
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      return { open, opened };
+    });
+    const r = recorded({ before: (n) => gates[n - 1]?.opened, pages });
+    const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const deadline = Date.now() + 10_000;
+    const until = async (reads: number): Promise<void> => {
+      while (r.mgets.length < reads && Date.now() < deadline) await settle();
+      // Past the column query and each MGET, SCAN pages and batching are
+      // promise callbacks only: this turn of the event loop takes the audit
+      // as far as it goes while the MGET waits.
+      await settle();
+    };
+    const done = auditor(r.client, { batchSize: 1, concurrency: 1 }).run();
+    await until(1);
+    expect(r.mgets).toHaveLength(1); // batch 1 running
+    expect(r.scans).toHaveLength(2); // batch 2 queued: SCAN waits
+    gates[0]?.open();
+    await until(2);
+    expect(r.mgets).toHaveLength(2); // batch 2 running
+    expect(r.scans).toHaveLength(3); // batch 3 queued: SCAN waits again
+    for (const g of gates) g.open();
+    const report = await done;
+    expect(r.scans).toHaveLength(5);
+    expect(report.total).toStrictEqual({ ...zero, checked: 5, fresh: 5 });
+  });
+
   it('a failing read rejects the run, and SCAN goes no further', async () => {
     fresh();
     await plant({ 'user:91': 'n', 'user:92': 'n', 'user:93': 'n' });
