@@ -330,26 +330,59 @@ describe('CacheAuditor (real Redis and MariaDB)', () => {
     });
   });
 
-  it('suspects are read again in batches of batchSize', async () => {
+  it('suspects are read again in batches of batchSize, and no more', async () => {
     fresh();
-    const ids = [81, 82, 83, 84, 85];
-    await plant(Object.fromEntries(ids.map((id) => [`user:${id}`, `v{"id":"${id}"}`])));
-    const r = recorded({ pages: { '0': ['0', ids.map((id) => k(`user:${id}`))] } });
-    const report = await auditor(r.client, { batchSize: 2 }).run();
-    expect(r.mgets.map((m) => m.keys.length)).toEqual([2, 2, 1, 2, 2, 1]);
-    // Batches finish in any order (4 at once): the suspects, each once.
-    expect(
-      r.mgets
-        .slice(3)
-        .flatMap((m) => m.keys)
-        .sort(),
-    ).toEqual(ids.map((id) => k(`user:${id}`)));
-    expect(report.total).toStrictEqual({
-      ...zero,
-      checked: 5,
-      stale: 5,
-      presentButMissing: 5,
-    });
+    // 7 suspects, batches of 3: 3 + 3 + 1, twice. And 6 (a multiple of the
+    // batch): 3 + 3, twice, with no empty batch after.
+    for (const ids of [
+      [81, 82, 83, 84, 85, 86, 87],
+      [61, 62, 63, 64, 65, 66],
+    ]) {
+      await plant(Object.fromEntries(ids.map((id) => [`user:${id}`, `v{"id":"${id}"}`])));
+      const r = recorded({ pages: { '0': ['0', ids.map((id) => k(`user:${id}`))] } });
+      const report = await auditor(r.client, { batchSize: 3 }).run();
+      const sizes = ids.length === 7 ? [3, 3, 1] : [3, 3];
+      expect(r.mgets.map((m) => m.keys.length)).toEqual([...sizes, ...sizes]);
+      // Batches finish in any order (4 at once): the suspects, each once.
+      expect(
+        r.mgets
+          .slice(sizes.length)
+          .flatMap((m) => m.keys)
+          .sort(),
+      ).toEqual(ids.map((id) => k(`user:${id}`)));
+      expect(report.total).toStrictEqual({
+        ...zero,
+        checked: ids.length,
+        stale: ids.length,
+        presentButMissing: ids.length,
+      });
+    }
+  });
+
+  it('without suspects there is no second look and no wait: with a recheck delay of an hour the run still ends at once', async () => {
+    fresh();
+    await plant({ 'user:1': await entryOf('users', 'id', 1), 'user:99': 'n' });
+    const report = await auditor(redis, { recheckDelayMs: 3_600_000 }).run();
+    expect(report.total).toStrictEqual({ ...zero, checked: 2, fresh: 2 });
+  });
+
+  it('a rule key with a hash tag (user:{{{id}}}, keys like user:{5}) fits its keys better than user:{id}: skipped', async () => {
+    fresh();
+    await plant({ 'user:{5}': 'v{}', 'user:5': 'n' });
+    const report = await auditor(redis, {
+      otherTemplates: [KeyTemplate.parse(`${p}:user:{{{id}}}`)],
+      listTemplates: [],
+    }).run();
+    expect(report.total).toStrictEqual({ ...zero, checked: 1, fresh: 1, skipped: 1 });
+  });
+
+  it('a resource key naming a column the table lacks: the database says which', async () => {
+    fresh();
+    await plant({ 'user:5': 'n' });
+    const run = auditor(redis, {
+      resources: [{ ...users(), key: KeyTemplate.parse(`${p}:user:{uid}`) }],
+    }).run();
+    await expect(run).rejects.toThrow(/^Unknown column 'uid' in /);
   });
 
   it('at most MAX_EXAMPLES (20) examples, whatever the number of offending keys', async () => {
