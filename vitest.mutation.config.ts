@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 /**
  * The tests StrykerJS runs against each mutant (npm run test:mutation): the
  * unit tests, and the fast tests of the mutated modules that need a real
- * Redis (no daemon, no MariaDB, no child process), so that a run stays
+ * Redis (and, for the audit, the project's MariaDB; no daemon, no child
+ * process), so that a run stays
  * within ~15 min on 2 cores. When a module joins `mutate` in
  * stryker.config.mjs, its fast tests join `include` here.
  */
@@ -18,6 +19,8 @@ export default defineConfig({
       'test/integration/cache-bus.test.ts',
       // The daemon's delivery stages against Redis (exact keys, messages, positions).
       'test/integration/stages.test.ts',
+      // The consistency audit against Redis and MariaDB (its own database; no CLI).
+      'test/integration/CacheAuditor.test.ts',
     ],
     // Starts (or reuses) the project's Redis; see test/globalSetup.ts.
     globalSetup: ['test/globalSetup.ts'],

@@ -495,6 +495,40 @@ describe('BusSubscriber: the watermark (read your own writes)', () => {
     expect(await bus.waitFor('main', token('0-1-9'), 0)).toBe(false);
   });
 
+  it('a message with a position and no GTID (MySQL without GTIDs) moves the watermark and wakes the read waiting for it', async () => {
+    const { bus, conn } = setup();
+    await bus.start();
+    let woke: boolean | null = null;
+    void bus.waitFor('main', token('binlog.000003:120'), 1000).then((r) => (woke = r));
+    conn.deliver(inv(1, { keys: ['a'], pos: 'binlog.000003:120' }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woke).toBe(true);
+    expect(bus.passed('main', token('binlog.000003:120'))).toBe(true);
+    expect(bus.passed('main', token('binlog.000003:121'))).toBe(false);
+  });
+
+  it('several reads waiting on one source: each woken by the message that passes its token', async () => {
+    const { bus, conn } = setup();
+    await bus.start();
+    const woke: Array<[string, boolean]> = [];
+    for (const t of ['0-1-3', '0-1-2', '0-1-4']) {
+      void bus.waitFor('main', token(t), 1000).then((r) => woke.push([t, r]));
+    }
+    conn.deliver(inv(1, { keys: ['a'], gtid: '0-1-3' }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woke).toEqual([
+      ['0-1-3', true],
+      ['0-1-2', true],
+    ]);
+    conn.deliver(inv(2, { keys: ['b'], gtid: '0-1-4' }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woke).toEqual([
+      ['0-1-3', true],
+      ['0-1-2', true],
+      ['0-1-4', true],
+    ]);
+  });
+
   it('a publisher restart starts its watermark over', async () => {
     const { bus, conn } = setup();
     await bus.start();
