@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { SluiceError } from '../errors/index.js';
 
 export type CacheLevel = 'l1' | 'l2' | 'db';
 
@@ -48,6 +49,15 @@ export class CacheStats {
     gauges: { l1Entries: () => number; redisErrors: () => number },
   ) {
     if (registry === undefined) return;
+    // Every series below is this cache's own: a second cache on the registry
+    // would either throw deep in prom-client or, for the unlabelled
+    // counters, silently leave the first cache's numbers in place.
+    if (registry.getSingleMetric('sluice_cache_hits_total') !== undefined) {
+      throw new SluiceError(
+        'E_METRICS_REGISTERED',
+        'this Prometheus registry already holds the sluice_cache_* metrics of another SluiceCache: give each cache its own registry',
+      );
+    }
     const read =
       (pick: (s: CacheStats) => number): (() => number) =>
       () =>
@@ -60,8 +70,6 @@ export class CacheStats {
       read: () => number,
       labels?: Record<string, string>,
     ): void => {
-      const existing = registry.getSingleMetric(name);
-      if (existing) return;
       new Counter({
         name,
         help,

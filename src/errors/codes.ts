@@ -17,6 +17,8 @@ export const ERROR_CODES = {
     "A table a command reads does not exist after start-up (the start-up check reports a rule's missing table as E_CONFIG_INVALID).",
   E_USAGE: 'Bad command-line usage (unknown option, malformed argument).',
   E_POSITION_INVALID: 'A binlog position or GTID set could not be parsed.',
+  E_METRICS_REGISTERED:
+    "A SluiceCache was given a Prometheus registry that already holds another cache's sluice_cache_* metrics.",
   E_FENCE_TOKEN_INVALID:
     'A read-your-writes fence token (X-Sluice-After, `after`) is not a MariaDB GTID, a MySQL GTID set or FILE:POS.',
   E_POSITION_LOST:

@@ -1,4 +1,4 @@
-import { Counter, Registry, register } from 'prom-client';
+import { Registry, register } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { CacheStats } from '../../src/cache/CacheStats.js';
 import { sampleValue } from '../helpers/metrics.js';
@@ -144,19 +144,15 @@ describe('CacheStats', () => {
     expect(sampleValue(text, 'sluice_cache_l1_entries')).toBe(0);
   });
 
-  it('a plain counter another component registered under the same name is left in place', async () => {
+  it('one cache per registry: a second is refused with E_METRICS_REGISTERED, the first keeps its series', async () => {
     const registry = new Registry();
-    const theirs = new Counter({
-      name: 'sluice_cache_db_loads_total',
-      help: 'Registered first, elsewhere.',
-      registers: [registry],
-    });
-    theirs.inc(2);
-    const stats = new CacheStats(registry, { l1Entries: () => 0, redisErrors: () => 0 });
-    fill(stats);
-    expect(registry.getSingleMetric('sluice_cache_db_loads_total')).toBe(theirs);
+    const first = new CacheStats(registry, { l1Entries: () => 0, redisErrors: () => 0 });
+    fill(first);
+    expect(() => new CacheStats(registry, { l1Entries: () => 0, redisErrors: () => 0 })).toThrow(
+      expect.objectContaining({ code: 'E_METRICS_REGISTERED' }),
+    );
     const text = await registry.metrics();
-    expect(sampleValue(text, 'sluice_cache_db_loads_total')).toBe(2);
+    expect(sampleValue(text, 'sluice_cache_db_loads_total')).toBe(11);
     expect(sampleValue(text, 'sluice_cache_lease_waits_total')).toBe(13);
   });
 });
