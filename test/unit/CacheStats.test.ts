@@ -149,7 +149,10 @@ describe('CacheStats', () => {
     const first = new CacheStats(registry, { l1Entries: () => 0, redisErrors: () => 0 });
     fill(first);
     expect(() => new CacheStats(registry, { l1Entries: () => 0, redisErrors: () => 0 })).toThrow(
-      expect.objectContaining({ code: 'E_METRICS_REGISTERED' }),
+      expect.objectContaining({
+        code: 'E_METRICS_REGISTERED',
+        message: expect.stringContaining('give each cache its own registry') as unknown,
+      }),
     );
     const text = await registry.metrics();
     expect(sampleValue(text, 'sluice_cache_db_loads_total')).toBe(11);

@@ -114,4 +114,34 @@ describe('KeyMapper', () => {
     ]);
     expect(merged.patterns('db.t')).toEqual(['t:*']);
   });
+
+  it('an update that leaves the key columns alone lists each key once (not rendered again)', () => {
+    const after = { ...ada, name: 'Ada L.' };
+    expect(mapper.keysOf([{ kind: 'update', table: 'app.users', before: ada, after }])).toEqual([
+      'user:1',
+      'user:email:ada@example.com',
+    ]);
+  });
+
+  it('mappedTables: the mapped ones a DDL names; db.* expands to the mapped tables of db', () => {
+    expect(mapper.mappedTables(['app.*'])).toEqual(['app.users', 'app.messages']);
+    expect(mapper.mappedTables(['other.*', 'app.messages', 'app.audit'])).toEqual(['app.messages']);
+    // `*` only as a whole table name: `app.users*` is a (strange) table name, not a pattern.
+    expect(mapper.mappedTables(['app.users*'])).toEqual([]);
+    // The database name is matched whole: `app.*` is not `apps.*`.
+    const two = new KeyMapper([
+      { table: 'app.t', keys: [KeyTemplate.parse('a:{id}')] },
+      { table: 'apps.t', keys: [KeyTemplate.parse('b:{id}')] },
+    ]);
+    expect(two.mappedTables(['app.*'])).toEqual(['app.t']);
+  });
+
+  it('decodeColumns: per mapped table, the columns its templates read', () => {
+    expect(mapper.decodeColumns()).toEqual(
+      new Map([
+        ['app.users', new Set(['id', 'email'])],
+        ['app.messages', new Set(['id', 'chat_id'])],
+      ]),
+    );
+  });
 });

@@ -1,7 +1,13 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { installed, MAX_TABLES, reuseTableMaps } from '../../src/pipeline/source/tableMapReuse.js';
+import {
+  installed,
+  MAX_TABLES,
+  patchTableMap,
+  reuseTableMaps,
+  type TableMapPrototype,
+} from '../../src/pipeline/source/tableMapReuse.js';
 
 // zongji's own TableMap class and parser: the patch wraps them in place.
 const entry = pathToFileURL(createRequire(import.meta.url).resolve('@vlasky/zongji'));
@@ -16,6 +22,8 @@ interface TableMapEvent {
   tableId: number;
   columnNames?: string[];
   signedness?: boolean[];
+  columnTypes: number[];
+  columnsMetadata: unknown[];
   buildColumnSchemas(): Array<Record<string, unknown>>;
   [k: string]: unknown;
 }
@@ -41,7 +49,7 @@ function tableMapEvent(
   tableId: number,
   table: string,
   columns: readonly Column[],
-  checksum = 0xdeadbeef,
+  checksum: number | null = 0xdeadbeef,
 ): Buffer {
   const bytes: number[] = [];
   const id = Buffer.alloc(6);
@@ -65,13 +73,14 @@ function tableMapEvent(
   bytes.push(2, 1, 45); // utf8mb4_general_ci
   const names = columns.flatMap((c) => [...lenenc(c.name.length), ...Buffer.from(c.name)]);
   bytes.push(4, ...lenenc(names.length), ...names);
+  if (checksum === null) return Buffer.from(bytes);
   const crc = Buffer.alloc(4);
   crc.writeUInt32LE(checksum);
   return Buffer.concat([Buffer.from(bytes), crc]);
 }
 
-function fakeZongji(reuse: boolean): object {
-  const z = { tableMap: {}, useChecksum: true, _skipSchema: () => false };
+function fakeZongji(reuse: boolean, useChecksum = true): object {
+  const z = { tableMap: {}, useChecksum, _skipSchema: () => false };
   if (reuse) reuseTableMaps(z);
   return z;
 }
@@ -108,8 +117,29 @@ describe('TABLE_MAP reuse', () => {
     const rows = first.buildColumnSchemas();
     expect(rows).toEqual(reference.buildColumnSchemas());
     expect(rows[1]).toMatchObject({ COLUMN_NAME: 'email', COLUMN_TYPE: 'varchar(255)' });
-    // The second event reuses the first one's rows (not built again).
+    // The second event reuses the first one's rows (not built again)…
     expect(second.buildColumnSchemas()).toBe(rows);
+    // …and only what the optional metadata gave: the arrays the rest of the
+    // parse made (zongji's updateColumnInfo rewrites them) stay its own.
+    expect(second.columnTypes).toEqual(first.columnTypes);
+    expect(second.columnTypes).not.toBe(first.columnTypes);
+    expect(second.columnsMetadata).not.toBe(first.columnsMetadata);
+  });
+
+  it('without checksums the body runs to the packet end: a changed last byte parses in full', () => {
+    const reusing = fakeZongji(true, false);
+    parse(tableMapEvent(71, 'users', USERS, null), reusing);
+    // The last byte of the event is the last letter of the last column name.
+    const last = parse(
+      tableMapEvent(
+        71,
+        'users',
+        [USERS[0] as Column, { name: 'emaix', type: 15, maxBytes: 1020 }],
+        null,
+      ),
+      reusing,
+    );
+    expect(last.columnNames).toEqual(['id', 'emaix']);
   });
 
   it('any changed byte under the same table id is parsed in full (a renamed column, a sign flip)', () => {
@@ -136,6 +166,10 @@ describe('TABLE_MAP reuse', () => {
     expect(b.tableId).toBe(72);
     expect(b.buildColumnSchemas()).not.toBe(a.buildColumnSchemas());
     expect(b.buildColumnSchemas()).toEqual(a.buildColumnSchemas());
+    // Table 71's entry is still there beside 72's.
+    expect(parse(tableMapEvent(71, 'users', USERS), reusing).buildColumnSchemas()).toBe(
+      a.buildColumnSchemas(),
+    );
   });
 
   it('a zongji that did not opt in parses every event (its rows are built each time)', () => {
@@ -153,5 +187,78 @@ describe('TABLE_MAP reuse', () => {
     for (let id = 2; id <= MAX_TABLES + 1; id++) parse(tableMapEvent(id, 'users', USERS), reusing);
     // Table 1's entry went with the clear: a fresh parse, fresh rows.
     expect(parse(tableMapEvent(1, 'users', USERS), reusing).buildColumnSchemas()).not.toBe(rows);
+  });
+
+  it('patches nothing when zongji lacks a method it wraps (another layout: full parse)', () => {
+    expect(patchTableMap(undefined)).toBe(false);
+    const readTableId = (): void => undefined;
+    const readOptional = (): void => undefined;
+    for (const missing of ['_readTableId', '_readOptionalMetadata', 'buildColumnSchemas']) {
+      const proto: TableMapPrototype = {
+        _readTableId: readTableId,
+        _readOptionalMetadata: readOptional,
+        buildColumnSchemas: () => [],
+      };
+      delete (proto as Record<string, unknown>)[missing];
+      const before = { ...proto };
+      expect(patchTableMap(proto)).toBe(false);
+      expect(proto).toEqual(before);
+    }
+  });
+
+  describe('on a stand-in TableMap class (what a future zongji may do)', () => {
+    /** A TableMap-like prototype whose metadata parse counts its calls and sets `kind` and `names`. */
+    function standIn(): { proto: TableMapPrototype; parses: () => number } {
+      let parses = 0;
+      const proto: TableMapPrototype = {
+        _readTableId(this: { tableId: number }, parser: { _offset: number }) {
+          this.tableId = 7;
+          parser._offset += 6;
+        },
+        _readOptionalMetadata(this: object, parser: { _offset: number; _packetEnd: number }) {
+          parses++;
+          const self = this as Record<string, unknown>;
+          self['kind'] = 'parsed'; // replaces a value the constructor set
+          self['names'] = ['a'];
+          parser._offset = parser._packetEnd;
+        },
+        buildColumnSchemas: () => [],
+      };
+      expect(patchTableMap(proto)).toBe(true);
+      return { proto, parses: () => parses };
+    }
+    const body = Buffer.from('0123456789');
+    const reader = () => ({ _buffer: body, _offset: 0, _packetEnd: body.length });
+    const event = (proto: TableMapPrototype, zongji: object, readId = true) => {
+      const e = Object.create(proto) as Record<string, unknown> & {
+        _readTableId(p: unknown): void;
+        _readOptionalMetadata(p: unknown, z: object): void;
+      };
+      e['kind'] = 'initial';
+      const parser = reader();
+      if (readId) e._readTableId(parser);
+      e._readOptionalMetadata(parser, zongji);
+      return e;
+    };
+
+    it('a property the parse replaced (not only added) is replayed on a reused event', () => {
+      const { proto, parses } = standIn();
+      const zongji = { useChecksum: false };
+      reuseTableMaps(zongji);
+      event(proto, zongji);
+      const second = event(proto, zongji);
+      expect(parses()).toBe(1);
+      expect(second['kind']).toBe('parsed');
+      expect(second['names']).toEqual(['a']);
+    });
+
+    it('an event whose table id was not read through the patch is parsed in full', () => {
+      const { proto, parses } = standIn();
+      const zongji = { useChecksum: false };
+      reuseTableMaps(zongji);
+      event(proto, zongji, false);
+      event(proto, zongji, false);
+      expect(parses()).toBe(2);
+    });
   });
 });

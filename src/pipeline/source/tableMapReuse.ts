@@ -70,7 +70,7 @@ type ReadTableId = (this: TableMapThis, parser: ZongjiParser) => void;
 type ReadOptional = (this: TableMapThis, parser: ZongjiParser, zongji: ZongjiInstance) => void;
 type BuildSchemas = (this: TableMapThis) => unknown;
 
-interface TableMapPrototype {
+export interface TableMapPrototype {
   _readTableId?: ReadTableId;
   _readOptionalMetadata?: ReadOptional;
   buildColumnSchemas?: BuildSchemas;
@@ -88,6 +88,76 @@ function changedProperties(
   return out;
 }
 
+/**
+ * Wraps the methods of zongji's TableMap prototype in place; false (and
+ * nothing changed) when one of them is missing (another zongji layout).
+ * Exported for the unit test.
+ */
+export function patchTableMap(proto: TableMapPrototype | undefined): boolean {
+  if (proto === undefined) return false;
+  const readTableId = proto._readTableId;
+  const readOptional = proto._readOptionalMetadata;
+  const buildSchemas = proto.buildColumnSchemas;
+  if (
+    typeof readTableId !== 'function' ||
+    typeof readOptional !== 'function' ||
+    typeof buildSchemas !== 'function'
+  ) {
+    return false;
+  }
+  // The body starts with the table id, the first thing the constructor reads.
+  proto._readTableId = function (this: TableMapThis, parser: ZongjiParser): void {
+    this[START] = parser._offset;
+    readTableId.call(this, parser);
+  };
+
+  proto._readOptionalMetadata = function (
+    this: TableMapThis,
+    parser: ZongjiParser,
+    zongji: ZongjiInstance,
+  ): void {
+    const cache = zongji[CACHE];
+    const start = this[START];
+    if (cache === undefined || start === undefined) {
+      readOptional.call(this, parser, zongji);
+      return;
+    }
+    const end = parser._packetEnd - (zongji.useChecksum === true ? 4 : 0);
+    const body = parser._buffer.subarray(start, end);
+    const known = cache.get(this.tableId);
+    if (known !== undefined && known.body.equals(body)) {
+      const target = this as unknown as Record<string, unknown>;
+      for (const [name, value] of known.parsed) target[name] = value;
+      parser._offset = end;
+      this[ENTRY] = known;
+      return;
+    }
+    const before = new Map<string, unknown>(Object.entries(this));
+    // A malformed block throws: zongji's constructor catches it and drops
+    // the optional metadata; nothing is remembered for such a body.
+    readOptional.call(this, parser, zongji);
+    if (cache.size >= MAX_TABLES) cache.clear();
+    const fresh: Entry = {
+      body: Buffer.from(body),
+      parsed: changedProperties(this, before),
+      schemas: null,
+    };
+    cache.set(this.tableId, fresh);
+    this[ENTRY] = fresh;
+  };
+
+  // zongji builds the column rows from the parsed values at every TableMap
+  // event; the same body gives the same rows (zongji only ever sets
+  // `UNSIGNED` on them again, to the value the body gives).
+  proto.buildColumnSchemas = function (this: TableMapThis): unknown {
+    const known = this[ENTRY];
+    if (known === undefined) return buildSchemas.call(this);
+    known.schemas ??= buildSchemas.call(this);
+    return known.schemas;
+  };
+  return true;
+}
+
 async function install(): Promise<boolean> {
   try {
     const entry = pathToFileURL(createRequire(import.meta.url).resolve('@vlasky/zongji'));
@@ -95,70 +165,7 @@ async function install(): Promise<boolean> {
       string,
       { prototype: TableMapPrototype } | undefined
     >;
-    const proto = events['TableMap']?.prototype;
-    if (proto === undefined) return false;
-    const readTableId = proto._readTableId;
-    const readOptional = proto._readOptionalMetadata;
-    const buildSchemas = proto.buildColumnSchemas;
-    if (
-      typeof readTableId !== 'function' ||
-      typeof readOptional !== 'function' ||
-      typeof buildSchemas !== 'function'
-    ) {
-      return false;
-    }
-
-    // The body starts with the table id, the first thing the constructor reads.
-    proto._readTableId = function (this: TableMapThis, parser: ZongjiParser): void {
-      this[START] = parser._offset;
-      readTableId.call(this, parser);
-    };
-
-    proto._readOptionalMetadata = function (
-      this: TableMapThis,
-      parser: ZongjiParser,
-      zongji: ZongjiInstance,
-    ): void {
-      const cache = zongji[CACHE];
-      const start = this[START];
-      if (cache === undefined || start === undefined) {
-        readOptional.call(this, parser, zongji);
-        return;
-      }
-      const end = parser._packetEnd - (zongji.useChecksum === true ? 4 : 0);
-      const body = parser._buffer.subarray(start, end);
-      const known = cache.get(this.tableId);
-      if (known !== undefined && known.body.equals(body)) {
-        const target = this as unknown as Record<string, unknown>;
-        for (const [name, value] of known.parsed) target[name] = value;
-        parser._offset = end;
-        this[ENTRY] = known;
-        return;
-      }
-      const before = new Map<string, unknown>(Object.entries(this));
-      // A malformed block throws: zongji's constructor catches it and drops
-      // the optional metadata; nothing is remembered for such a body.
-      readOptional.call(this, parser, zongji);
-      if (cache.size >= MAX_TABLES) cache.clear();
-      const fresh: Entry = {
-        body: Buffer.from(body),
-        parsed: changedProperties(this, before),
-        schemas: null,
-      };
-      cache.set(this.tableId, fresh);
-      this[ENTRY] = fresh;
-    };
-
-    // zongji builds the column rows from the parsed values at every TableMap
-    // event; the same body gives the same rows (zongji only ever sets
-    // `UNSIGNED` on them again, to the value the body gives).
-    proto.buildColumnSchemas = function (this: TableMapThis): unknown {
-      const known = this[ENTRY];
-      if (known === undefined) return buildSchemas.call(this);
-      known.schemas ??= buildSchemas.call(this);
-      return known.schemas;
-    };
-    return true;
+    return patchTableMap(events['TableMap']?.prototype);
   } catch {
     return false;
   }
