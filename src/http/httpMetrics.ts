@@ -29,14 +29,21 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry): v
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     });
+  // One labelled child per (route, method, status), looked up by a string
+  // key: prom-client would otherwise hash the label object twice per request.
+  type Label = (typeof labelNames)[number];
+  const children = new Map<string, { count: Counter.Internal; time: Histogram.Internal<Label> }>();
   app.addHook('onResponse', (req, reply, done) => {
-    const labels = {
-      route: req.routeOptions.url ?? '(unmatched)',
-      method: req.method,
-      status: String(reply.statusCode),
-    };
-    requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1000);
+    const route = req.routeOptions.url ?? '(unmatched)';
+    const key = `${route} ${req.method} ${reply.statusCode}`;
+    let child = children.get(key);
+    if (child === undefined) {
+      const labels = { route, method: req.method, status: String(reply.statusCode) };
+      child = { count: requests.labels(labels), time: duration.labels(labels) };
+      children.set(key, child);
+    }
+    child.count.inc();
+    child.time.observe(reply.elapsedTime / 1000);
     done();
   });
 }

@@ -12,6 +12,7 @@ import { createRedis } from '../../src/infra/redis.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, testEnv } from '../helpers/env.js';
+import { sampleValue } from '../helpers/metrics.js';
 import { collectMessages, testRedis } from '../helpers/redis.js';
 
 /**
@@ -499,6 +500,21 @@ describe('read API', () => {
       );
       expect(text).toContain('sluice_http_request_duration_seconds_bucket');
       expect(text).toContain('process_cpu_user_seconds_total');
+
+      // Counted per route template, method and status: exactly the requests made.
+      const series = (status: number, metric = 'sluice_http_requests_total'): string =>
+        `${metric}{route="/v1/users/:id",method="GET",status="${status}"}`;
+      const count = (t: string, status: number, metric?: string): number =>
+        sampleValue(t, series(status, metric)) ?? 0;
+      const histogram = 'sluice_http_request_duration_seconds_count';
+      const before = (await get('/metrics')).body;
+      for (let i = 0; i < 3; i++) expect((await get('/v1/users/1')).statusCode).toBe(200);
+      for (let i = 0; i < 2; i++) expect((await get('/v1/users/999999')).statusCode).toBe(404);
+      const after = (await get('/metrics')).body;
+      expect(count(after, 200) - count(before, 200)).toBe(3);
+      expect(count(after, 404) - count(before, 404)).toBe(2);
+      expect(count(after, 200, histogram) - count(before, 200, histogram)).toBe(3);
+      expect(count(after, 404, histogram) - count(before, 404, histogram)).toBe(2);
 
       const guarded = await startApi({ token: 's3cret' });
       const denied = await get('/metrics', guarded.app);
