@@ -230,13 +230,29 @@ export function cut(page: KeysetPage, limit: number, cursorColumn: string): Keys
  */
 export const AFTER_HEADER = 'x-sluice-after';
 
+/** The read options of a request without a fence header (shared: never modified). */
+const NO_FENCE: ReadOptions = Object.freeze({});
+
+/**
+ * Parsed fence tokens by header text: the clients of one writer send the
+ * same token many times (and parsing one costs more than the L1 hit it
+ * fences). Tokens are immutable; the map starts over past TOKEN_CACHE_SIZE.
+ */
+const parsedTokens = new Map<string, ReadOptions>();
+export const TOKEN_CACHE_SIZE = 1024;
+
 /** The read options a request's fence header asks for, or the parse error. */
 export function readOptions(header: string | string[] | undefined): ReadOptions | Error {
-  if (header === undefined) return {};
+  if (header === undefined) return NO_FENCE;
   const text = Array.isArray(header) ? header.join(',') : header;
+  const known = parsedTokens.get(text);
+  if (known !== undefined) return known;
   try {
     const after: FenceToken = parseFenceToken(text);
-    return { after };
+    if (parsedTokens.size >= TOKEN_CACHE_SIZE) parsedTokens.clear();
+    const options: ReadOptions = Object.freeze({ after });
+    parsedTokens.set(text, options);
+    return options;
   } catch (err) {
     if (isSluiceError(err)) return err;
     throw err;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { keyValue, kindOfType, type ColumnKind } from '../../src/db/columnKinds.js';
 import { parseIdList } from '../../src/http/parseIdList.js';
 import { isValidText, textSchema } from '../../src/http/Resource.js';
-import { cut, worstSource } from '../../src/http/resourceRoutes.js';
+import { cut, readOptions, TOKEN_CACHE_SIZE, worstSource } from '../../src/http/resourceRoutes.js';
 import { renderValue } from '../../src/keys/KeyTemplate.js';
 
 describe('keyValue: request text → canonical key text and parameter', () => {
@@ -116,5 +116,32 @@ describe('worstSource', () => {
     expect(worstSource(['l1', 'l1'])).toBe('l1');
     expect(worstSource(['l1', 'l2'])).toBe('l2');
     expect(worstSource(['l2', 'miss', 'l1'])).toBe('miss');
+  });
+});
+
+describe('X-Sluice-After: readOptions', () => {
+  it('no header: no fence', () => {
+    expect(readOptions(undefined)).toEqual({});
+  });
+
+  it('a token is parsed once and its options reused; an invalid one is an error every time', () => {
+    const first = readOptions('0-1-42');
+    expect(first).toMatchObject({ after: { kind: 'mariadb', text: '0-1-42' } });
+    expect(readOptions('0-1-42')).toBe(first);
+    expect(readOptions('binlog.000003:120')).toMatchObject({
+      after: { kind: 'position', file: 'binlog.000003', pos: 120 },
+    });
+    for (let i = 0; i < 2; i++) {
+      expect(readOptions('not a token')).toMatchObject({ code: 'E_FENCE_TOKEN_INVALID' });
+    }
+  });
+
+  it('past TOKEN_CACHE_SIZE tokens every answer is still the parse of its own header', () => {
+    for (let seq = 1; seq <= TOKEN_CACHE_SIZE + 10; seq++) {
+      expect(readOptions(`0-1-${seq}`)).toMatchObject({ after: { text: `0-1-${seq}` } });
+    }
+    expect(readOptions(['0-1-5', '1-2-7'])).toMatchObject({
+      after: { kind: 'mariadb', text: '0-1-5,1-2-7' },
+    });
   });
 });
