@@ -20,12 +20,13 @@ import {
   judgeServer,
   type ServerAnswer,
   type ServerChange,
-  type StartPoint,
 } from './ServerCheck.js';
 import type { ServerProbe } from './ServerProbe.js';
 import { StallDetector } from './StallDetector.js';
+import { describeStart, type StartPoint } from './StartPoint.js';
 
-export type { ServerChange, StartPoint } from './ServerCheck.js';
+export type { ServerChange } from './ServerCheck.js';
+export type { StartPoint } from './StartPoint.js';
 
 /** What the source tells the pipeline. Called synchronously in binlog order. */
 export interface SourceHandler {
@@ -303,7 +304,7 @@ export class BinlogSource {
     this.armStallDetector(gen);
     this.log.info(
       {
-        from: describe(from),
+        from: describeStart(from),
         host: this.hostInUse,
         serverId: this.options.serverId,
         attempt: this.attempt,
@@ -486,12 +487,12 @@ export class BinlogSource {
       this.fail(
         new SluiceError(
           'E_POSITION_LOST',
-          `the server cannot stream from ${describe(this.resumeAt)} (${err.message}). ` +
+          `the server cannot stream from ${describeStart(this.resumeAt)} (${err.message}). ` +
             'The binlog holding the checkpoint was probably purged: invalidations in between are lost. ' +
             'Either restart with source.onPositionLost: flush (removes every mapped key space and continues ' +
             'from the current end), or flush the caches yourself and move the checkpoint with ' +
             '`sluice position set FILE:POS`.',
-          { cause: err, details: { from: describe(this.resumeAt), errno } },
+          { cause: err, details: { from: describeStart(this.resumeAt), errno } },
         ),
       );
       return;
@@ -518,7 +519,7 @@ export class BinlogSource {
       // not a network error). Retrying
       // from the same position fails the same way: after a few attempts it
       // is fatal, with the position, rather than a silent endless loop.
-      const at = describe(this.resumeAt);
+      const at = describeStart(this.resumeAt);
       this.decodeFailures = this.decodeFailuresAt === at ? this.decodeFailures + 1 : 1;
       this.decodeFailuresAt = at;
       if (this.decodeFailures >= 3) {
@@ -568,7 +569,7 @@ export class BinlogSource {
         err: reason.message,
         retryInMs: delay,
         attempt: this.attempt,
-        from: describe(this.resumeAt),
+        from: describeStart(this.resumeAt),
       },
       'binlog connection lost; reconnecting',
     );
@@ -632,16 +633,5 @@ export class BinlogSource {
         resolve();
       }
     });
-  }
-}
-
-function describe(from: StartPoint): string {
-  switch (from.kind) {
-    case 'position':
-      return formatPosition(from.position);
-    case 'gtid':
-      return `gtid:${from.gtid}`;
-    case 'end':
-      return 'end';
   }
 }

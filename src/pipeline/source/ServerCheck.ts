@@ -1,23 +1,9 @@
 import type { Connection } from 'mysql2';
-import type { BinlogPosition } from '../position.js';
-import { sameServer, type ServerIdentity } from '../ServerIdentity.js';
+import { sameServer } from '../ServerIdentity.js';
 import { gtidMatchesAt, parseProbe, PROBE_SQL, type ServerProbe } from './ServerProbe.js';
+import type { StartPoint } from './StartPoint.js';
 
-/**
- * Where the stream starts: a stored position, a GTID set, or the server's
- * current end. A position carries the GTIDs of everything before it and
- * the server it belongs to, when known: a `FILE:POS` is only ever asked of
- * that server.
- */
-export type StartPoint =
-  | {
-      readonly kind: 'position';
-      readonly position: BinlogPosition;
-      readonly gtid?: string | undefined;
-      readonly server?: ServerIdentity | undefined;
-    }
-  | { readonly kind: 'gtid'; readonly gtid: string }
-  | { readonly kind: 'end' };
+export type { StartPoint } from './StartPoint.js';
 
 /** Another server answered than the one a position belongs to (see SourceHandler.onServerChanged). */
 export interface ServerChange {
