@@ -5,11 +5,10 @@ import { backoffDelay } from '../../infra/backoff.js';
 import { systemClock, type Clock, type Timer } from '../../infra/clock.js';
 import { mysqlConnectionOptions } from '../../infra/mysqlConnectionOptions.js';
 import { hostOf, splitSourceHosts } from '../../infra/sourceHosts.js';
-import type { Row, RowChange, SourceEvent, TableName } from '../change/RowChange.js';
-import { parseDdl } from '../change/ddl.js';
-import { formatPosition, position, type BinlogPosition } from '../position.js';
+import type { SourceEvent, TableName } from '../change/RowChange.js';
+import { formatPosition, type BinlogPosition } from '../position.js';
 import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
-import { GtidTracker } from './GtidTracker.js';
+import { EventTranslator, positionAt, type BinlogCursor } from './EventTranslator.js';
 import { locatePrimary } from './locatePrimary.js';
 import { PrimaryWatch } from './PrimaryWatch.js';
 import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
@@ -21,7 +20,6 @@ import {
   type ServerAnswer,
   type ServerChange,
 } from './ServerCheck.js';
-import type { ServerProbe } from './ServerProbe.js';
 import { StallDetector } from './StallDetector.js';
 import { describeStart, type StartPoint } from './StartPoint.js';
 
@@ -73,12 +71,6 @@ export interface BinlogSourceOptions {
 const ER_MASTER_FATAL_READING_BINLOG = 1236;
 const ACCESS_DENIED = new Set([1044, 1045, 1142, 1227, 1698]);
 
-interface ZongjiRowsEvent {
-  tableId: number;
-  tableMap: Record<number, { parentSchema: string; tableName: string }>;
-  rows: Array<Row | { before: Row; after: Row }>;
-}
-
 /**
  * The binlog source: the only module that imports zongji. It turns binlog
  * events into typed SourceEvents, marks transaction boundaries (XID, COMMIT,
@@ -95,8 +87,8 @@ interface ZongjiRowsEvent {
 export class BinlogSource {
   private readonly log: Logger;
   private zongji: ZongJi | null = null;
-  /** The last transaction boundary handed to the pipeline: where a reconnect resumes. */
-  private resumeAt: StartPoint;
+  /** SourceEvents out of binlog events; the resume point, the GTIDs and the server. */
+  private readonly events: EventTranslator;
   private attempt = 0;
   private generation = 0;
   private stopped = true;
@@ -109,9 +101,6 @@ export class BinlogSource {
   private decodeFailures = 0;
   private decodeFailuresAt = '';
   private readonly hosts: readonly string[];
-  private readonly gtids = new GtidTracker();
-  /** The server of the current connection, once it answered the probe. */
-  private probe: ServerProbe | null = null;
   private hostInUse = '';
   /** Whether the current connection's server was checked (events before that are a bug). */
   private verified = false;
@@ -123,7 +112,7 @@ export class BinlogSource {
   ) {
     this.log = options.logger.child({ component: 'source' });
     this.clock = options.clock ?? systemClock;
-    this.resumeAt = { kind: 'end' };
+    this.events = new EventTranslator(handler, options.stopAt);
     const filter: Record<string, string[]> = {};
     for (const t of options.tables) {
       const dot = t.indexOf('.');
@@ -135,7 +124,7 @@ export class BinlogSource {
 
   /** The server of the current (or last) connection; undefined before the first answered. */
   get server(): ServerIdentity | undefined {
-    return this.probe?.identity;
+    return this.events.server;
   }
 
   /** `host:port` of the current (or last) connection; '' before the first. */
@@ -145,7 +134,7 @@ export class BinlogSource {
 
   /** Starts streaming from `from`; returns at once, events follow through the handler. */
   start(from: StartPoint): void {
-    this.resumeAt = from;
+    this.events.resumeAt = from;
     this.stopped = false;
     this.connect();
   }
@@ -179,7 +168,7 @@ export class BinlogSource {
 
   /** The position the source would resume from after a reconnect. */
   get resumePoint(): StartPoint {
-    return this.resumeAt;
+    return this.events.resumeAt;
   }
 
   private connect(): void {
@@ -206,7 +195,7 @@ export class BinlogSource {
   }
 
   private open(gen: number, url: string): void {
-    const from = this.resumeAt;
+    const from = this.events.resumeAt;
     this.verified = false;
     this.hostInUse = hostOf(url);
     const zongji = new ZongJi(
@@ -240,7 +229,9 @@ export class BinlogSource {
         return;
       }
       try {
-        this.dispatch(zongji, event);
+        const name = event.getEventName();
+        if (this.connectedAt === null && name !== 'heartbeat') this.streaming(zongji.options);
+        if (this.events.translate(name, event, zongji.options)) this.reachedStop();
       } catch (err) {
         this.fail(
           err instanceof SluiceError
@@ -316,7 +307,7 @@ export class BinlogSource {
   /** The server answered: stream, or report another server (see judgeServer). */
   private verify(gen: number, from: StartPoint, answer: ServerAnswer): void {
     if (gen !== this.generation || this.stopped) return;
-    this.probe = answer.probe;
+    this.events.server = answer.probe.identity;
     const judged = judgeServer(from, answer);
     if (judged.verdict === 'changed') {
       this.serverChanged({ ...judged.change, host: this.hostInUse });
@@ -334,12 +325,12 @@ export class BinlogSource {
     }
     const kind = answer.probe.identity.kind;
     try {
-      this.gtids.seed(kind, gtidSeed(from, answer));
+      this.events.gtids.seed(kind, gtidSeed(from, answer));
     } catch (err) {
       // GTIDs of the other flavor (a checkpoint of a MySQL server, now on
       // MariaDB): unknown, so nothing is claimed.
       this.log.warn({ err: (err as Error).message }, 'cannot use the stored GTIDs here');
-      this.gtids.seed(kind, undefined);
+      this.events.gtids.seed(kind, undefined);
     }
     this.verified = true;
     // A server demoted since locatePrimary chose it is left at the first check.
@@ -380,104 +371,18 @@ export class BinlogSource {
     );
   }
 
-  private dispatch(zongji: ZongJi, event: BinlogEvent): void {
-    const name = event.getEventName();
-    const at = (): BinlogPosition =>
-      position(zongji.options.filename ?? '', zongji.options.position ?? 4);
-    if (this.connectedAt === null && name !== 'heartbeat') {
-      // The first real event means the server accepted the start point.
-      this.connectedAt = at();
-      this.attempt = 0;
-      this.log.info({ at: formatPosition(this.connectedAt) }, 'binlog streaming');
-      this.handler.onConnected?.(this.connectedAt);
-    }
-    switch (name) {
-      case 'writerows':
-      case 'updaterows':
-      case 'deleterows': {
-        const ev = event as unknown as ZongjiRowsEvent;
-        const meta = ev.tableMap[ev.tableId];
-        if (meta === undefined) return;
-        const table = `${meta.parentSchema}.${meta.tableName}`;
-        const changes: RowChange[] = new Array<RowChange>(ev.rows.length);
-        for (let i = 0; i < ev.rows.length; i++) {
-          const r = ev.rows[i] as Row & { before: Row; after: Row };
-          changes[i] =
-            name === 'writerows'
-              ? { kind: 'insert', table, after: r }
-              : name === 'deleterows'
-                ? { kind: 'delete', table, before: r }
-                : { kind: 'update', table, before: r.before, after: r.after };
-        }
-        this.handler.onEvent({
-          type: 'rows',
-          table,
-          changes,
-          gtid: event.gtid,
-          timestamp: event.timestamp,
-        });
-        return;
-      }
-      case 'xid':
-        this.boundary(at(), event);
-        return;
-      case 'query': {
-        const q = event as unknown as { query: string; schema: string };
-        const text = q.query.trim();
-        const upper = text.slice(0, 8).toUpperCase();
-        if (upper.startsWith('COMMIT') || upper.startsWith('ROLLBACK')) {
-          // COMMIT ends a transaction on non-transactional engines (Aria/MyISAM);
-          // ROLLBACK appears when such rows were already written: both are boundaries.
-          this.boundary(at(), event);
-          return;
-        }
-        const ddl = parseDdl(text, q.schema);
-        if (ddl === null) return;
-        const pos = at();
-        this.gtids.add(event.gtid);
-        const gtid = this.gtids.current;
-        this.resumeAt = { kind: 'position', position: pos, gtid, server: this.server };
-        this.handler.onEvent({
-          type: 'ddl',
-          kind: ddl.kind,
-          tables: ddl.tables,
-          query: text,
-          position: pos,
-          gtid,
-          server: this.server,
-          timestamp: event.timestamp,
-        });
-        this.checkStopAt(pos);
-        return;
-      }
-      case 'heartbeat':
-        this.handler.onEvent({ type: 'heartbeat', position: at() });
-        return;
-      default:
-        return;
-    }
+  /** The first real event of a connection: the server accepted the start point. */
+  private streaming(cursor: BinlogCursor): void {
+    this.connectedAt = positionAt(cursor);
+    this.attempt = 0;
+    this.log.info({ at: formatPosition(this.connectedAt) }, 'binlog streaming');
+    this.handler.onConnected?.(this.connectedAt);
   }
 
-  private boundary(pos: BinlogPosition, event: BinlogEvent): void {
-    this.gtids.add(event.gtid);
-    const gtid = this.gtids.current;
-    this.resumeAt = { kind: 'position', position: pos, gtid, server: this.server };
-    this.handler.onEvent({
-      type: 'commit',
-      position: pos,
-      gtid,
-      server: this.server,
-      timestamp: event.timestamp,
-    });
-    this.checkStopAt(pos);
-  }
-
-  private checkStopAt(pos: BinlogPosition): void {
-    const stopAt = this.options.stopAt;
-    if (stopAt && pos.file === stopAt.file && pos.pos >= stopAt.pos) {
-      this.stopped = true;
-      void this.closeZongji();
-    }
+  /** The boundary at or past `stopAt` was handed on: nothing more is read. */
+  private reachedStop(): void {
+    this.stopped = true;
+    void this.closeZongji();
   }
 
   private onError(err: Error & { errno?: number; code?: string }): void {
@@ -487,12 +392,12 @@ export class BinlogSource {
       this.fail(
         new SluiceError(
           'E_POSITION_LOST',
-          `the server cannot stream from ${describeStart(this.resumeAt)} (${err.message}). ` +
+          `the server cannot stream from ${describeStart(this.events.resumeAt)} (${err.message}). ` +
             'The binlog holding the checkpoint was probably purged: invalidations in between are lost. ' +
             'Either restart with source.onPositionLost: flush (removes every mapped key space and continues ' +
             'from the current end), or flush the caches yourself and move the checkpoint with ' +
             '`sluice position set FILE:POS`.',
-          { cause: err, details: { from: describeStart(this.resumeAt), errno } },
+          { cause: err, details: { from: describeStart(this.events.resumeAt), errno } },
         ),
       );
       return;
@@ -519,7 +424,7 @@ export class BinlogSource {
       // not a network error). Retrying
       // from the same position fails the same way: after a few attempts it
       // is fatal, with the position, rather than a silent endless loop.
-      const at = describeStart(this.resumeAt);
+      const at = describeStart(this.events.resumeAt);
       this.decodeFailures = this.decodeFailuresAt === at ? this.decodeFailures + 1 : 1;
       this.decodeFailuresAt = at;
       if (this.decodeFailures >= 3) {
@@ -569,7 +474,7 @@ export class BinlogSource {
         err: reason.message,
         retryInMs: delay,
         attempt: this.attempt,
-        from: describeStart(this.resumeAt),
+        from: describeStart(this.events.resumeAt),
       },
       'binlog connection lost; reconnecting',
     );
