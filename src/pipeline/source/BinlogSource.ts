@@ -8,6 +8,7 @@ import { hostOf, splitSourceHosts } from '../../infra/sourceHosts.js';
 import type { SourceEvent, TableName } from '../change/RowChange.js';
 import { formatPosition, type BinlogPosition } from '../position.js';
 import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
+import { ErrorTriage, type StreamError } from './ErrorTriage.js';
 import { EventTranslator, positionAt, type BinlogCursor } from './EventTranslator.js';
 import { locatePrimary } from './locatePrimary.js';
 import { PrimaryWatch } from './PrimaryWatch.js';
@@ -67,10 +68,6 @@ export interface BinlogSourceOptions {
   readonly stopAt?: BinlogPosition;
 }
 
-/** Server errors that no retry can fix: they go to `onFatal`. */
-const ER_MASTER_FATAL_READING_BINLOG = 1236;
-const ACCESS_DENIED = new Set([1044, 1045, 1142, 1227, 1698]);
-
 /**
  * The binlog source: the only module that imports zongji. It turns binlog
  * events into typed SourceEvents, marks transaction boundaries (XID, COMMIT,
@@ -98,8 +95,8 @@ export class BinlogSource {
   private readonly clock: Clock;
   private connectedAt: BinlogPosition | null = null;
   private readonly tableFilter: Record<string, string[]>;
-  private decodeFailures = 0;
-  private decodeFailuresAt = '';
+  /** Fatal or retried, per connection error (counts decode failures). */
+  private readonly triage = new ErrorTriage();
   private readonly hosts: readonly string[];
   private hostInUse = '';
   /** Whether the current connection's server was checked (events before that are a bug). */
@@ -242,7 +239,7 @@ export class BinlogSource {
         );
       }
     });
-    zongji.on('error', (err: Error & { errno?: number; code?: string }) => {
+    zongji.on('error', (err: StreamError) => {
       if (gen !== this.generation) return;
       this.onError(err);
     });
@@ -385,65 +382,11 @@ export class BinlogSource {
     void this.closeZongji();
   }
 
-  private onError(err: Error & { errno?: number; code?: string }): void {
+  private onError(err: StreamError): void {
     if (this.stopped) return;
-    const errno = err.errno;
-    if (errno === ER_MASTER_FATAL_READING_BINLOG) {
-      this.fail(
-        new SluiceError(
-          'E_POSITION_LOST',
-          `the server cannot stream from ${describeStart(this.events.resumeAt)} (${err.message}). ` +
-            'The binlog holding the checkpoint was probably purged: invalidations in between are lost. ' +
-            'Either restart with source.onPositionLost: flush (removes every mapped key space and continues ' +
-            'from the current end), or flush the caches yourself and move the checkpoint with ' +
-            '`sluice position set FILE:POS`.',
-          { cause: err, details: { from: describeStart(this.events.resumeAt), errno } },
-        ),
-      );
-      return;
-    }
-    if (errno !== undefined && ACCESS_DENIED.has(errno)) {
-      this.fail(
-        new SluiceError(
-          'E_SOURCE_CONNECT',
-          `the binlog user lacks a privilege (${err.message}); it needs REPLICATION SLAVE, ` +
-            'BINLOG MONITOR (REPLICATION CLIENT on MySQL) and SELECT',
-          { cause: err, details: { errno } },
-        ),
-      );
-      return;
-    }
-    if (
-      (errno === undefined && err.code === undefined) ||
-      err instanceof RangeError ||
-      err instanceof TypeError
-    ) {
-      // Not a network or server error: zongji could not decode an event
-      // (e.g. a row image that no longer matches the live schema; reading
-      // past the end of a packet is a RangeError with code ERR_OUT_OF_RANGE,
-      // not a network error). Retrying
-      // from the same position fails the same way: after a few attempts it
-      // is fatal, with the position, rather than a silent endless loop.
-      const at = describeStart(this.events.resumeAt);
-      this.decodeFailures = this.decodeFailuresAt === at ? this.decodeFailures + 1 : 1;
-      this.decodeFailuresAt = at;
-      if (this.decodeFailures >= 3) {
-        this.fail(
-          new SluiceError(
-            'E_SOURCE_DECODE',
-            `cannot decode the binlog after ${at} (${err.message}); 3 attempts failed the same way`,
-            { cause: err, details: { at } },
-          ),
-        );
-        return;
-      }
-    }
-    this.scheduleReconnect(
-      new SluiceError('E_SOURCE_CONNECT', `binlog connection failed: ${err.message}`, {
-        cause: err,
-        details: { errno, code: err.code },
-      }),
-    );
+    const { fatal, error } = this.triage.judge(err, this.events.resumeAt);
+    if (fatal) this.fail(error);
+    else this.scheduleReconnect(error);
   }
 
   private fail(error: SluiceError): void {
