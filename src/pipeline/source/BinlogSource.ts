@@ -1,9 +1,9 @@
-import ZongJi, { type BinlogEvent, type ZongJiOptions } from '@vlasky/zongji';
+import type ZongJi from '@vlasky/zongji';
+import type { BinlogEvent } from '@vlasky/zongji';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
 import { backoffDelay } from '../../infra/backoff.js';
 import { systemClock, type Clock, type Timer } from '../../infra/clock.js';
-import { mysqlConnectionOptions } from '../../infra/mysqlConnectionOptions.js';
 import { hostOf, splitSourceHosts } from '../../infra/sourceHosts.js';
 import type { SourceEvent, TableName } from '../change/RowChange.js';
 import { formatPosition, type BinlogPosition } from '../position.js';
@@ -12,8 +12,7 @@ import { ErrorTriage, type StreamError } from './ErrorTriage.js';
 import { EventTranslator, positionAt, type BinlogCursor } from './EventTranslator.js';
 import { locatePrimary } from './locatePrimary.js';
 import { PrimaryWatch } from './PrimaryWatch.js';
-import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
-import { installed as tableMapReuse, reuseTableMaps } from './tableMapReuse.js';
+import { installed as selectiveDecoding } from './selectiveRows.js';
 import {
   askServer,
   gtidSeed,
@@ -23,6 +22,7 @@ import {
 } from './ServerCheck.js';
 import { StallDetector } from './StallDetector.js';
 import { describeStart, type StartPoint } from './StartPoint.js';
+import { createZongji, includeSchemaOf, startOptions, stopZongji } from './zongjiClient.js';
 
 export type { ServerChange } from './ServerCheck.js';
 export type { StartPoint } from './StartPoint.js';
@@ -110,12 +110,7 @@ export class BinlogSource {
     this.log = options.logger.child({ component: 'source' });
     this.clock = options.clock ?? systemClock;
     this.events = new EventTranslator(handler, options.stopAt);
-    const filter: Record<string, string[]> = {};
-    for (const t of options.tables) {
-      const dot = t.indexOf('.');
-      (filter[t.slice(0, dot)] ??= []).push(t.slice(dot + 1));
-    }
-    this.tableFilter = filter;
+    this.tableFilter = includeSchemaOf(options.tables);
     this.hosts = splitSourceHosts(options.url);
   }
 
@@ -195,25 +190,14 @@ export class BinlogSource {
     const from = this.events.resumeAt;
     this.verified = false;
     this.hostInUse = hostOf(url);
-    const zongji = new ZongJi(
-      mysqlConnectionOptions(url, {
-        // DATETIME/TIMESTAMP decode as UTC; BIGINT beyond 2^53 as exact strings.
-        timezone: 'Z',
-        supportBigNumbers: true,
-        bigNumberStrings: false,
-      }),
-    );
+    const zongji = createZongji(url, this.options.columns);
     this.zongji = zongji;
-    if (tableMapReuse) reuseTableMaps(zongji);
     this.stall?.activity();
     this.connectedAt = null;
-    if (this.options.columns !== undefined) {
-      if (selectiveDecoding) decodeOnly(zongji, this.options.columns);
-      else if (this.attempt === 0) {
-        this.log.warn(
-          'this zongji version cannot decode selected columns only: decoding every column (slower, still correct)',
-        );
-      }
+    if (this.options.columns !== undefined && !selectiveDecoding && this.attempt === 0) {
+      this.log.warn(
+        'this zongji version cannot decode selected columns only: decoding every column (slower, still correct)',
+      );
     }
 
     zongji.on('binlog', (event: BinlogEvent) => {
@@ -248,29 +232,7 @@ export class BinlogSource {
       this.stall?.activity();
     });
 
-    const startOptions: ZongJiOptions = {
-      serverId: this.options.serverId,
-      includeSchema: this.tableFilter,
-      includeEvents: [
-        'rotate',
-        'tablemap',
-        'writerows',
-        'updaterows',
-        'deleterows',
-        'xid',
-        'query',
-        'heartbeat',
-      ],
-    };
-    if (from.kind === 'position') {
-      startOptions.filename = from.position.file;
-      startOptions.position = from.position.pos;
-    } else if (from.kind === 'gtid') {
-      startOptions.gtidSet = from.gtid;
-    } else {
-      startOptions.startAtEnd = true;
-    }
-    zongji.start(startOptions);
+    zongji.start(startOptions(this.options.serverId, this.tableFilter, from));
     // The binlog connection exists synchronously after start(); commands on
     // it run in order, so this SET precedes the dump request. The server then
     // sends a heartbeat after each idle period: silence means a stall.
@@ -465,21 +427,6 @@ export class BinlogSource {
     const zongji = this.zongji;
     this.zongji = null;
     if (zongji === null) return;
-    zongji.removeAllListeners('binlog');
-    zongji.removeAllListeners('error');
-    zongji.on('error', () => {}); // teardown noise
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
-      zongji.once('stopped', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      try {
-        zongji.stop();
-      } catch {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
+    await stopZongji(zongji);
   }
 }
