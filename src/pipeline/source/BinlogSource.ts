@@ -2,8 +2,7 @@ import type ZongJi from '@vlasky/zongji';
 import type { BinlogEvent } from '@vlasky/zongji';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
-import { backoffDelay } from '../../infra/backoff.js';
-import { systemClock, type Clock, type Timer } from '../../infra/clock.js';
+import { systemClock, type Clock } from '../../infra/clock.js';
 import { hostOf, splitSourceHosts } from '../../infra/sourceHosts.js';
 import type { SourceEvent, TableName } from '../change/RowChange.js';
 import { formatPosition, type BinlogPosition } from '../position.js';
@@ -12,6 +11,7 @@ import { ErrorTriage, type StreamError } from './ErrorTriage.js';
 import { EventTranslator, positionAt, type BinlogCursor } from './EventTranslator.js';
 import { locatePrimary } from './locatePrimary.js';
 import { PrimaryWatch } from './PrimaryWatch.js';
+import { ReconnectBackoff } from './ReconnectBackoff.js';
 import { installed as selectiveDecoding } from './selectiveRows.js';
 import {
   askServer,
@@ -86,12 +86,12 @@ export class BinlogSource {
   private zongji: ZongJi | null = null;
   /** SourceEvents out of binlog events; the resume point, the GTIDs and the server. */
   private readonly events: EventTranslator;
-  private attempt = 0;
+  /** The reconnect attempts and the pending retry. */
+  private readonly reconnects: ReconnectBackoff;
   private generation = 0;
   private stopped = true;
   private paused = false;
   private stall: StallDetector | null = null;
-  private retryTimer: Timer | null = null;
   private readonly clock: Clock;
   private connectedAt: BinlogPosition | null = null;
   private readonly tableFilter: Record<string, string[]>;
@@ -109,6 +109,7 @@ export class BinlogSource {
   ) {
     this.log = options.logger.child({ component: 'source' });
     this.clock = options.clock ?? systemClock;
+    this.reconnects = new ReconnectBackoff(options.reconnect, this.clock, this.log);
     this.events = new EventTranslator(handler, options.stopAt);
     this.tableFilter = includeSchemaOf(options.tables);
     this.hosts = splitSourceHosts(options.url);
@@ -194,7 +195,7 @@ export class BinlogSource {
     this.zongji = zongji;
     this.stall?.activity();
     this.connectedAt = null;
-    if (this.options.columns !== undefined && !selectiveDecoding && this.attempt === 0) {
+    if (this.options.columns !== undefined && !selectiveDecoding && this.reconnects.attempt === 0) {
       this.log.warn(
         'this zongji version cannot decode selected columns only: decoding every column (slower, still correct)',
       );
@@ -257,7 +258,7 @@ export class BinlogSource {
         from: describeStart(from),
         host: this.hostInUse,
         serverId: this.options.serverId,
-        attempt: this.attempt,
+        attempt: this.reconnects.attempt,
       },
       'binlog connecting',
     );
@@ -333,7 +334,7 @@ export class BinlogSource {
   /** The first real event of a connection: the server accepted the start point. */
   private streaming(cursor: BinlogCursor): void {
     this.connectedAt = positionAt(cursor);
-    this.attempt = 0;
+    this.reconnects.streaming();
     this.log.info({ at: formatPosition(this.connectedAt) }, 'binlog streaming');
     this.handler.onConnected?.(this.connectedAt);
   }
@@ -360,33 +361,13 @@ export class BinlogSource {
   }
 
   private scheduleReconnect(reason: SluiceError): void {
-    if (this.stopped || this.retryTimer !== null) return;
+    if (this.stopped || this.reconnects.pending) return;
     this.generation++; // ignore anything the failed connection still emits
     this.stopStallDetector();
     this.primaryWatch?.stop();
     this.primaryWatch = null;
     void this.closeZongji();
-    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
-    this.attempt++;
-    const delay = backoffDelay(this.attempt, {
-      initialMs: initialDelayMs,
-      maxMs: maxDelayMs,
-      jitter: true,
-    });
-    this.log.warn(
-      {
-        code: reason.code,
-        err: reason.message,
-        retryInMs: delay,
-        attempt: this.attempt,
-        from: describeStart(this.events.resumeAt),
-      },
-      'binlog connection lost; reconnecting',
-    );
-    this.retryTimer = this.clock.setTimeout(() => {
-      this.retryTimer = null;
-      this.connect();
-    }, delay);
+    this.reconnects.schedule(reason, describeStart(this.events.resumeAt), () => this.connect());
   }
 
   private armStallDetector(gen: number): void {
@@ -419,8 +400,7 @@ export class BinlogSource {
     this.stopStallDetector();
     this.primaryWatch?.stop();
     this.primaryWatch = null;
-    this.clock.clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.reconnects.cancel();
   }
 
   private async closeZongji(): Promise<void> {
