@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
 import { systemClock, type Clock } from '../../infra/clock.js';
 import { hostOf, splitSourceHosts } from '../../infra/sourceHosts.js';
-import type { SourceEvent, TableName } from '../change/RowChange.js';
 import { formatPosition, type BinlogPosition } from '../position.js';
 import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
+import type { BinlogSourceOptions } from './BinlogSourceOptions.js';
 import { ErrorTriage, type StreamError } from './ErrorTriage.js';
 import { EventTranslator, positionAt, type BinlogCursor } from './EventTranslator.js';
 import { locatePrimary } from './locatePrimary.js';
@@ -20,53 +20,15 @@ import {
   type ServerAnswer,
   type ServerChange,
 } from './ServerCheck.js';
+import type { SourceHandler } from './SourceHandler.js';
 import { StallDetector } from './StallDetector.js';
 import { describeStart, type StartPoint } from './StartPoint.js';
 import { createZongji, includeSchemaOf, startOptions, stopZongji } from './zongjiClient.js';
 
 export type { ServerChange } from './ServerCheck.js';
 export type { StartPoint } from './StartPoint.js';
-
-/** What the source tells the pipeline. Called synchronously in binlog order. */
-export interface SourceHandler {
-  onEvent(event: SourceEvent): void;
-  /** A connection to the stream is established and the server accepted the start point. */
-  onConnected?(at: BinlogPosition | null): void;
-  /** The source cannot continue (e.g. the position was purged). */
-  onFatal(error: SluiceError): void;
-  /**
-   * The server that answered is not the one the resume position belongs to.
-   * The source has stopped without reading anything from it; the handler
-   * decides (follow by GTID, flush, fail). Without this handler it is fatal
-   * (E_SOURCE_CHANGED).
-   */
-  onServerChanged?(change: ServerChange): void;
-}
-
-export interface BinlogSourceOptions {
-  /**
-   * The server, or several (`mysql://u:p@db1:3306,db2:3306/app`): then the
-   * first primary among them, and a move when it turns read-only.
-   */
-  readonly url: string;
-  readonly serverId: number;
-  /** Binlog heartbeat period; no event or heartbeat for 3 periods means a stall. */
-  readonly heartbeatMs: number;
-  readonly reconnect: { readonly initialDelayMs: number; readonly maxDelayMs: number };
-  /** Tables whose row events are decoded (others are skipped at the TableMap). */
-  readonly tables: readonly TableName[];
-  /**
-   * Per table, the only columns row images need to carry (the key
-   * templates' columns): the others are skipped undecoded. Tables missing
-   * here decode in full.
-   */
-  readonly columns?: ReadonlyMap<TableName, ReadonlySet<string>>;
-  readonly logger: Logger;
-  /** Time for stall detection and reconnect delays (default: the system clock). */
-  readonly clock?: Clock;
-  /** Stop after this position (replay); the handler sees everything before it. */
-  readonly stopAt?: BinlogPosition;
-}
+export type { BinlogSourceOptions } from './BinlogSourceOptions.js';
+export type { SourceHandler } from './SourceHandler.js';
 
 /**
  * The binlog source: the only module that imports zongji. It turns binlog

@@ -1,20 +1,16 @@
 import type { BinlogEvent } from '@vlasky/zongji';
-import type { Row, RowChange, SourceEvent } from '../change/RowChange.js';
+import type { Row, RowChange } from '../change/RowChange.js';
 import { parseDdl } from '../change/ddl.js';
 import { position, type BinlogPosition } from '../position.js';
 import type { ServerIdentity } from '../ServerIdentity.js';
 import { GtidTracker } from './GtidTracker.js';
+import type { SourceHandler } from './SourceHandler.js';
 import type { StartPoint } from './StartPoint.js';
 
 /** Where the event that is being translated ends: zongji's `options` (read, never kept). */
 export interface BinlogCursor {
   readonly filename?: string | undefined;
   readonly position?: number | undefined;
-}
-
-/** Who receives the SourceEvents (the SourceHandler). */
-export interface SourceEventSink {
-  onEvent(event: SourceEvent): void;
 }
 
 interface ZongjiRowsEvent {
@@ -40,7 +36,7 @@ export class EventTranslator {
   resumeAt: StartPoint = { kind: 'end' };
 
   constructor(
-    private readonly sink: SourceEventSink,
+    private readonly sink: Pick<SourceHandler, 'onEvent'>,
     /** Stop after this position (replay). */
     private readonly stopAt: BinlogPosition | undefined,
   ) {}
