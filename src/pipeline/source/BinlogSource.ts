@@ -10,18 +10,19 @@ import type { BinlogSourceOptions } from './BinlogSourceOptions.js';
 import { ErrorTriage, type StreamError } from './ErrorTriage.js';
 import { EventTranslator, positionAt, type BinlogCursor } from './EventTranslator.js';
 import { locatePrimary } from './locatePrimary.js';
-import { PrimaryWatch } from './PrimaryWatch.js';
+import { notPrimaryError, PrimaryWatch } from './PrimaryWatch.js';
 import { ReconnectBackoff } from './ReconnectBackoff.js';
 import { installed as selectiveDecoding } from './selectiveRows.js';
 import {
   askServer,
   gtidSeed,
   judgeServer,
+  sourceChangedError,
   type ServerAnswer,
   type ServerChange,
 } from './ServerCheck.js';
 import type { SourceHandler } from './SourceHandler.js';
-import { StallDetector } from './StallDetector.js';
+import { StallDetector, stalledError } from './StallDetector.js';
 import { describeStart, type StartPoint } from './StartPoint.js';
 import { createZongji, includeSchemaOf, startOptions, stopZongji } from './zongjiClient.js';
 
@@ -261,14 +262,13 @@ export class BinlogSource {
         this.options.heartbeatMs,
         this.clock,
         () => (gen === this.generation ? (this.zongji?.ctrlConnection ?? null) : null),
-        () => this.scheduleReconnect(this.notPrimary()),
+        () => this.scheduleReconnect(notPrimaryError(this.hostInUse)),
       );
       this.primaryWatch.start();
     }
   }
 
   private serverChanged(change: ServerChange): void {
-    const { from, now, reason } = change;
     this.stopped = true;
     this.clearTimers();
     void this.closeZongji();
@@ -276,21 +276,7 @@ export class BinlogSource {
       this.handler.onServerChanged(change);
       return;
     }
-    this.handler.onFatal(
-      new SluiceError(
-        'E_SOURCE_CHANGED',
-        `${this.hostInUse} is ${describeServer(now.identity)}, not ${describeServer(from.server)} where ${formatPosition(from.position)} belongs`,
-        { details: { reason } },
-      ),
-    );
-  }
-
-  private notPrimary(): SluiceError {
-    return new SluiceError(
-      'E_SOURCE_CONNECT',
-      `${this.hostInUse} is read-only (no longer the primary): looking for the primary among the source hosts`,
-      { details: { host: this.hostInUse } },
-    );
+    this.handler.onFatal(sourceChangedError(change));
   }
 
   /** The first real event of a connection: the server accepted the start point. */
@@ -341,13 +327,7 @@ export class BinlogSource {
       () => this.paused,
       (silentMs) => {
         if (gen !== this.generation) return;
-        this.scheduleReconnect(
-          new SluiceError(
-            'E_SOURCE_STALLED',
-            `no binlog event or heartbeat for ${silentMs} ms (3 periods = ${3 * period} ms)`,
-            { details: { silentMs } },
-          ),
-        );
+        this.scheduleReconnect(stalledError(silentMs, period));
       },
     );
     this.stall.start();

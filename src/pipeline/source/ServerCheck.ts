@@ -1,5 +1,7 @@
 import type { Connection } from 'mysql2';
-import { sameServer } from '../ServerIdentity.js';
+import { SluiceError } from '../../errors/index.js';
+import { formatPosition } from '../position.js';
+import { describeServer, sameServer } from '../ServerIdentity.js';
 import { gtidMatchesAt, parseProbe, PROBE_SQL, type ServerProbe } from './ServerProbe.js';
 import type { StartPoint } from './StartPoint.js';
 
@@ -109,4 +111,14 @@ export function gtidSeed(from: StartPoint, answer: ServerAnswer): string | undef
   if (from.kind === 'end') return answer.probe.gtidHead;
   if (answer.probe.identity.kind === 'mariadb') return answer.gtidThere ?? from.gtid;
   return from.gtid;
+}
+
+/** E_SOURCE_CHANGED: what `change` is when nothing handles it (see SourceHandler.onServerChanged). */
+export function sourceChangedError(change: ServerChange): SluiceError {
+  const { from, now, host, reason } = change;
+  return new SluiceError(
+    'E_SOURCE_CHANGED',
+    `${host} is ${describeServer(now.identity)}, not ${describeServer(from.server)} where ${formatPosition(from.position)} belongs`,
+    { details: { reason } },
+  );
 }
