@@ -1,5 +1,4 @@
-import type ZongJi from '@vlasky/zongji';
-import type { BinlogEvent } from '@vlasky/zongji';
+import type { BinlogEvent, default as ZongJi } from '@vlasky/zongji';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
 import { systemClock, type Clock } from '../../infra/clock.js';
@@ -32,11 +31,14 @@ export type { BinlogSourceOptions } from './BinlogSourceOptions.js';
 export type { SourceHandler } from './SourceHandler.js';
 
 /**
- * The binlog source: the only module that imports zongji. It turns binlog
- * events into typed SourceEvents, marks transaction boundaries (XID, COMMIT,
- * standalone DDL), reconnects with exponential backoff from the last boundary
- * it delivered, detects a stalled connection through the server heartbeat,
- * and pauses the connection when the pipeline asks for backpressure.
+ * The binlog source. It connects (to the first primary when `source.url`
+ * names several hosts, leaving it once demoted: PrimaryWatch), hands
+ * binlog events on as typed SourceEvents with their transaction boundaries
+ * (EventTranslator), reconnects with exponential backoff from the last
+ * boundary it delivered (ReconnectBackoff, ErrorTriage for what is fatal),
+ * detects a stalled connection through the server heartbeat
+ * (StallDetector), and pauses the connection when the pipeline asks for
+ * backpressure. zongjiClient makes, starts and stops each ZongJi.
  *
  * Every connection first asks the server who it is, on the binlog
  * connection itself and ahead of the dump request (a connection runs its
