@@ -1,11 +1,12 @@
 import type { Connection } from 'mysql2';
 import { describe, expect, it } from 'vitest';
 import { position } from '../../src/pipeline/position.js';
-import { PrimaryWatch } from '../../src/pipeline/source/PrimaryWatch.js';
+import { notPrimaryError, PrimaryWatch } from '../../src/pipeline/source/PrimaryWatch.js';
 import {
   askServer,
   gtidSeed,
   judgeServer,
+  sourceChangedError,
   type ServerAnswer,
   type StartPoint,
 } from '../../src/pipeline/source/ServerCheck.js';
@@ -216,5 +217,43 @@ describe('PrimaryWatch: several hosts, the server in use must stay the primary',
     watch.stop();
     clock.advance(3000);
     expect(asked).toBe(0);
+  });
+});
+
+describe('sourceChangedError: a changed server nobody handles', () => {
+  it('E_SOURCE_CHANGED naming the host, both servers and the position, with the reason', () => {
+    const from = at() as Extract<StartPoint, { kind: 'position' }>;
+    const error = sourceChangedError({
+      from,
+      now: probe(MARIA_2),
+      host: 'db2:3306',
+      reason: 'identity',
+    });
+    expect(error.code).toBe('E_SOURCE_CHANGED');
+    expect(error.message).toBe(
+      'db2:3306 is mariadb server_id 2 (domain 0), not mariadb server_id 1 (domain 0) where binlog.000001:30596 belongs',
+    );
+    expect(error.details).toEqual({ reason: 'identity' });
+    const blind = sourceChangedError({
+      from: { kind: 'position', position: position('binlog.000001', 4) },
+      now: probe(MARIA_1),
+      host: 'db1:3306',
+      reason: 'binlog',
+    });
+    expect(blind.message).toBe(
+      'db1:3306 is mariadb server_id 1 (domain 0), not a server it does not record where binlog.000001:4 belongs',
+    );
+    expect(blind.details).toEqual({ reason: 'binlog' });
+  });
+});
+
+describe('notPrimaryError: the server in use was demoted', () => {
+  it('E_SOURCE_CONNECT naming the host', () => {
+    const error = notPrimaryError('db1:3306');
+    expect(error.code).toBe('E_SOURCE_CONNECT');
+    expect(error.message).toBe(
+      'db1:3306 is read-only (no longer the primary): looking for the primary among the source hosts',
+    );
+    expect(error.details).toEqual({ host: 'db1:3306' });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StallDetector } from '../../src/pipeline/source/StallDetector.js';
+import { StallDetector, stalledError } from '../../src/pipeline/source/StallDetector.js';
 import { ManualClock } from '../helpers/manualClock.js';
 
 function setup() {
@@ -64,5 +64,14 @@ describe('StallDetector', () => {
     clock.advance(10_000);
     expect(stalls).toEqual([]);
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe('stalledError', () => {
+  it('E_SOURCE_STALLED with the silence and three periods', () => {
+    const error = stalledError(3456, 1000);
+    expect(error.code).toBe('E_SOURCE_STALLED');
+    expect(error.message).toBe('no binlog event or heartbeat for 3456 ms (3 periods = 3000 ms)');
+    expect(error.details).toEqual({ silentMs: 3456 });
   });
 });

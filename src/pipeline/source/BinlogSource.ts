@@ -1,89 +1,44 @@
-import ZongJi, { type BinlogEvent, type ZongJiOptions } from '@vlasky/zongji';
+import type { BinlogEvent, default as ZongJi } from '@vlasky/zongji';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors/index.js';
-import { backoffDelay } from '../../infra/backoff.js';
-import { systemClock, type Clock, type Timer } from '../../infra/clock.js';
-import { mysqlConnectionOptions } from '../../infra/mysqlConnectionOptions.js';
+import { systemClock, type Clock } from '../../infra/clock.js';
 import { hostOf, splitSourceHosts } from '../../infra/sourceHosts.js';
-import type { Row, RowChange, SourceEvent, TableName } from '../change/RowChange.js';
-import { parseDdl } from '../change/ddl.js';
-import { formatPosition, position, type BinlogPosition } from '../position.js';
+import { formatPosition, type BinlogPosition } from '../position.js';
 import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
-import { GtidTracker } from './GtidTracker.js';
+import type { BinlogSourceOptions } from './BinlogSourceOptions.js';
+import { ErrorTriage, type StreamError } from './ErrorTriage.js';
+import { EventTranslator, positionAt, type BinlogCursor } from './EventTranslator.js';
 import { locatePrimary } from './locatePrimary.js';
-import { PrimaryWatch } from './PrimaryWatch.js';
-import { decodeOnly, installed as selectiveDecoding } from './selectiveRows.js';
-import { installed as tableMapReuse, reuseTableMaps } from './tableMapReuse.js';
+import { notPrimaryError, PrimaryWatch } from './PrimaryWatch.js';
+import { ReconnectBackoff } from './ReconnectBackoff.js';
+import { installed as selectiveDecoding } from './selectiveRows.js';
 import {
   askServer,
   gtidSeed,
   judgeServer,
+  sourceChangedError,
   type ServerAnswer,
   type ServerChange,
-  type StartPoint,
 } from './ServerCheck.js';
-import type { ServerProbe } from './ServerProbe.js';
-import { StallDetector } from './StallDetector.js';
+import type { SourceHandler } from './SourceHandler.js';
+import { StallDetector, stalledError } from './StallDetector.js';
+import { describeStart, type StartPoint } from './StartPoint.js';
+import { createZongji, includeSchemaOf, startOptions, stopZongji } from './zongjiClient.js';
 
-export type { ServerChange, StartPoint } from './ServerCheck.js';
-
-/** What the source tells the pipeline. Called synchronously in binlog order. */
-export interface SourceHandler {
-  onEvent(event: SourceEvent): void;
-  /** A connection to the stream is established and the server accepted the start point. */
-  onConnected?(at: BinlogPosition | null): void;
-  /** The source cannot continue (e.g. the position was purged). */
-  onFatal(error: SluiceError): void;
-  /**
-   * The server that answered is not the one the resume position belongs to.
-   * The source has stopped without reading anything from it; the handler
-   * decides (follow by GTID, flush, fail). Without this handler it is fatal
-   * (E_SOURCE_CHANGED).
-   */
-  onServerChanged?(change: ServerChange): void;
-}
-
-export interface BinlogSourceOptions {
-  /**
-   * The server, or several (`mysql://u:p@db1:3306,db2:3306/app`): then the
-   * first primary among them, and a move when it turns read-only.
-   */
-  readonly url: string;
-  readonly serverId: number;
-  /** Binlog heartbeat period; no event or heartbeat for 3 periods means a stall. */
-  readonly heartbeatMs: number;
-  readonly reconnect: { readonly initialDelayMs: number; readonly maxDelayMs: number };
-  /** Tables whose row events are decoded (others are skipped at the TableMap). */
-  readonly tables: readonly TableName[];
-  /**
-   * Per table, the only columns row images need to carry (the key
-   * templates' columns): the others are skipped undecoded. Tables missing
-   * here decode in full.
-   */
-  readonly columns?: ReadonlyMap<TableName, ReadonlySet<string>>;
-  readonly logger: Logger;
-  /** Time for stall detection and reconnect delays (default: the system clock). */
-  readonly clock?: Clock;
-  /** Stop after this position (replay); the handler sees everything before it. */
-  readonly stopAt?: BinlogPosition;
-}
-
-/** Server errors that no retry can fix: they go to `onFatal`. */
-const ER_MASTER_FATAL_READING_BINLOG = 1236;
-const ACCESS_DENIED = new Set([1044, 1045, 1142, 1227, 1698]);
-
-interface ZongjiRowsEvent {
-  tableId: number;
-  tableMap: Record<number, { parentSchema: string; tableName: string }>;
-  rows: Array<Row | { before: Row; after: Row }>;
-}
+export type { ServerChange } from './ServerCheck.js';
+export type { StartPoint } from './StartPoint.js';
+export type { BinlogSourceOptions } from './BinlogSourceOptions.js';
+export type { SourceHandler } from './SourceHandler.js';
 
 /**
- * The binlog source: the only module that imports zongji. It turns binlog
- * events into typed SourceEvents, marks transaction boundaries (XID, COMMIT,
- * standalone DDL), reconnects with exponential backoff from the last boundary
- * it delivered, detects a stalled connection through the server heartbeat,
- * and pauses the connection when the pipeline asks for backpressure.
+ * The binlog source. It connects (to the first primary when `source.url`
+ * names several hosts, leaving it once demoted: PrimaryWatch), hands
+ * binlog events on as typed SourceEvents with their transaction boundaries
+ * (EventTranslator), reconnects with exponential backoff from the last
+ * boundary it delivered (ReconnectBackoff, ErrorTriage for what is fatal),
+ * detects a stalled connection through the server heartbeat
+ * (StallDetector), and pauses the connection when the pipeline asks for
+ * backpressure. zongjiClient makes, starts and stops each ZongJi.
  *
  * Every connection first asks the server who it is, on the binlog
  * connection itself and ahead of the dump request (a connection runs its
@@ -94,23 +49,20 @@ interface ZongjiRowsEvent {
 export class BinlogSource {
   private readonly log: Logger;
   private zongji: ZongJi | null = null;
-  /** The last transaction boundary handed to the pipeline: where a reconnect resumes. */
-  private resumeAt: StartPoint;
-  private attempt = 0;
+  /** SourceEvents out of binlog events; the resume point, the GTIDs and the server. */
+  private readonly events: EventTranslator;
+  /** The reconnect attempts and the pending retry. */
+  private readonly reconnects: ReconnectBackoff;
   private generation = 0;
   private stopped = true;
   private paused = false;
   private stall: StallDetector | null = null;
-  private retryTimer: Timer | null = null;
   private readonly clock: Clock;
   private connectedAt: BinlogPosition | null = null;
   private readonly tableFilter: Record<string, string[]>;
-  private decodeFailures = 0;
-  private decodeFailuresAt = '';
+  /** Fatal or retried, per connection error (counts decode failures). */
+  private readonly triage = new ErrorTriage();
   private readonly hosts: readonly string[];
-  private readonly gtids = new GtidTracker();
-  /** The server of the current connection, once it answered the probe. */
-  private probe: ServerProbe | null = null;
   private hostInUse = '';
   /** Whether the current connection's server was checked (events before that are a bug). */
   private verified = false;
@@ -122,19 +74,15 @@ export class BinlogSource {
   ) {
     this.log = options.logger.child({ component: 'source' });
     this.clock = options.clock ?? systemClock;
-    this.resumeAt = { kind: 'end' };
-    const filter: Record<string, string[]> = {};
-    for (const t of options.tables) {
-      const dot = t.indexOf('.');
-      (filter[t.slice(0, dot)] ??= []).push(t.slice(dot + 1));
-    }
-    this.tableFilter = filter;
+    this.reconnects = new ReconnectBackoff(options.reconnect, this.clock, this.log);
+    this.events = new EventTranslator(handler, options.stopAt);
+    this.tableFilter = includeSchemaOf(options.tables);
     this.hosts = splitSourceHosts(options.url);
   }
 
   /** The server of the current (or last) connection; undefined before the first answered. */
   get server(): ServerIdentity | undefined {
-    return this.probe?.identity;
+    return this.events.server;
   }
 
   /** `host:port` of the current (or last) connection; '' before the first. */
@@ -144,7 +92,7 @@ export class BinlogSource {
 
   /** Starts streaming from `from`; returns at once, events follow through the handler. */
   start(from: StartPoint): void {
-    this.resumeAt = from;
+    this.events.resumeAt = from;
     this.stopped = false;
     this.connect();
   }
@@ -178,7 +126,7 @@ export class BinlogSource {
 
   /** The position the source would resume from after a reconnect. */
   get resumePoint(): StartPoint {
-    return this.resumeAt;
+    return this.events.resumeAt;
   }
 
   private connect(): void {
@@ -205,28 +153,17 @@ export class BinlogSource {
   }
 
   private open(gen: number, url: string): void {
-    const from = this.resumeAt;
+    const from = this.events.resumeAt;
     this.verified = false;
     this.hostInUse = hostOf(url);
-    const zongji = new ZongJi(
-      mysqlConnectionOptions(url, {
-        // DATETIME/TIMESTAMP decode as UTC; BIGINT beyond 2^53 as exact strings.
-        timezone: 'Z',
-        supportBigNumbers: true,
-        bigNumberStrings: false,
-      }),
-    );
+    const zongji = createZongji(url, this.options.columns);
     this.zongji = zongji;
-    if (tableMapReuse) reuseTableMaps(zongji);
     this.stall?.activity();
     this.connectedAt = null;
-    if (this.options.columns !== undefined) {
-      if (selectiveDecoding) decodeOnly(zongji, this.options.columns);
-      else if (this.attempt === 0) {
-        this.log.warn(
-          'this zongji version cannot decode selected columns only: decoding every column (slower, still correct)',
-        );
-      }
+    if (this.options.columns !== undefined && !selectiveDecoding && this.reconnects.attempt === 0) {
+      this.log.warn(
+        'this zongji version cannot decode selected columns only: decoding every column (slower, still correct)',
+      );
     }
 
     zongji.on('binlog', (event: BinlogEvent) => {
@@ -239,7 +176,9 @@ export class BinlogSource {
         return;
       }
       try {
-        this.dispatch(zongji, event);
+        const name = event.getEventName();
+        if (this.connectedAt === null && name !== 'heartbeat') this.streaming(zongji.options);
+        if (this.events.translate(name, event, zongji.options)) this.reachedStop();
       } catch (err) {
         this.fail(
           err instanceof SluiceError
@@ -250,7 +189,7 @@ export class BinlogSource {
         );
       }
     });
-    zongji.on('error', (err: Error & { errno?: number; code?: string }) => {
+    zongji.on('error', (err: StreamError) => {
       if (gen !== this.generation) return;
       this.onError(err);
     });
@@ -259,29 +198,7 @@ export class BinlogSource {
       this.stall?.activity();
     });
 
-    const startOptions: ZongJiOptions = {
-      serverId: this.options.serverId,
-      includeSchema: this.tableFilter,
-      includeEvents: [
-        'rotate',
-        'tablemap',
-        'writerows',
-        'updaterows',
-        'deleterows',
-        'xid',
-        'query',
-        'heartbeat',
-      ],
-    };
-    if (from.kind === 'position') {
-      startOptions.filename = from.position.file;
-      startOptions.position = from.position.pos;
-    } else if (from.kind === 'gtid') {
-      startOptions.gtidSet = from.gtid;
-    } else {
-      startOptions.startAtEnd = true;
-    }
-    zongji.start(startOptions);
+    zongji.start(startOptions(this.options.serverId, this.tableFilter, from));
     // The binlog connection exists synchronously after start(); commands on
     // it run in order, so this SET precedes the dump request. The server then
     // sends a heartbeat after each idle period: silence means a stall.
@@ -303,10 +220,10 @@ export class BinlogSource {
     this.armStallDetector(gen);
     this.log.info(
       {
-        from: describe(from),
+        from: describeStart(from),
         host: this.hostInUse,
         serverId: this.options.serverId,
-        attempt: this.attempt,
+        attempt: this.reconnects.attempt,
       },
       'binlog connecting',
     );
@@ -315,7 +232,7 @@ export class BinlogSource {
   /** The server answered: stream, or report another server (see judgeServer). */
   private verify(gen: number, from: StartPoint, answer: ServerAnswer): void {
     if (gen !== this.generation || this.stopped) return;
-    this.probe = answer.probe;
+    this.events.server = answer.probe.identity;
     const judged = judgeServer(from, answer);
     if (judged.verdict === 'changed') {
       this.serverChanged({ ...judged.change, host: this.hostInUse });
@@ -333,12 +250,12 @@ export class BinlogSource {
     }
     const kind = answer.probe.identity.kind;
     try {
-      this.gtids.seed(kind, gtidSeed(from, answer));
+      this.events.gtids.seed(kind, gtidSeed(from, answer));
     } catch (err) {
       // GTIDs of the other flavor (a checkpoint of a MySQL server, now on
       // MariaDB): unknown, so nothing is claimed.
       this.log.warn({ err: (err as Error).message }, 'cannot use the stored GTIDs here');
-      this.gtids.seed(kind, undefined);
+      this.events.gtids.seed(kind, undefined);
     }
     this.verified = true;
     // A server demoted since locatePrimary chose it is left at the first check.
@@ -347,14 +264,13 @@ export class BinlogSource {
         this.options.heartbeatMs,
         this.clock,
         () => (gen === this.generation ? (this.zongji?.ctrlConnection ?? null) : null),
-        () => this.scheduleReconnect(this.notPrimary()),
+        () => this.scheduleReconnect(notPrimaryError(this.hostInUse)),
       );
       this.primaryWatch.start();
     }
   }
 
   private serverChanged(change: ServerChange): void {
-    const { from, now, reason } = change;
     this.stopped = true;
     this.clearTimers();
     void this.closeZongji();
@@ -362,182 +278,28 @@ export class BinlogSource {
       this.handler.onServerChanged(change);
       return;
     }
-    this.handler.onFatal(
-      new SluiceError(
-        'E_SOURCE_CHANGED',
-        `${this.hostInUse} is ${describeServer(now.identity)}, not ${describeServer(from.server)} where ${formatPosition(from.position)} belongs`,
-        { details: { reason } },
-      ),
-    );
+    this.handler.onFatal(sourceChangedError(change));
   }
 
-  private notPrimary(): SluiceError {
-    return new SluiceError(
-      'E_SOURCE_CONNECT',
-      `${this.hostInUse} is read-only (no longer the primary): looking for the primary among the source hosts`,
-      { details: { host: this.hostInUse } },
-    );
+  /** The first real event of a connection: the server accepted the start point. */
+  private streaming(cursor: BinlogCursor): void {
+    this.connectedAt = positionAt(cursor);
+    this.reconnects.streaming();
+    this.log.info({ at: formatPosition(this.connectedAt) }, 'binlog streaming');
+    this.handler.onConnected?.(this.connectedAt);
   }
 
-  private dispatch(zongji: ZongJi, event: BinlogEvent): void {
-    const name = event.getEventName();
-    const at = (): BinlogPosition =>
-      position(zongji.options.filename ?? '', zongji.options.position ?? 4);
-    if (this.connectedAt === null && name !== 'heartbeat') {
-      // The first real event means the server accepted the start point.
-      this.connectedAt = at();
-      this.attempt = 0;
-      this.log.info({ at: formatPosition(this.connectedAt) }, 'binlog streaming');
-      this.handler.onConnected?.(this.connectedAt);
-    }
-    switch (name) {
-      case 'writerows':
-      case 'updaterows':
-      case 'deleterows': {
-        const ev = event as unknown as ZongjiRowsEvent;
-        const meta = ev.tableMap[ev.tableId];
-        if (meta === undefined) return;
-        const table = `${meta.parentSchema}.${meta.tableName}`;
-        const changes: RowChange[] = new Array<RowChange>(ev.rows.length);
-        for (let i = 0; i < ev.rows.length; i++) {
-          const r = ev.rows[i] as Row & { before: Row; after: Row };
-          changes[i] =
-            name === 'writerows'
-              ? { kind: 'insert', table, after: r }
-              : name === 'deleterows'
-                ? { kind: 'delete', table, before: r }
-                : { kind: 'update', table, before: r.before, after: r.after };
-        }
-        this.handler.onEvent({
-          type: 'rows',
-          table,
-          changes,
-          gtid: event.gtid,
-          timestamp: event.timestamp,
-        });
-        return;
-      }
-      case 'xid':
-        this.boundary(at(), event);
-        return;
-      case 'query': {
-        const q = event as unknown as { query: string; schema: string };
-        const text = q.query.trim();
-        const upper = text.slice(0, 8).toUpperCase();
-        if (upper.startsWith('COMMIT') || upper.startsWith('ROLLBACK')) {
-          // COMMIT ends a transaction on non-transactional engines (Aria/MyISAM);
-          // ROLLBACK appears when such rows were already written: both are boundaries.
-          this.boundary(at(), event);
-          return;
-        }
-        const ddl = parseDdl(text, q.schema);
-        if (ddl === null) return;
-        const pos = at();
-        this.gtids.add(event.gtid);
-        const gtid = this.gtids.current;
-        this.resumeAt = { kind: 'position', position: pos, gtid, server: this.server };
-        this.handler.onEvent({
-          type: 'ddl',
-          kind: ddl.kind,
-          tables: ddl.tables,
-          query: text,
-          position: pos,
-          gtid,
-          server: this.server,
-          timestamp: event.timestamp,
-        });
-        this.checkStopAt(pos);
-        return;
-      }
-      case 'heartbeat':
-        this.handler.onEvent({ type: 'heartbeat', position: at() });
-        return;
-      default:
-        return;
-    }
+  /** The boundary at or past `stopAt` was handed on: nothing more is read. */
+  private reachedStop(): void {
+    this.stopped = true;
+    void this.closeZongji();
   }
 
-  private boundary(pos: BinlogPosition, event: BinlogEvent): void {
-    this.gtids.add(event.gtid);
-    const gtid = this.gtids.current;
-    this.resumeAt = { kind: 'position', position: pos, gtid, server: this.server };
-    this.handler.onEvent({
-      type: 'commit',
-      position: pos,
-      gtid,
-      server: this.server,
-      timestamp: event.timestamp,
-    });
-    this.checkStopAt(pos);
-  }
-
-  private checkStopAt(pos: BinlogPosition): void {
-    const stopAt = this.options.stopAt;
-    if (stopAt && pos.file === stopAt.file && pos.pos >= stopAt.pos) {
-      this.stopped = true;
-      void this.closeZongji();
-    }
-  }
-
-  private onError(err: Error & { errno?: number; code?: string }): void {
+  private onError(err: StreamError): void {
     if (this.stopped) return;
-    const errno = err.errno;
-    if (errno === ER_MASTER_FATAL_READING_BINLOG) {
-      this.fail(
-        new SluiceError(
-          'E_POSITION_LOST',
-          `the server cannot stream from ${describe(this.resumeAt)} (${err.message}). ` +
-            'The binlog holding the checkpoint was probably purged: invalidations in between are lost. ' +
-            'Either restart with source.onPositionLost: flush (removes every mapped key space and continues ' +
-            'from the current end), or flush the caches yourself and move the checkpoint with ' +
-            '`sluice position set FILE:POS`.',
-          { cause: err, details: { from: describe(this.resumeAt), errno } },
-        ),
-      );
-      return;
-    }
-    if (errno !== undefined && ACCESS_DENIED.has(errno)) {
-      this.fail(
-        new SluiceError(
-          'E_SOURCE_CONNECT',
-          `the binlog user lacks a privilege (${err.message}); it needs REPLICATION SLAVE, ` +
-            'BINLOG MONITOR (REPLICATION CLIENT on MySQL) and SELECT',
-          { cause: err, details: { errno } },
-        ),
-      );
-      return;
-    }
-    if (
-      (errno === undefined && err.code === undefined) ||
-      err instanceof RangeError ||
-      err instanceof TypeError
-    ) {
-      // Not a network or server error: zongji could not decode an event
-      // (e.g. a row image that no longer matches the live schema; reading
-      // past the end of a packet is a RangeError with code ERR_OUT_OF_RANGE,
-      // not a network error). Retrying
-      // from the same position fails the same way: after a few attempts it
-      // is fatal, with the position, rather than a silent endless loop.
-      const at = describe(this.resumeAt);
-      this.decodeFailures = this.decodeFailuresAt === at ? this.decodeFailures + 1 : 1;
-      this.decodeFailuresAt = at;
-      if (this.decodeFailures >= 3) {
-        this.fail(
-          new SluiceError(
-            'E_SOURCE_DECODE',
-            `cannot decode the binlog after ${at} (${err.message}); 3 attempts failed the same way`,
-            { cause: err, details: { at } },
-          ),
-        );
-        return;
-      }
-    }
-    this.scheduleReconnect(
-      new SluiceError('E_SOURCE_CONNECT', `binlog connection failed: ${err.message}`, {
-        cause: err,
-        details: { errno, code: err.code },
-      }),
-    );
+    const { fatal, error } = this.triage.judge(err, this.events.resumeAt);
+    if (fatal) this.fail(error);
+    else this.scheduleReconnect(error);
   }
 
   private fail(error: SluiceError): void {
@@ -549,33 +311,13 @@ export class BinlogSource {
   }
 
   private scheduleReconnect(reason: SluiceError): void {
-    if (this.stopped || this.retryTimer !== null) return;
+    if (this.stopped || this.reconnects.pending) return;
     this.generation++; // ignore anything the failed connection still emits
     this.stopStallDetector();
     this.primaryWatch?.stop();
     this.primaryWatch = null;
     void this.closeZongji();
-    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
-    this.attempt++;
-    const delay = backoffDelay(this.attempt, {
-      initialMs: initialDelayMs,
-      maxMs: maxDelayMs,
-      jitter: true,
-    });
-    this.log.warn(
-      {
-        code: reason.code,
-        err: reason.message,
-        retryInMs: delay,
-        attempt: this.attempt,
-        from: describe(this.resumeAt),
-      },
-      'binlog connection lost; reconnecting',
-    );
-    this.retryTimer = this.clock.setTimeout(() => {
-      this.retryTimer = null;
-      this.connect();
-    }, delay);
+    this.reconnects.schedule(reason, describeStart(this.events.resumeAt), () => this.connect());
   }
 
   private armStallDetector(gen: number): void {
@@ -587,13 +329,7 @@ export class BinlogSource {
       () => this.paused,
       (silentMs) => {
         if (gen !== this.generation) return;
-        this.scheduleReconnect(
-          new SluiceError(
-            'E_SOURCE_STALLED',
-            `no binlog event or heartbeat for ${silentMs} ms (3 periods = ${3 * period} ms)`,
-            { details: { silentMs } },
-          ),
-        );
+        this.scheduleReconnect(stalledError(silentMs, period));
       },
     );
     this.stall.start();
@@ -608,40 +344,13 @@ export class BinlogSource {
     this.stopStallDetector();
     this.primaryWatch?.stop();
     this.primaryWatch = null;
-    this.clock.clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.reconnects.cancel();
   }
 
   private async closeZongji(): Promise<void> {
     const zongji = this.zongji;
     this.zongji = null;
     if (zongji === null) return;
-    zongji.removeAllListeners('binlog');
-    zongji.removeAllListeners('error');
-    zongji.on('error', () => {}); // teardown noise
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
-      zongji.once('stopped', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      try {
-        zongji.stop();
-      } catch {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  }
-}
-
-function describe(from: StartPoint): string {
-  switch (from.kind) {
-    case 'position':
-      return formatPosition(from.position);
-    case 'gtid':
-      return `gtid:${from.gtid}`;
-    case 'end':
-      return 'end';
+    await stopZongji(zongji);
   }
 }

@@ -1,4 +1,5 @@
 import type { Connection } from 'mysql2';
+import { SluiceError } from '../../errors/index.js';
 import type { Clock, Timer } from '../../infra/clock.js';
 
 /**
@@ -44,4 +45,13 @@ export class PrimaryWatch {
       this.onDemoted();
     });
   }
+}
+
+/** Why the source leaves `host` once the watch saw it demoted: it reconnects to the primary. */
+export function notPrimaryError(host: string): SluiceError {
+  return new SluiceError(
+    'E_SOURCE_CONNECT',
+    `${host} is read-only (no longer the primary): looking for the primary among the source hosts`,
+    { details: { host } },
+  );
 }

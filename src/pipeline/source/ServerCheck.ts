@@ -1,23 +1,11 @@
 import type { Connection } from 'mysql2';
-import type { BinlogPosition } from '../position.js';
-import { sameServer, type ServerIdentity } from '../ServerIdentity.js';
+import { SluiceError } from '../../errors/index.js';
+import { formatPosition } from '../position.js';
+import { describeServer, sameServer } from '../ServerIdentity.js';
 import { gtidMatchesAt, parseProbe, PROBE_SQL, type ServerProbe } from './ServerProbe.js';
+import type { StartPoint } from './StartPoint.js';
 
-/**
- * Where the stream starts: a stored position, a GTID set, or the server's
- * current end. A position carries the GTIDs of everything before it and
- * the server it belongs to, when known: a `FILE:POS` is only ever asked of
- * that server.
- */
-export type StartPoint =
-  | {
-      readonly kind: 'position';
-      readonly position: BinlogPosition;
-      readonly gtid?: string | undefined;
-      readonly server?: ServerIdentity | undefined;
-    }
-  | { readonly kind: 'gtid'; readonly gtid: string }
-  | { readonly kind: 'end' };
+export type { StartPoint } from './StartPoint.js';
 
 /** Another server answered than the one a position belongs to (see SourceHandler.onServerChanged). */
 export interface ServerChange {
@@ -123,4 +111,14 @@ export function gtidSeed(from: StartPoint, answer: ServerAnswer): string | undef
   if (from.kind === 'end') return answer.probe.gtidHead;
   if (answer.probe.identity.kind === 'mariadb') return answer.gtidThere ?? from.gtid;
   return from.gtid;
+}
+
+/** E_SOURCE_CHANGED: what `change` is when nothing handles it (see SourceHandler.onServerChanged). */
+export function sourceChangedError(change: ServerChange): SluiceError {
+  const { from, now, host, reason } = change;
+  return new SluiceError(
+    'E_SOURCE_CHANGED',
+    `${host} is ${describeServer(now.identity)}, not ${describeServer(from.server)} where ${formatPosition(from.position)} belongs`,
+    { details: { reason } },
+  );
 }

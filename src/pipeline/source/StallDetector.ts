@@ -1,3 +1,4 @@
+import { SluiceError } from '../../errors/index.js';
 import type { Clock, Timer } from '../../infra/clock.js';
 
 /**
@@ -49,4 +50,13 @@ export class StallDetector {
       this.onStall(silentMs);
     }
   }
+}
+
+/** E_SOURCE_STALLED: nothing arrived for `silentMs` on a connection with heartbeats every `periodMs`. */
+export function stalledError(silentMs: number, periodMs: number): SluiceError {
+  return new SluiceError(
+    'E_SOURCE_STALLED',
+    `no binlog event or heartbeat for ${silentMs} ms (3 periods = ${3 * periodMs} ms)`,
+    { details: { silentMs } },
+  );
 }

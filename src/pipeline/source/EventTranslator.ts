@@ -1,0 +1,137 @@
+import type { BinlogEvent } from '@vlasky/zongji';
+import type { Row, RowChange } from '../change/RowChange.js';
+import { parseDdl } from '../change/ddl.js';
+import { position, type BinlogPosition } from '../position.js';
+import type { ServerIdentity } from '../ServerIdentity.js';
+import { GtidTracker } from './GtidTracker.js';
+import type { SourceHandler } from './SourceHandler.js';
+import type { StartPoint } from './StartPoint.js';
+
+/** Where the event that is being translated ends: zongji's `options` (read, never kept). */
+export interface BinlogCursor {
+  readonly filename?: string | undefined;
+  readonly position?: number | undefined;
+}
+
+interface ZongjiRowsEvent {
+  tableId: number;
+  tableMap: Record<number, { parentSchema: string; tableName: string }>;
+  rows: Array<Row | { before: Row; after: Row }>;
+}
+
+/**
+ * Turns zongji's binlog events into SourceEvents, in binlog order: row
+ * events into RowChanges, XID and COMMIT/ROLLBACK queries into commit
+ * boundaries, DDL statements into ddl events (boundaries too), heartbeats
+ * into heartbeats. Every boundary carries the GTIDs read so far (its
+ * GtidTracker) and the server, and becomes the resume point. The hot path
+ * of the daemon: nothing is allocated beyond the events themselves.
+ */
+export class EventTranslator {
+  /** The GTIDs up to the last boundary; seeded for each connection. */
+  readonly gtids = new GtidTracker();
+  /** The server the stream is read from, once it answered: boundaries carry it. */
+  server: ServerIdentity | undefined = undefined;
+  /** The last transaction boundary handed on (or the start): where a reconnect resumes. */
+  resumeAt: StartPoint = { kind: 'end' };
+
+  constructor(
+    private readonly sink: Pick<SourceHandler, 'onEvent'>,
+    /** Stop after this position (replay). */
+    private readonly stopAt: BinlogPosition | undefined,
+  ) {}
+
+  /**
+   * Hands `event` (named `name`, its `getEventName()`) on as a SourceEvent,
+   * if it is one. True when it was a boundary at or past `stopAt`: nothing
+   * after it is to be read.
+   */
+  translate(name: string, event: BinlogEvent, cursor: BinlogCursor): boolean {
+    switch (name) {
+      case 'writerows':
+      case 'updaterows':
+      case 'deleterows': {
+        const ev = event as unknown as ZongjiRowsEvent;
+        const meta = ev.tableMap[ev.tableId];
+        if (meta === undefined) return false;
+        const table = `${meta.parentSchema}.${meta.tableName}`;
+        const changes: RowChange[] = new Array<RowChange>(ev.rows.length);
+        for (let i = 0; i < ev.rows.length; i++) {
+          const r = ev.rows[i] as Row & { before: Row; after: Row };
+          changes[i] =
+            name === 'writerows'
+              ? { kind: 'insert', table, after: r }
+              : name === 'deleterows'
+                ? { kind: 'delete', table, before: r }
+                : { kind: 'update', table, before: r.before, after: r.after };
+        }
+        this.sink.onEvent({
+          type: 'rows',
+          table,
+          changes,
+          gtid: event.gtid,
+          timestamp: event.timestamp,
+        });
+        return false;
+      }
+      case 'xid':
+        return this.boundary(positionAt(cursor), event);
+      case 'query': {
+        const q = event as unknown as { query: string; schema: string };
+        const text = q.query.trim();
+        const upper = text.slice(0, 8).toUpperCase();
+        if (upper.startsWith('COMMIT') || upper.startsWith('ROLLBACK')) {
+          // COMMIT ends a transaction on non-transactional engines (Aria/MyISAM);
+          // ROLLBACK appears when such rows were already written: both are boundaries.
+          return this.boundary(positionAt(cursor), event);
+        }
+        const ddl = parseDdl(text, q.schema);
+        if (ddl === null) return false;
+        const pos = positionAt(cursor);
+        this.gtids.add(event.gtid);
+        const gtid = this.gtids.current;
+        this.resumeAt = { kind: 'position', position: pos, gtid, server: this.server };
+        this.sink.onEvent({
+          type: 'ddl',
+          kind: ddl.kind,
+          tables: ddl.tables,
+          query: text,
+          position: pos,
+          gtid,
+          server: this.server,
+          timestamp: event.timestamp,
+        });
+        return this.reachedStop(pos);
+      }
+      case 'heartbeat':
+        this.sink.onEvent({ type: 'heartbeat', position: positionAt(cursor) });
+        return false;
+      default:
+        return false;
+    }
+  }
+
+  private boundary(pos: BinlogPosition, event: BinlogEvent): boolean {
+    this.gtids.add(event.gtid);
+    const gtid = this.gtids.current;
+    this.resumeAt = { kind: 'position', position: pos, gtid, server: this.server };
+    this.sink.onEvent({
+      type: 'commit',
+      position: pos,
+      gtid,
+      server: this.server,
+      timestamp: event.timestamp,
+    });
+    return this.reachedStop(pos);
+  }
+
+  private reachedStop(pos: BinlogPosition): boolean {
+    const stopAt = this.stopAt;
+    return stopAt !== undefined && pos.file === stopAt.file && pos.pos >= stopAt.pos;
+  }
+}
+
+/** The position after the current event (zongji keeps it in its options). */
+export function positionAt(cursor: BinlogCursor): BinlogPosition {
+  return position(cursor.filename ?? '', cursor.position ?? 4);
+}
