@@ -1,4 +1,5 @@
 import { SluiceError } from '../errors/index.js';
+import { comparePositions, type BinlogPosition } from '../infra/binlogPosition.js';
 
 /**
  * A fence token: how far a writer's own commit is, as the writer's
@@ -93,17 +94,6 @@ export function parseFenceToken(raw: string): FenceToken {
   return token;
 }
 
-interface FilePosition {
-  readonly file: string;
-  readonly pos: number;
-}
-
-/** The numeric sequence of a binlog file name (`binlog.000003` → 3), or -1. */
-function fileSequence(file: string): number {
-  const n = Number(file.slice(file.lastIndexOf('.') + 1));
-  return Number.isInteger(n) ? n : -1;
-}
-
 /**
  * How far one daemon (one bus `src`) has invalidated, as its messages and
  * heartbeats report it: every invalidation up to the transaction named is
@@ -118,7 +108,7 @@ export class Watermark {
   private readonly domains = new Map<number, bigint>();
   private readonly servers = new Map<string, bigint>();
   /** The highest binlog position seen, or null before the first. */
-  private at: FilePosition | null = null;
+  private at: BinlogPosition | null = null;
 
   /** Takes in a message's `pos` and `gtid` (either may be absent or foreign: then ignored). */
   advance(pos: string | undefined, gtid: string | undefined): void {
@@ -153,13 +143,4 @@ export class Watermark {
   private advancePosition(file: string, pos: number): void {
     if (this.at === null || comparePositions(this.at, { file, pos }) < 0) this.at = { file, pos };
   }
-}
-
-/** Position `a` against `b`: > 0 ahead, 0 equal, < 0 behind (files by sequence, then name). */
-function comparePositions(a: FilePosition, b: FilePosition): number {
-  if (a.file !== b.file) {
-    const d = fileSequence(a.file) - fileSequence(b.file);
-    return d !== 0 ? d : a.file < b.file ? -1 : 1;
-  }
-  return a.pos - b.pos;
 }

@@ -1,13 +1,9 @@
 import { SluiceError } from '../errors/index.js';
+import type { BinlogPosition } from '../infra/binlogPosition.js';
 
-/**
- * An immutable binlog coordinate: the file name and the byte offset of the
- * next event to read. Text form `binlog.000003:1234` (as in the contract).
- */
-export interface BinlogPosition {
-  readonly file: string;
-  readonly pos: number;
-}
+// The coordinate and its order live in infra/ (the bus compares them too);
+// text form `binlog.000003:1234` (as in the contract).
+export { comparePositions, type BinlogPosition } from '../infra/binlogPosition.js';
 
 export function position(file: string, pos: number): BinlogPosition {
   return Object.freeze({ file, pos });
@@ -39,22 +35,6 @@ export function parsePosition(text: string, field = 'position'): BinlogPosition 
     );
   }
   return position(m[1], pos);
-}
-
-/** The numeric sequence of a binlog file name (`binlog.000003` → 3), or -1. */
-function fileSequence(file: string): number {
-  const dot = file.lastIndexOf('.');
-  const n = Number(file.slice(dot + 1));
-  return dot >= 0 && Number.isInteger(n) ? n : -1;
-}
-
-/** Orders positions: by file sequence, then by offset. */
-export function comparePositions(a: BinlogPosition, b: BinlogPosition): number {
-  if (a.file !== b.file) {
-    const d = fileSequence(a.file) - fileSequence(b.file);
-    return d !== 0 ? d : a.file < b.file ? -1 : 1;
-  }
-  return a.pos - b.pos;
 }
 
 /** Characters a GTID set may hold at all (tags add `_`; MySQL prints `,\n` between uuids). */
