@@ -2,9 +2,12 @@
 // started at the range start (until every key is acknowledged) and the bare
 // zongji worker that only counts rows (workers/zongjiCount.ts). Used by the
 // replay and smallTransactions scenarios.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Redis } from 'ioredis';
+import type { Connection } from 'mysql2/promise';
 import { writeConfig } from './config.js';
-import { bench, benchRedis } from './env.js';
+import { bench, benchRedis, binlogHead } from './env.js';
 import {
   memoryOf,
   pidFrom,
@@ -33,6 +36,29 @@ export interface Run {
   readonly rssPeak?: number;
   readonly keys?: number;
   readonly batches?: number;
+}
+
+/**
+ * The range last built into `file`, reused with BENCH_REUSE_RANGE=1 (while
+ * iterating) when it still ends at the binlog's head and `fits` it (events
+ * after the range would keep a reader busy past its end); else `build` makes
+ * a new one, which is saved for next time.
+ */
+export async function reusableRange<R extends Range>(
+  conn: Connection,
+  file: string,
+  build: () => Promise<R>,
+  fits: (r: R) => boolean = () => true,
+): Promise<R> {
+  if (process.env.BENCH_REUSE_RANGE === '1' && existsSync(file)) {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as R;
+    const head = await binlogHead(conn);
+    if (head.file === r.file && head.pos === r.to && fits(r)) return r;
+  }
+  const r = await build();
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(r));
+  return r;
 }
 
 export interface SluiceRun {

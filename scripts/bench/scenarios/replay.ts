@@ -13,11 +13,16 @@
 // Each is run BENCH_ROUNDS times (default 3), interleaved, and the median is
 // reported; ratios are taken within a round.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mysql2/promise';
-import { runSluice as runSluiceOver, runWorker, type Range, type Run } from '../lib/catchUp.js';
+import {
+  reusableRange,
+  runSluice as runSluiceOver,
+  runWorker,
+  type Range,
+  type Run,
+} from '../lib/catchUp.js';
 import {
   adminConnection,
   bench,
@@ -81,15 +86,7 @@ async function buildRange(conn: Connection): Promise<Range> {
  * would keep the daemon busy while its last checkpoint is due.
  */
 async function range(conn: Connection): Promise<Range> {
-  if (process.env.BENCH_REUSE_RANGE === '1' && existsSync(RANGE_FILE)) {
-    const r = JSON.parse(readFileSync(RANGE_FILE, 'utf8')) as Range;
-    const head = await binlogHead(conn);
-    if (head.file === r.file && head.pos === r.to) return r;
-  }
-  const r = await buildRange(conn);
-  mkdirSync(WORK_DIR, { recursive: true });
-  writeFileSync(RANGE_FILE, JSON.stringify(r));
-  return r;
+  return reusableRange(conn, RANGE_FILE, () => buildRange(conn));
 }
 
 function runSluice(r: Range, redis: Redis, templates: readonly string[] = TEMPLATES): Promise<Run> {

@@ -16,10 +16,9 @@
 // ÷ transactions. Reading a backlog, Sluice sends large batches: this
 // isolates the per-event and per-commit costs (decoding, mapping,
 // boundaries) from the per-round-trip ones the live scenario adds.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
-import { runSluice, runWorker, type Range, type Run } from '../lib/catchUp.js';
+import { reusableRange, runSluice, runWorker, type Range, type Run } from '../lib/catchUp.js';
 import {
   adminConnection,
   benchRedis,
@@ -79,15 +78,12 @@ async function buildRange(conn: Connection): Promise<TxRange> {
 
 /** BENCH_REUSE_RANGE=1 reuses the last range if it still ends at the binlog's head. */
 async function range(conn: Connection): Promise<TxRange> {
-  if (process.env.BENCH_REUSE_RANGE === '1' && existsSync(RANGE_FILE)) {
-    const r = JSON.parse(readFileSync(RANGE_FILE, 'utf8')) as TxRange;
-    const head = await binlogHead(conn);
-    if (head.file === r.file && head.pos === r.to && r.transactions === EVENTS) return r;
-  }
-  const r = await buildRange(conn);
-  mkdirSync(WORK_DIR, { recursive: true });
-  writeFileSync(RANGE_FILE, JSON.stringify(r));
-  return r;
+  return reusableRange(
+    conn,
+    RANGE_FILE,
+    () => buildRange(conn),
+    (r) => r.transactions === EVENTS,
+  );
 }
 
 runScenario(NAME, async () => {
