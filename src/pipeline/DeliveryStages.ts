@@ -41,8 +41,8 @@ export class DeliveryStages {
   private currentWriter!: CheckpointWriter;
   private currentDispatcher!: Dispatcher;
   readonly publisher: BusPublisher;
-  /** Counters of the dispatchers retired by re-streams. */
-  private retired: Omit<DispatchStats, 'publishes'> = {
+  /** Counters of the dispatchers replaced by re-streams. */
+  private retired: RetiredStats = {
     batches: 0,
     keys: 0,
     checkpoints: 0,
@@ -76,36 +76,22 @@ export class DeliveryStages {
     this.publisher.restart();
   }
 
-  /** Fresh stages keeping the publisher; the new writer seeded with `from` unless null. */
+  /**
+   * Fresh stages keeping the publisher; the new writer seeded with `from`
+   * unless null. The replaced dispatcher's counters join the retired ones
+   * here, at the moment it stops being current: counted once, before and
+   * after (metrics never go backwards).
+   */
   rebuild(from: Checkpoint | null): void {
+    this.retired = sumStats(this.retired, this.dispatcher.stats);
     this.assemble(this.publisher);
     if (from !== null) this.writer.seed(from);
-  }
-
-  /** The current dispatcher's counters join the retired ones (before a rebuild). */
-  retire(): void {
-    const stats = this.dispatcher.stats;
-    this.retired = {
-      batches: this.retired.batches + stats.batches,
-      keys: this.retired.keys + stats.keys,
-      checkpoints: this.retired.checkpoints + stats.checkpoints,
-      retries: this.retired.retries + stats.retries,
-      patternKeys: this.retired.patternKeys + stats.patternKeys,
-    };
   }
 
   /** The dispatch counters of every dispatcher so far (publishes: the publisher's). */
   get stats(): DispatchStats {
     const now = this.dispatcher.stats;
-    const r = this.retired;
-    return {
-      batches: r.batches + now.batches,
-      keys: r.keys + now.keys,
-      publishes: now.publishes,
-      checkpoints: r.checkpoints + now.checkpoints,
-      retries: r.retries + now.retries,
-      patternKeys: r.patternKeys + now.patternKeys,
-    };
+    return { ...sumStats(this.retired, now), publishes: now.publishes };
   }
 
   /** Builds the stages, keeping `publisher` when given; returns the publisher. */
@@ -145,4 +131,16 @@ export class DeliveryStages {
     this.currentDispatcher = stages.dispatcher;
     return stages.publisher;
   }
+}
+
+type RetiredStats = Omit<DispatchStats, 'publishes'>;
+
+function sumStats(a: RetiredStats, b: RetiredStats): RetiredStats {
+  return {
+    batches: a.batches + b.batches,
+    keys: a.keys + b.keys,
+    checkpoints: a.checkpoints + b.checkpoints,
+    retries: a.retries + b.retries,
+    patternKeys: a.patternKeys + b.patternKeys,
+  };
 }

@@ -72,7 +72,6 @@ function setup(
         },
       },
       halt: () => calls.push('halt'),
-      retire: () => calls.push('retire'),
       rebuild: (from) => {
         calls.push('rebuild');
         rebuilds.push(from);
@@ -120,16 +119,7 @@ describe('RedisPolicy.onRedisPrimaryChanged', () => {
     const { policy, calls, restarts, rebuilds, failed } = setup();
     policy.onRedisPrimaryChanged('ready: a:r1 -> b:r2');
     await settle();
-    expect(calls).toEqual([
-      'count',
-      'halt',
-      'drop',
-      'retire',
-      'adopt',
-      'read',
-      'rebuild',
-      'restart',
-    ]);
+    expect(calls).toEqual(['count', 'halt', 'drop', 'adopt', 'read', 'rebuild', 'restart']);
     expect(rebuilds).toEqual([cpAt(300)]);
     expect(restarts).toEqual([{ kind: 'position', position: at(300) }]);
     policy.announceRepairAt(at(450));

@@ -36,9 +36,7 @@ export interface RestreamDelivery {
   };
   /** Halts the dispatcher and starts the bus sequence over (BusPublisher.restart). */
   halt(): void;
-  /** The halted dispatcher's counters join the retired ones (metrics never go backwards). */
-  retire(): void;
-  /** Fresh stages keeping the publisher; the writer seeded with `from` unless null. */
+  /** Fresh stages keeping the publisher (and the old counters); the writer seeded with `from` unless null. */
   rebuild(from: Checkpoint | null): void;
 }
 
@@ -176,7 +174,6 @@ export class RedisPolicy {
     await o.dropStream();
     const before = o.readPosition();
     const stored = o.delivery.writer.stored;
-    o.delivery.retire();
     let cp: Checkpoint | null = null;
     for (let attempt = 1; ; attempt++) {
       if (o.stopping()) return;

@@ -1,0 +1,61 @@
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DeliveryStages } from '../../src/pipeline/DeliveryStages.js';
+import type { DispatchStats } from '../../src/pipeline/Dispatcher.js';
+import { ManualClock } from '../helpers/manualClock.js';
+
+// Never connects: the test only reads counters.
+const redis = new Redis({ lazyConnect: true, enableOfflineQueue: false });
+afterAll(() => redis.disconnect());
+
+function stages(): DeliveryStages {
+  return new DeliveryStages({
+    redis,
+    src: 'test',
+    invalidation: {
+      channel: 'sluice:test',
+      batchMaxKeys: 10,
+      batchMaxDelayMs: 2,
+      maxInFlightKeys: 100,
+      heartbeatMs: 0,
+    },
+    checkpoint: { key: 'sluice:checkpoint:test' },
+    wait: null,
+    clock: new ManualClock(),
+    logger: pino({ level: 'silent' }),
+    onBackpressure: () => undefined,
+    onHalt: () => undefined,
+    onPrimaryChanged: () => undefined,
+  });
+}
+
+/** Makes the current dispatcher report `counts` (its real counters move only with Redis). */
+function reporting(d: DeliveryStages, counts: Omit<DispatchStats, 'publishes'>): void {
+  Object.defineProperty(d.dispatcher, 'stats', {
+    get: (): DispatchStats => ({ ...counts, publishes: 0 }),
+  });
+}
+
+describe('DeliveryStages counters across a re-stream', () => {
+  it('a halted dispatcher is counted once while it waits, and once after the rebuild', () => {
+    const d = stages();
+    reporting(d, { batches: 3, keys: 30, checkpoints: 2, retries: 1, patternKeys: 4 });
+    const before = d.stats;
+    d.halt(); // a re-stream waits for the new primary here
+    expect(d.stats).toEqual(before);
+    const old = d.dispatcher;
+    d.rebuild(null);
+    expect(d.dispatcher).not.toBe(old);
+    expect(d.stats).toEqual(before); // the new dispatcher starts at 0
+    reporting(d, { batches: 1, keys: 5, checkpoints: 1, retries: 0, patternKeys: 0 });
+    expect(d.stats).toEqual({
+      batches: 4,
+      keys: 35,
+      publishes: 0,
+      checkpoints: 3,
+      retries: 1,
+      patternKeys: 4,
+    });
+  });
+});
