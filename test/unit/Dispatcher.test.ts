@@ -277,6 +277,7 @@ describe('Dispatcher: a Redis primary change', () => {
     s.txn(['a'], 100);
     await s.dispatcher.drain();
     expect(s.halted.map((e) => e.code)).toEqual(['E_REDIS_PRIMARY_CHANGED']);
+    expect(s.halted[0]?.message).toMatch(/^checkpoint write refused: Redis is another primary/);
     expect(s.writer.stored).toBe(null);
   });
 
