@@ -9,7 +9,7 @@ import { ManualClock } from '../helpers/manualClock.js';
 const redis = new Redis({ lazyConnect: true, enableOfflineQueue: false });
 afterAll(() => redis.disconnect());
 
-function stages(): DeliveryStages {
+function stages(pauses: boolean[] = []): DeliveryStages {
   return new DeliveryStages({
     redis,
     src: 'test',
@@ -24,7 +24,7 @@ function stages(): DeliveryStages {
     wait: null,
     clock: new ManualClock(),
     logger: pino({ level: 'silent' }),
-    onBackpressure: () => undefined,
+    onBackpressure: (pause) => pauses.push(pause),
     onHalt: () => undefined,
     onPrimaryChanged: () => undefined,
   });
@@ -57,5 +57,18 @@ describe('DeliveryStages counters across a re-stream', () => {
       retries: 1,
       patternKeys: 4,
     });
+  });
+
+  it('backpressure from a batcher a rebuild retired is ignored; the current one is heard', () => {
+    const pauses: boolean[] = [];
+    const d = stages(pauses);
+    const old = d.batcher;
+    d.halt();
+    d.rebuild(null);
+    const keys = Array.from({ length: 150 }, (_, i) => `k${i}`);
+    old.add(keys); // over maxInFlightKeys (100): the retired batcher asks to pause
+    expect(pauses).toEqual([]);
+    d.batcher.add(keys);
+    expect(pauses).toEqual([true]);
   });
 });
