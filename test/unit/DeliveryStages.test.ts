@@ -2,14 +2,25 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DeliveryStages } from '../../src/pipeline/DeliveryStages.js';
-import type { DispatchStats } from '../../src/pipeline/Dispatcher.js';
+import type { DispatcherOptions, DispatchStats } from '../../src/pipeline/Dispatcher.js';
+import { SluiceError } from '../../src/errors/index.js';
+import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
 import { ManualClock } from '../helpers/manualClock.js';
 
 // Never connects: the test only reads counters.
 const redis = new Redis({ lazyConnect: true, enableOfflineQueue: false });
 afterAll(() => redis.disconnect());
 
-function stages(pauses: boolean[] = []): DeliveryStages {
+interface Heard {
+  pauses: boolean[];
+  halts: string[];
+  primaryChanges: number;
+}
+
+function stages(
+  heard: Heard = { pauses: [], halts: [], primaryChanges: 0 },
+  extra: Partial<ConstructorParameters<typeof DeliveryStages>[0]> = {},
+): DeliveryStages {
   return new DeliveryStages({
     redis,
     src: 'test',
@@ -24,10 +35,20 @@ function stages(pauses: boolean[] = []): DeliveryStages {
     wait: null,
     clock: new ManualClock(),
     logger: pino({ level: 'silent' }),
-    onBackpressure: (pause) => pauses.push(pause),
-    onHalt: () => undefined,
-    onPrimaryChanged: () => undefined,
+    onBackpressure: (pause) => heard.pauses.push(pause),
+    onHalt: (err) => heard.halts.push(err.code),
+    onPrimaryChanged: () => heard.primaryChanges++,
+    ...extra,
   });
+}
+
+/**
+ * The callbacks a dispatcher was built with (what it calls when a round
+ * fails or Redis answers as another primary; driving a real failure needs a
+ * Redis that errors, which the integration tests do).
+ */
+function callbacksOf(dispatcher: DeliveryStages['dispatcher']): DispatcherOptions {
+  return (dispatcher as unknown as { options: DispatcherOptions }).options;
 }
 
 /** Makes the current dispatcher report `counts` (its real counters move only with Redis). */
@@ -60,15 +81,58 @@ describe('DeliveryStages counters across a re-stream', () => {
   });
 
   it('backpressure from a batcher a rebuild retired is ignored; the current one is heard', () => {
-    const pauses: boolean[] = [];
-    const d = stages(pauses);
+    const heard: Heard = { pauses: [], halts: [], primaryChanges: 0 };
+    const d = stages(heard);
     const old = d.batcher;
     d.halt();
     d.rebuild(null);
     const keys = Array.from({ length: 150 }, (_, i) => `k${i}`);
     old.add(keys); // over maxInFlightKeys (100): the retired batcher asks to pause
-    expect(pauses).toEqual([]);
+    expect(heard.pauses).toEqual([]);
     d.batcher.add(keys);
-    expect(pauses).toEqual([true]);
+    expect(heard.pauses).toEqual([true]);
+  });
+
+  it('a halt or primary change from a dispatcher a rebuild retired is ignored; the current one is heard', () => {
+    const heard: Heard = { pauses: [], halts: [], primaryChanges: 0 };
+    const d = stages(heard);
+    const old = callbacksOf(d.dispatcher);
+    d.halt();
+    d.rebuild(null);
+    // A round of the old dispatcher that was still in flight fails or is refused late.
+    old.onHalt(new SluiceError('E_REDIS', 'late'));
+    old.onPrimaryChanged?.();
+    expect(heard).toEqual({ pauses: [], halts: [], primaryChanges: 0 });
+    const current = callbacksOf(d.dispatcher);
+    current.onHalt(new SluiceError('E_FENCED', 'now'));
+    current.onPrimaryChanged?.();
+    expect(heard).toEqual({ pauses: [], halts: ['E_FENCED'], primaryChanges: 1 });
+  });
+
+  it('rebuild(from) seeds the new writer with the checkpoint the new dataset holds; rebuild(null) does not', () => {
+    const d = stages();
+    const cp: Checkpoint = {
+      position: { file: 'mysql-bin.000007', pos: 1234 },
+      gtid: '0-1-99',
+      at: '',
+    };
+    d.rebuild(cp);
+    expect(d.writer.stored).toBe(cp);
+    d.rebuild(null);
+    expect(d.writer.stored).toBeNull();
+  });
+
+  it("hands the daemon's onFenced and onAcked to each dispatcher it builds, and none when not given", () => {
+    const onFenced = (): Promise<boolean> => Promise.resolve(true);
+    const onAcked = (): void => undefined;
+    const d = stages(undefined, { onFenced, onAcked });
+    expect(callbacksOf(d.dispatcher).onFenced).toBe(onFenced);
+    expect(callbacksOf(d.dispatcher).onAcked).toBe(onAcked);
+    d.rebuild(null);
+    expect(callbacksOf(d.dispatcher).onFenced).toBe(onFenced);
+    expect(callbacksOf(d.dispatcher).onAcked).toBe(onAcked);
+    const plain = callbacksOf(stages().dispatcher);
+    expect('onFenced' in plain).toBe(false);
+    expect('onAcked' in plain).toBe(false);
   });
 });
