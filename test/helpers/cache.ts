@@ -3,7 +3,7 @@ import type { SubscriberConnection } from '../../src/bus/BusSubscriber.js';
 import { ClusterBusSubscriber } from '../../src/bus/ClusterBusSubscriber.js';
 import type { Protections } from '../../src/cache/protections.js';
 import { SluiceCache, type SluiceCacheOptions } from '../../src/cache/SluiceCache.js';
-import { encodeHeartbeat, encodeInvalidation } from '../../src/bus/codec.js';
+import { encodeHeartbeat, encodeInvalidation, type WatermarkFields } from '../../src/bus/codec.js';
 import { randomId, testEnv } from './env.js';
 
 /** Protections to switch off: the control arms of the race tests (never in production). */
@@ -87,6 +87,8 @@ export class FakePublisher {
   private readonly redis: Redis;
   private timer: NodeJS.Timeout | null = null;
   seq = 0;
+  /** The watermark its heartbeats carry (read your own writes); none by default. */
+  mark: WatermarkFields = {};
 
   /** `redisUrl`: where to publish (on a cluster, any node reaches every subscriber). */
   constructor(
@@ -99,7 +101,7 @@ export class FakePublisher {
 
   startHeartbeats(periodMs: number): void {
     const beat = (): void =>
-      void this.redis.publish(this.channel, encodeHeartbeat(this.src, this.seq));
+      void this.redis.publish(this.channel, encodeHeartbeat(this.src, this.seq, this.mark));
     beat();
     this.timer = setInterval(beat, periodMs);
   }
@@ -108,6 +110,15 @@ export class FakePublisher {
   async invalidate(keys: string[], seq = this.seq + 1): Promise<void> {
     this.seq = seq;
     await this.redis.publish(this.channel, encodeInvalidation(this.src, seq, { keys }));
+  }
+
+  /** Publishes the next message with `keys` and the watermark `mark` (it becomes the heartbeats' too). */
+  async invalidateUpTo(keys: string[], mark: WatermarkFields): Promise<void> {
+    this.mark = mark;
+    await this.redis.publish(
+      this.channel,
+      encodeInvalidation(this.src, ++this.seq, { keys, ...mark }),
+    );
   }
 
   /** Publishes a message as is (a pattern, a flush, a malformed one). */
