@@ -11,13 +11,6 @@ export interface ConfiguredCache {
   close(): Promise<void>;
 }
 
-/**
- * Composition (here, not in cache/: the cache does not import jobs/, which
- * sits on it). Builds a SluiceCache from the same configuration file the daemon uses:
- * its Redis, its invalidation channel and heartbeat period, and a
- * write-behind queue that the daemon's worker (`sluice run`) processes.
- * `overrides` replaces any cache option (L1 size, TTLs, logger, registry).
- */
 /** The cache options the configuration decides: the daemon's channel, heartbeat and source. */
 export function cacheOptions(
   config: SluiceConfig,
@@ -30,6 +23,13 @@ export function cacheOptions(
   };
 }
 
+/**
+ * Composition (here, not in cache/: the cache does not import jobs/, which
+ * sits on it). Builds a SluiceCache from the same configuration file the daemon uses:
+ * its Redis, its invalidation channel and heartbeat period, and a
+ * write-behind queue that the daemon's worker (`sluice run`) processes.
+ * `overrides` replaces any cache option (L1 size, TTLs, logger, registry).
+ */
 export async function cacheFromConfig(
   config: SluiceConfig,
   overrides: Partial<Omit<SluiceCacheOptions, 'redis'>> = {},
