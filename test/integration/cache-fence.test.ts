@@ -34,7 +34,8 @@ describe('SluiceCache fenced reads (fake daemon, real Redis)', () => {
     const pub = new FakePublisher(channel, `main-${p}`);
     open.push(() => pub.close());
     pub.startHeartbeats(100);
-    const t = await testCache({ channel, heartbeatMs: 100, fenceSource: pub.src, fenceWaitMs });
+    // Beats every 100 ms, 3 s of silence tolerated: L1 stays usable through a stall.
+    const t = await testCache({ channel, heartbeatMs: 1000, fenceSource: pub.src, fenceWaitMs });
     open.push(t.close);
     await vi.waitFor(() => expect(t.cache.l1Usable).toBe(true));
     // The daemon has invalidated up to 0-1-10.

@@ -32,7 +32,9 @@ describe('SluiceCache operations', () => {
     channel = `sluice:test:${p}`;
     pub = new FakePublisher(channel);
     pub.startHeartbeats(100);
-    const t = await testCache({ channel, heartbeatMs: 100, ...opts });
+    // The fake beats every 100 ms; the cache tolerates 3 s of silence, so a
+    // stall of a loaded machine does not bypass L1 in a test about something else.
+    const t = await testCache({ channel, heartbeatMs: 1000, ...opts });
     open.push(t.close);
     await vi.waitFor(() => expect(t.cache.l1Usable).toBe(opts.l1 === false ? false : true));
     return t.cache;
@@ -199,7 +201,7 @@ describe('SluiceCache operations', () => {
   });
 
   it('L1 is bypassed without a daemon heartbeat and cleared when heartbeats stop', async () => {
-    const c = await cache();
+    const c = await cache({ heartbeatMs: 100 });
     await c.getOrSet(`${p}:hb`, () => Promise.resolve(1));
     expect((await c.read(`${p}:hb`, () => Promise.resolve(1))).source).toBe('l1');
     pub.close(); // the daemon goes silent

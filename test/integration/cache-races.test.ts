@@ -159,17 +159,17 @@ describe('cache races (real MariaDB, Redis and daemon)', () => {
   });
 
   /**
-   * A cache on a fake daemon beating every 100 ms. `heartbeatMs` is what the
-   * cache expects: a wide one keeps a slow reconnect from also counting as a
-   * heartbeat loss, so a test sees only the reset it provokes.
+   * A cache on a fake daemon beating every 100 ms. The cache expects 2 s
+   * heartbeats (6 s of silence before a heartbeat loss): a stall of a loaded
+   * machine (a slow reconnect: CI took over 300 ms once) must not add a
+   * heartbeat-loss reset, or bypass L1, in a test about another reset.
    */
-  async function l1WithFakeDaemon(
-    unsafe: { noResets?: boolean },
-    heartbeatMs = 100,
-  ): Promise<{ t: Awaited<ReturnType<typeof testCache>>; pub: FakePublisher; key: string }> {
+  async function l1WithFakeDaemon(unsafe: {
+    noResets?: boolean;
+  }): Promise<{ t: Awaited<ReturnType<typeof testCache>>; pub: FakePublisher; key: string }> {
     const channel = `sluice:test:fake-${randomId()}`;
     const pub = new FakePublisher(channel);
-    const t = await testCache({ channel, heartbeatMs, unsafe });
+    const t = await testCache({ channel, heartbeatMs: 2000, unsafe });
     pub.startHeartbeats(100);
     await vi.waitFor(() => expect(t.cache.l1Usable).toBe(true));
     const key = `${p}:user:9`;
@@ -193,9 +193,7 @@ describe('cache races (real MariaDB, Redis and daemon)', () => {
 
   it('(d) a subscriber reconnect clears L1', async () => {
     for (const unsafe of [{}, { noResets: true }]) {
-      // 2 s heartbeats expected (6 s silence): the reset counted is the resubscription's,
-      // even when a loaded machine takes longer than 300 ms to reconnect (CI did).
-      const { t, pub, key } = await l1WithFakeDaemon(unsafe, 2000);
+      const { t, pub, key } = await l1WithFakeDaemon(unsafe);
       const resetsBefore = t.cache.stats().bus.resets;
       const clients = (await redis.client('LIST')) as string;
       const line = clients.split('\n').find((l) => l.includes(`name=${t.subscriberName}`));

@@ -221,7 +221,7 @@ describe('durable jobs (BullMQ)', () => {
     const daemon = new FakePublisher(channel);
     daemon.startHeartbeats(100);
     open.push(() => Promise.resolve(daemon.close()));
-    const reader = await testCache({ channel, heartbeatMs: 100 });
+    const reader = await testCache({ channel, heartbeatMs: 1000 });
     open.push(reader.close);
     await vi.waitFor(() => expect(reader.cache.l1Usable).toBe(true));
     const bus = await collectMessages(channel);
