@@ -109,6 +109,21 @@ describe('DeliveryStages counters across a re-stream', () => {
     expect(heard).toEqual({ pauses: [], halts: ['E_FENCED'], primaryChanges: 1 });
   });
 
+  it('halt() stops the dispatcher and starts the bus sequence over; rebuild() keeps that publisher', () => {
+    const d = stages();
+    const publisher = d.publisher;
+    publisher.acked(5);
+    expect(publisher.seq).toBe(5);
+    const dispatcher = d.dispatcher;
+    d.halt();
+    expect((dispatcher as unknown as { halted: boolean }).halted).toBe(true);
+    expect(publisher.seq).toBe(0); // readers take the lower seq for a restart and clear L1
+    d.rebuild(null);
+    expect(d.publisher).toBe(publisher);
+    expect(callbacksOf(d.dispatcher).publisher).toBe(publisher);
+    expect((d.dispatcher as unknown as { halted: boolean }).halted).toBe(false);
+  });
+
   it('rebuild(from) seeds the new writer with the checkpoint the new dataset holds; rebuild(null) does not', () => {
     const d = stages();
     const cp: Checkpoint = {
