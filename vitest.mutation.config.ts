@@ -17,6 +17,10 @@ export default defineConfig({
       'test/integration/ReadThrough.test.ts',
       'test/integration/RemoteCache.test.ts',
       'test/integration/cache-bus.test.ts',
+      // The cache facade in process (fake daemon): operations and fenced reads.
+      'test/integration/cache-ops.test.ts',
+      'test/integration/cache-fence.test.ts',
+      'test/integration/cache-facade.test.ts',
       // The daemon's delivery stages against Redis (exact keys, messages, positions).
       'test/integration/stages.test.ts',
       // The consistency audit against Redis and MariaDB (its own database; no CLI).

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../infra/clock.js';
+import { withTimeout } from '../infra/timeout.js';
 import { decodeMessage } from './codec.js';
 import { Watermark, type FenceToken } from './Watermark.js';
 
@@ -61,6 +62,9 @@ interface SourceState {
   /** Last heartbeat (local clock); null for publishers that send none (library instances). */
   lastHeartbeatAt: number | null;
 }
+
+/** How long close() waits for the unsubscribe of a live subscription. */
+export const UNSUBSCRIBE_WAIT_MS = 1000;
 
 /**
  * The invalidation channel's subscriber. It hands every message's keys and
@@ -158,15 +162,24 @@ export class BusSubscriber {
   }
 
   async close(): Promise<void> {
+    const live = this.subscribed;
     this.closed = true;
     this.subscribed = false;
     // Fenced reads still waiting give up (they read the database).
     for (const set of this.waiters.values()) set.clear();
     this.clock.clearInterval(this.timer);
+    // Only a live subscription is unsubscribed, and not waited for long: on a
+    // lost connection the command would sit in the offline queue until a
+    // reconnect that may never come (a shutdown while Redis is down). A
+    // subscribe still pending unsubscribes itself once it lands.
+    if (!live) return;
     try {
-      await this.options.connection.unsubscribe(this.options.channel);
+      await withTimeout(
+        this.options.connection.unsubscribe(this.options.channel),
+        UNSUBSCRIBE_WAIT_MS,
+      );
     } catch {
-      // already disconnected
+      // disconnected meanwhile
     }
   }
 

@@ -109,6 +109,9 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
     });
     expect(writes).toEqual(['db']);
     expect(offline.stats()).toMatchObject({ fillsDropped: 0, redisErrors: 2 }); // take and publish
+    // Its subscription never came up: close() does not wait on an unsubscribe (BusSubscriber unit tests).
+    await offline.close();
+    expect(offline.health()).toEqual({ redis: false, subscribed: false, l1Usable: false });
   });
 
   it('writeBehind: without a queue it throws before writing; a queue that refuses the job leaves the key deleted', async () => {

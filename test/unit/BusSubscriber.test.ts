@@ -6,6 +6,7 @@ import {
   type BusResetReason,
   type BusSubscriberOptions,
   type SubscriberConnection,
+  UNSUBSCRIBE_WAIT_MS,
 } from '../../src/bus/BusSubscriber.js';
 import { encodeHeartbeat, encodeInvalidation } from '../../src/bus/codec.js';
 import { parseFenceToken } from '../../src/bus/Watermark.js';
@@ -27,6 +28,8 @@ class FakeConnection extends EventEmitter implements SubscriberConnection {
   /** The next subscribe calls fail with this error. */
   failSubscribe: Error | null = null;
   failUnsubscribe = false;
+  /** Unsubscribe never answers (a command waiting in the offline queue). */
+  hangUnsubscribe = false;
   /** While set, subscribe waits for it. */
   hold: Promise<void> | null = null;
 
@@ -40,6 +43,7 @@ class FakeConnection extends EventEmitter implements SubscriberConnection {
   unsubscribe(channel: string): Promise<unknown> {
     if (this.failUnsubscribe) return Promise.reject(new Error('connection closed'));
     this.unsubscribes.push(channel);
+    if (this.hangUnsubscribe) return new Promise(() => undefined);
     return Promise.resolve(0);
   }
 
@@ -423,8 +427,30 @@ describe('BusSubscriber', () => {
       release.open();
       await starting;
       expect(conn.subscribes).toEqual([CHANNEL]);
-      expect(conn.unsubscribes).toEqual([CHANNEL, CHANNEL]);
+      expect(conn.unsubscribes).toEqual([CHANNEL]); // by the subscribe, once it landed
       expect(bus.isSubscribed).toBe(false);
+    });
+
+    it('a lost subscription is not unsubscribed: close() returns at once (Redis down at shutdown)', async () => {
+      const { bus, conn } = setup();
+      await bus.start();
+      conn.hangUnsubscribe = true;
+      conn.emit('close');
+      await bus.close(); // would hang on the unsubscribe
+      expect(conn.unsubscribes).toEqual([]);
+    });
+
+    it('an unsubscribe that never answers is waited for UNSUBSCRIBE_WAIT_MS at most', async () => {
+      const { bus, conn } = setup();
+      await bus.start();
+      conn.hangUnsubscribe = true;
+      let closed = false;
+      const closing = bus.close().then(() => (closed = true));
+      await vi.advanceTimersByTimeAsync(UNSUBSCRIBE_WAIT_MS - 1);
+      expect(closed).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await closing;
+      expect(conn.unsubscribes).toEqual([CHANNEL]);
     });
   });
 });
