@@ -92,6 +92,9 @@ export interface LockOptions extends SetOptions {
   readonly waitMs?: number;
 }
 
+/** SluiceCache instances created in this process (part of each one's publisher id). */
+let instances = 0;
+
 /** Waiting for a lock holder's fill: 5 ms, doubling, at most 100 ms. */
 const LOCK_POLL: BackoffOptions = { initialMs: 5, maxMs: 100 };
 
@@ -119,8 +122,13 @@ export class SluiceCache {
   private readonly ownsSubscriber: boolean;
   private readonly subscriber: SubscriberConnection;
   private readonly channel: string;
-  /** `src` and seq of the invalidations this process publishes itself. */
-  private readonly publisherId = `cache:${hostname()}:${process.pid}:${token().slice(0, 6)}`;
+  /**
+   * `src` of the invalidations this cache publishes itself: the host, the
+   * pid, the process's random token prefix (a restarted container may reuse
+   * pid 1) and this instance's number, so that two caches of one process
+   * never take each other's messages for their own.
+   */
+  private readonly publisherId = `cache:${hostname()}:${process.pid}:${token().slice(0, 6)}:${++instances}`;
   private ownSeq = 0;
   private readonly fenceSource: string;
   private readonly fenceWaitMs: number;

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeInvalidation } from '../../src/bus/codec.js';
 import { SluiceCache } from '../../src/cache/SluiceCache.js';
@@ -97,7 +98,8 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
     // Nobody listens on port 1: every Redis command fails at once.
     const down = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false });
     down.on('error', () => undefined);
-    const offline = new SluiceCache({ redis: down, l1: false });
+    const registry = new Registry();
+    const offline = new SluiceCache({ redis: down, l1: false, registry });
     open.push(async () => {
       await offline.close();
       down.disconnect();
@@ -109,9 +111,61 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
     });
     expect(writes).toEqual(['db']);
     expect(offline.stats()).toMatchObject({ fillsDropped: 0, redisErrors: 2 }); // take and publish
+    expect(await offline.set(`${p}:user:4`, 'v')).toBe(false); // the lease could not be taken
+    expect(await registry.getSingleMetricAsString('sluice_cache_redis_errors_total')).toMatch(
+      /^sluice_cache_redis_errors_total 3$/m,
+    );
     // Its subscription never came up: close() does not wait on an unsubscribe (BusSubscriber unit tests).
     await offline.close();
     expect(offline.health()).toEqual({ redis: false, subscribed: false, l1Usable: false });
+  });
+
+  it("another process's L1 drops a key this one wrote (each cache publishes under an id of its own)", async () => {
+    const a = await setup();
+    const b = await testCache({ channel: a.channel, heartbeatMs: 1000 });
+    open.push(b.close);
+    await vi.waitFor(() => expect(b.cache.l1Usable).toBe(true));
+    const key = `${a.p}:user:7`;
+    await b.cache.read(key, () => Promise.resolve('old'));
+    expect((await b.cache.read(key, () => Promise.resolve('x'))).source).toBe('l1');
+    await a.cache.set(key, 'new');
+    await vi.waitFor(async () =>
+      expect((await b.cache.read(key, () => Promise.resolve('x'))).entry).toEqual({
+        present: true,
+        value: 'new',
+      }),
+    );
+    expect(b.cache.stats().bus.messages).toBe(1);
+  });
+
+  it('publishes on sluice:invalidate when no channel is given', async () => {
+    const bus = await collectMessages('sluice:invalidate');
+    open.push(bus.close);
+    const t = await testCache({ channel: undefined as unknown as string });
+    open.push(t.close);
+    const key = `facade${randomId()}:k`;
+    await t.cache.delete(key);
+    await vi.waitFor(() => expect(bus.messages.map((m) => m.keys)).toContainEqual([key]));
+  });
+
+  it('cacheAsideWithLock: a holder that never fills makes the caller read the database, uncached and counted', async () => {
+    const { cache, p } = await setup();
+    const key = `${p}:user:8`;
+    await redis.set(RedisKeys.lock(key), 'another-process', 'PX', 60_000);
+    let loads = 0;
+    const value = await cache.cacheAsideWithLock(
+      key,
+      () => {
+        loads++;
+        return Promise.resolve('db');
+      },
+      { waitMs: 30 },
+    );
+    expect(value).toBe('db');
+    expect(loads).toBe(1);
+    expect(cache.stats().dbLoads).toBe(1);
+    expect(await redis.exists(key)).toBe(0);
+    expect(await redis.get(RedisKeys.lock(key))).toBe('another-process');
   });
 
   it('writeBehind: without a queue it throws before writing; a queue that refuses the job leaves the key deleted', async () => {
@@ -143,11 +197,18 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
   });
 
   it('without L1 (l1: false): every hit is an L2 hit, 0 entries; resets and patterns from the bus are harmless', async () => {
-    const { cache, pub, p } = await setup({ l1: false });
+    const registry = new Registry();
+    const { cache, pub, p } = await setup({ l1: false, registry });
+    // The daemon's heartbeats are fresh: only the missing L1 keeps reads off it.
+    await vi.waitFor(() => expect(cache.stats().bus.heartbeats).toBeGreaterThan(0));
+    expect(cache.health().subscribed).toBe(true);
+    expect(cache.l1Usable).toBe(false);
     const key = `${p}:user:6`;
     await cache.read(key, () => Promise.resolve('v'));
     expect((await cache.read(key, () => Promise.resolve('x'))).source).toBe('l2');
-    expect(cache.l1Usable).toBe(false);
+    expect(await registry.getSingleMetricAsString('sluice_cache_l1_entries')).toMatch(
+      /^sluice_cache_l1_entries 0$/m,
+    );
     await pub.publishRaw(encodeInvalidation(pub.src, ++pub.seq, { patterns: [`${p}:*`] }));
     await pub.publishRaw(encodeInvalidation(pub.src, ++pub.seq, { flush: true }));
     await vi.waitFor(() => expect(cache.stats().bus.messages).toBe(2));
@@ -225,7 +286,7 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
     it('close() disconnects the connection it opened, and never one it was given', async () => {
       const { cache, subscriber } = await setup();
       await cache.close();
-      expect((subscriber as Redis).status).toBe('ready');
+      expect(await (subscriber as Redis).ping()).toBe('PONG'); // still connected: not the cache's to close
 
       // The subscription connection is a duplicate of the client: it has the client's name.
       const name = `own-${randomId()}`;
