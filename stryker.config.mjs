@@ -25,6 +25,8 @@ export default {
     'src/cache/ReadThrough.ts',
     'src/cache/LocalCache.ts',
     'src/cache/RemoteCache.ts',
+    // The facade that composes them (fenced reads, writes, own messages).
+    'src/cache/SluiceCache.ts',
     // The daemon core's stages: batcher, dispatcher, tracker, writer,
     // publisher, stall detection, replay rate limit.
     'src/pipeline/batch/Batcher.ts',
@@ -46,6 +48,8 @@ export default {
     // The daemon's metrics and the counters kept across a re-stream.
     'src/pipeline/DaemonMetrics.ts',
     'src/pipeline/DeliveryStages.ts',
+    // The daemon composed: the Invalidator's wiring of source, mapper, stages and policies.
+    'src/pipeline/Invalidator.ts',
   ],
   coverageAnalysis: 'perTest',
   // Two cores: the machines' size.

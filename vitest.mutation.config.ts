@@ -3,10 +3,10 @@ import { defineConfig } from 'vitest/config';
 /**
  * The tests StrykerJS runs against each mutant (npm run test:mutation): the
  * unit tests, and the fast tests of the mutated modules that need a real
- * Redis (and, for the audit, the project's MariaDB; no daemon, no child
- * process), so that a run stays
- * within ~15 min on 2 cores. When a module joins `mutate` in
- * stryker.config.mjs, its fast tests join `include` here.
+ * Redis or the project's binlog-enabled MariaDB (the audit; the daemon run
+ * in process by the Invalidator's tests), never a child process. When a
+ * module joins `mutate` in stryker.config.mjs, its fast tests join
+ * `include` here.
  */
 export default defineConfig({
   test: {
@@ -23,6 +23,12 @@ export default defineConfig({
       'test/integration/cache-facade.test.ts',
       // The daemon's delivery stages against Redis (exact keys, messages, positions).
       'test/integration/stages.test.ts',
+      // The daemon composed (Invalidator), in process against the binlog-enabled
+      // MariaDB and Redis: invalidation, fencing, schema changes, source identity.
+      'test/integration/invalidation.test.ts',
+      'test/integration/fencing.test.ts',
+      'test/integration/schema-change.test.ts',
+      'test/integration/source-identity.test.ts',
       // The consistency audit against Redis and MariaDB (its own database; no CLI).
       'test/integration/CacheAuditor.test.ts',
     ],
