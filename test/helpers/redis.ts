@@ -1,4 +1,5 @@
 import { Redis, type Cluster } from 'ioredis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { testEnv } from './env.js';
 
@@ -6,6 +7,32 @@ export function testRedis(): Redis {
   const redis = new Redis(testEnv.redisUrl, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined); // fault tests stop Redis on purpose
   return redis;
+}
+
+/**
+ * For a describe block: a test Redis client for its tests (`redis`, from
+ * beforeAll to afterAll), and `open`, closers each test pushes and that run
+ * after it, last opened first.
+ */
+export function suiteRedis(): { readonly redis: Redis; readonly open: Array<() => unknown> } {
+  let client: Redis | null = null;
+  const open: Array<() => unknown> = [];
+  beforeAll(() => {
+    client = testRedis();
+  });
+  afterAll(() => {
+    client?.disconnect();
+  });
+  afterEach(async () => {
+    for (const close of open.splice(0).reverse()) await close();
+  });
+  return {
+    get redis(): Redis {
+      if (client === null) throw new Error('suiteRedis: used outside a test');
+      return client;
+    },
+    open,
+  };
 }
 
 /** Sets `value` under every key; returns the keys. */

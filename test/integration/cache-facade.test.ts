@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeInvalidation } from '../../src/bus/codec.js';
 import { SluiceCache } from '../../src/cache/SluiceCache.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { FakePublisher, testCache } from '../helpers/cache.js';
 import { randomId, testEnv } from '../helpers/env.js';
-import { collectMessages, testRedis } from '../helpers/redis.js';
+import { collectMessages, suiteRedis } from '../helpers/redis.js';
 
 /**
  * What the SluiceCache facade itself decides, in process on a real Redis:
@@ -14,18 +14,8 @@ import { collectMessages, testRedis } from '../helpers/redis.js';
  * its lifecycle and the connection it opens for the subscription.
  */
 describe('SluiceCache facade (real Redis, fake daemon)', () => {
-  let redis: Redis;
-  const open: Array<() => Promise<void> | void> = [];
-
-  beforeAll(() => {
-    redis = testRedis();
-  });
-  afterAll(() => {
-    redis.disconnect();
-  });
-  afterEach(async () => {
-    for (const close of open.splice(0).reverse()) await close();
-  });
+  const suite = suiteRedis();
+  const { open } = suite;
 
   /** A cache with L1 kept usable by a fake daemon, the bus watched, and a key prefix. */
   async function setup(
@@ -82,17 +72,17 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
   it("writeThrough: the writer takes a reader's lease; a lease removed during the write is a dropped fill; with Redis down only the database is written", async () => {
     const { cache, p } = await setup();
     const held = `${p}:user:2`;
-    await redis.set(RedisKeys.lease(held), 'a-reader-filling', 'PX', 10_000);
+    await suite.redis.set(RedisKeys.lease(held), 'a-reader-filling', 'PX', 10_000);
     await cache.writeThrough(held, 'v', () => Promise.resolve());
-    expect(await redis.get(held)).toBe('v"v"');
+    expect(await suite.redis.get(held)).toBe('v"v"');
     expect(cache.stats().fillsDropped).toBe(0);
 
     const overtaken = `${p}:user:3`;
     await cache.writeThrough(overtaken, 'v', async () => {
       // The daemon invalidates the key while the database write runs.
-      await redis.unlink(overtaken, RedisKeys.lease(overtaken));
+      await suite.redis.unlink(overtaken, RedisKeys.lease(overtaken));
     });
-    expect(await redis.exists(overtaken)).toBe(0);
+    expect(await suite.redis.exists(overtaken)).toBe(0);
     expect(cache.stats().fillsDropped).toBe(1);
 
     // Nobody listens on port 1: every Redis command fails at once.
@@ -151,7 +141,7 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
   it('cacheAsideWithLock: a holder that never fills makes the caller read the database, uncached and counted', async () => {
     const { cache, p } = await setup();
     const key = `${p}:user:8`;
-    await redis.set(RedisKeys.lock(key), 'another-process', 'PX', 60_000);
+    await suite.redis.set(RedisKeys.lock(key), 'another-process', 'PX', 60_000);
     let loads = 0;
     const value = await cache.cacheAsideWithLock(
       key,
@@ -164,8 +154,8 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
     expect(value).toBe('db');
     expect(loads).toBe(1);
     expect(cache.stats().dbLoads).toBe(1);
-    expect(await redis.exists(key)).toBe(0);
-    expect(await redis.get(RedisKeys.lock(key))).toBe('another-process');
+    expect(await suite.redis.exists(key)).toBe(0);
+    expect(await suite.redis.get(RedisKeys.lock(key))).toBe('another-process');
   });
 
   it('writeBehind: without a queue it throws before writing; a queue that refuses the job leaves the key deleted', async () => {
@@ -175,14 +165,14 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
     await expect(cache.writeBehind(key, 'v', write)).rejects.toThrow(
       'writeBehind needs a WriteBehindSink (SluiceCacheOptions.writeBehind)',
     );
-    expect(await redis.exists(key)).toBe(0);
+    expect(await suite.redis.exists(key)).toBe(0);
 
     const refusing = await setup({
       writeBehind: { enqueue: () => Promise.reject(new Error('queue down')) },
     });
     const other = `${refusing.p}:user:5`;
     await expect(refusing.cache.writeBehind(other, 'v', write)).rejects.toThrow('queue down');
-    expect(await redis.exists(other, RedisKeys.lease(other))).toBe(0);
+    expect(await suite.redis.exists(other, RedisKeys.lease(other))).toBe(0);
     // Set, then deleted: both announced.
     await vi.waitFor(() => expect(refusing.bus.messages.length).toBe(2));
   });
@@ -258,7 +248,7 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
     }
 
     const subscribers = async (channel: string): Promise<number> =>
-      ((await redis.pubsub('NUMSUB', channel)) as [string, number])[1];
+      ((await suite.redis.pubsub('NUMSUB', channel)) as [string, number])[1];
 
     it('is queued until connected even when the command client has no offline queue; start and close are idempotent', async () => {
       const channel = `sluice:test:own${randomId()}`;
@@ -293,7 +283,7 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
       const client = new Redis(testEnv.redisUrl, { connectionName: name });
       const own = await ownCache(client, `sluice:test:${name}`);
       const clients = async (): Promise<number> =>
-        ((await redis.client('LIST')) as string)
+        ((await suite.redis.client('LIST')) as string)
           .split('\n')
           .filter((l) => l.includes(`name=${name} `)).length;
       await vi.waitFor(async () => expect(await clients()).toBe(2));

@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseFenceToken } from '../../src/bus/Watermark.js';
 import { SluiceError } from '../../src/errors/index.js';
 import { FakePublisher, testCache } from '../helpers/cache.js';
 import { randomId } from '../helpers/env.js';
-import { testRedis } from '../helpers/redis.js';
+import { suiteRedis } from '../helpers/redis.js';
 
 /**
  * Read your own writes in the cache facade, in process: a fake daemon on a
@@ -14,18 +13,8 @@ import { testRedis } from '../helpers/redis.js';
  * read-your-writes.test.ts; this file is fast enough for the mutation run.
  */
 describe('SluiceCache fenced reads (fake daemon, real Redis)', () => {
-  let redis: Redis;
-  const open: Array<() => Promise<void> | void> = [];
-
-  beforeAll(() => {
-    redis = testRedis();
-  });
-  afterAll(() => {
-    redis.disconnect();
-  });
-  afterEach(async () => {
-    for (const close of open.splice(0).reverse()) await close();
-  });
+  const suite = suiteRedis();
+  const { open } = suite;
 
   /** A cache fenced by `src`'s watermark, L1 usable, and the prefix of its keys. */
   async function setup(fenceWaitMs = 5000) {
@@ -84,7 +73,7 @@ describe('SluiceCache fenced reads (fake daemon, real Redis)', () => {
     // The waiter is registered before read() returns; the message comes after.
     const pending = cache.read(key, loader.load, { after: '0-1-11' });
     // As the daemon does: the key is gone from Redis before the message announces it.
-    await redis.unlink(key);
+    await suite.redis.unlink(key);
     await pub.invalidateUpTo([key], { gtid: '0-1-11' });
     const r = await pending;
     // The message evicted the key before the watermark counted: the read loads the new value.
@@ -115,11 +104,11 @@ describe('SluiceCache fenced reads (fake daemon, real Redis)', () => {
     const absentKey = `${p}:user:4`;
     const none = await cache.read(absentKey, () => Promise.resolve(null), { after: '0-1-12' });
     expect(none).toEqual({ entry: { present: false }, json: null, source: 'fenced' });
-    expect(await redis.exists(absentKey)).toBe(0);
+    expect(await suite.redis.exists(absentKey)).toBe(0);
     expect(await cache.getOrSet(absentKey, () => Promise.resolve('db'), { after: '0-1-12' })).toBe(
       'db',
     );
-    expect(await redis.exists(absentKey)).toBe(0);
+    expect(await suite.redis.exists(absentKey)).toBe(0);
     // get never loads: fenced off, it reports "not cached".
     expect(await cache.get(key, { after: '0-1-12' })).toBeUndefined();
     expect(cache.stats().fenced).toEqual({ passed: 0, waited: 0, database: 4 });
@@ -151,7 +140,7 @@ describe('SluiceCache fenced reads (fake daemon, real Redis)', () => {
       { entry: { present: true, value: 'db' }, json: null, source: 'fenced' },
       { entry: { present: false }, json: null, source: 'fenced' },
     ]);
-    expect(await redis.exists(keys[1] as string, keys[2] as string)).toBe(0);
+    expect(await suite.redis.exists(keys[1] as string, keys[2] as string)).toBe(0);
     expect(cache.stats().dbLoads).toBe(1 + 3);
     expect(cache.stats().fenced).toEqual({ passed: 0, waited: 0, database: 1 });
 
@@ -163,7 +152,7 @@ describe('SluiceCache fenced reads (fake daemon, real Redis)', () => {
       [keys[1], 'db'],
       [keys[2], null],
     ]);
-    expect(await redis.exists(keys[1] as string, keys[2] as string)).toBe(2);
+    expect(await suite.redis.exists(keys[1] as string, keys[2] as string)).toBe(2);
     expect(cache.stats().fenced).toEqual({ passed: 1, waited: 0, database: 1 });
   });
 
