@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CliProcess, daemonConfig, testChannel } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
-import { freePort, randomId } from '../helpers/env.js';
+import { randomId } from '../helpers/env.js';
 import { promtool, sampleValue, scrape } from '../helpers/metrics.js';
 import { checkpointText, collectMessages, testRedis } from '../helpers/redis.js';
 
@@ -26,6 +26,26 @@ interface Stack {
   stop(): Promise<void>;
 }
 
+/**
+ * The address (`http://HOST:PORT`) in the first JSON log line of `proc`
+ * whose message starts with `msg`; throws (with its stderr) until there is one.
+ */
+function addressLogged(proc: CliProcess, msg: string): string {
+  for (const line of proc.stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let entry: { msg?: unknown; address?: unknown };
+    try {
+      entry = JSON.parse(line) as { msg?: unknown; address?: unknown };
+    } catch {
+      continue;
+    }
+    if (typeof entry.msg === 'string' && entry.msg.startsWith(msg)) {
+      if (typeof entry.address === 'string') return entry.address;
+    }
+  }
+  throw new Error(`no "${msg}" log line with an address yet; stderr: ${proc.stderr.slice(-800)}`);
+}
+
 async function startStack(options: {
   serve: boolean;
   windowsMs: number[];
@@ -36,7 +56,6 @@ async function startStack(options: {
   await db.sql('CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL)');
   const prefix = `v${randomId()}`;
   const source = `verify-${randomId()}`;
-  const [apiPort, verifyPort, daemonPort] = [await freePort(), await freePort(), await freePort()];
   const table = `${db.name}.users`;
   const config = daemonConfig({
     source,
@@ -46,13 +65,13 @@ async function startStack(options: {
 database:
   url: ${process.env.SLUICE_TEST_APP_URL ?? 'mysql://app:app-secret@127.0.0.1:3307'}/${db.name}
 api:
-  listen: 127.0.0.1:${apiPort}
+  listen: 127.0.0.1:0
   resources:
     users: { table: ${table}, key: "${prefix}:user:{id}" }
 metrics:
-  listen: 127.0.0.1:${daemonPort}
+  listen: 127.0.0.1:0
 verify:
-  listen: 127.0.0.1:${verifyPort}
+  listen: 127.0.0.1:0
   sampleRate: 1
   windowsMs: ${JSON.stringify(options.windowsMs)}
   confirmTimeoutMs: 20000
@@ -66,11 +85,14 @@ verify:
   await vi.waitFor(async () => expect(await checkpointText(redis, source)).toBe(seeded), {
     timeout: 10_000,
   });
+  // Every server binds port 0 and logs the address it got: no port picked
+  // here can be taken by another test's connection before the process binds it.
   let serve: CliProcess | null = null;
-  const apiUrl = options.serve ? `http://127.0.0.1:${apiPort}` : null;
+  let apiUrl: string | null = null;
   if (options.serve) {
-    serve = new CliProcess(['serve', '--config', config]);
-    await vi.waitFor(() => expect(serve?.stdout).toContain('listening on'), { timeout: 15_000 });
+    const proc = new CliProcess(['serve', '--config', config]);
+    serve = proc;
+    apiUrl = await vi.waitFor(() => addressLogged(proc, 'listening on'), { timeout: 15_000 });
   }
   const verify = new CliProcess([
     'verify',
@@ -78,7 +100,10 @@ verify:
     config,
     ...(apiUrl === null ? [] : ['--api', apiUrl]),
   ]);
-  await vi.waitFor(() => expect(verify.stdout).toContain('metrics on'), { timeout: 15_000 });
+  const verifyUrl = await vi.waitFor(() => addressLogged(verify, 'metrics on'), {
+    timeout: 15_000,
+  });
+  const daemonUrl = await vi.waitFor(() => addressLogged(daemon, 'metrics on'));
   return {
     db,
     redis,
@@ -89,8 +114,8 @@ verify:
     verify,
     serve,
     apiUrl,
-    verifyUrl: `http://127.0.0.1:${verifyPort}`,
-    daemonUrl: `http://127.0.0.1:${daemonPort}`,
+    verifyUrl,
+    daemonUrl,
     key: (id) => `${prefix}:user:${id}`,
     stop: async () => {
       for (const p of [verify, serve, daemon]) {
