@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { systemClock, type Clock } from '../infra/clock.js';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { columnKinds, keyValue, type ColumnKind, type KeyParam } from '../db/columnKinds.js';
@@ -69,6 +70,8 @@ export interface CacheAuditorOptions {
   /** Suspects are read again after this delay: an entry caught between a commit and its invalidation is not stale. */
   readonly recheckDelayMs?: number;
   readonly logger: Logger;
+  /** Waits the recheck delay (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 interface Item {
@@ -210,7 +213,7 @@ export class CacheAuditor {
     if (failure !== null) throw (failure as { error: unknown }).error;
 
     if (suspects.length > 0) {
-      await new Promise((r) => setTimeout(r, this.options.recheckDelayMs ?? 200));
+      await (this.options.clock ?? systemClock).sleep(this.options.recheckDelayMs ?? 200);
       for (let i = 0; i < suspects.length; i += this.batchSize) {
         const items = suspects.slice(i, i + this.batchSize);
         tally(await this.check(resource, column, kind, items), items, true);

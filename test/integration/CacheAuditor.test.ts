@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { systemClock } from '../../src/infra/clock.js';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -77,7 +78,7 @@ describe('CacheAuditor (real Redis and MariaDB)', () => {
   interface Recorded {
     readonly client: Redis;
     /** Keys of each MGET, in call order, with its time (performance.now). */
-    readonly mgets: { keys: string[]; at: number }[];
+    readonly mgets: { keys: string[] }[];
     /** Arguments of each SCAN. */
     readonly scans: unknown[][];
   }
@@ -94,13 +95,13 @@ describe('CacheAuditor (real Redis and MariaDB)', () => {
       pages?: Record<string, [string, string[]]>;
     } = {},
   ): Recorded {
-    const mgets: { keys: string[]; at: number }[] = [];
+    const mgets: { keys: string[] }[] = [];
     const scans: unknown[][] = [];
     const client = new Proxy(redis, {
       get(target, prop) {
         if (prop === 'mget') {
           return async (keys: string[]) => {
-            mgets.push({ keys: [...keys], at: performance.now() });
+            mgets.push({ keys: [...keys] });
             await options.before?.(mgets.length, keys);
             return target.mget(keys);
           };
@@ -254,13 +255,21 @@ describe('CacheAuditor (real Redis and MariaDB)', () => {
         await redis.del(k('user:4'));
       },
     });
-    const report = await auditor(r.client, {}, [], 'default delay').run();
+    // The recheck waits on the auditor's clock: recorded, not timed.
+    const sleeps: Array<{ ms: number; readsBefore: number }> = [];
+    const clock = {
+      ...systemClock,
+      sleep: (ms: number): Promise<void> => {
+        sleeps.push({ ms, readsBefore: r.mgets.length });
+        return Promise.resolve();
+      },
+    };
+    const report = await auditor(r.client, { clock }, [], 'default delay').run();
     expect(r.mgets.map((m) => [...m.keys].sort())).toEqual([
       ['user:1', 'user:2', 'user:3', 'user:4'].map(k),
       ['user:2', 'user:3', 'user:4'].map(k),
     ]);
-    const [first, second] = r.mgets;
-    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(199);
+    expect(sleeps).toEqual([{ ms: 200, readsBefore: 1 }]);
     expect(report.resources.users).toMatchObject({
       ...zero,
       checked: 3,
