@@ -6,6 +6,7 @@ import { comparePositions, formatPosition, type BinlogPosition } from '../positi
 import { systemClock } from '../../infra/clock.js';
 import { assembleStages, type StageOptions, type Stages } from '../stages.js';
 import { BinlogSource } from '../source/BinlogSource.js';
+import type { BinlogSourceOptions } from '../source/BinlogSourceOptions.js';
 
 /**
  * How replayed keys are invalidated: the daemon's stages, minus the
@@ -23,17 +24,15 @@ export type ReplayInvalidation = Pick<
   | 'maxKeysPerSec'
 >;
 
-export interface ReplayerOptions {
-  readonly url: string;
-  /** The replica id of the replay's own binlog connection (never the daemon's). */
-  readonly serverId: number;
-  readonly heartbeatMs: number;
-  readonly reconnect: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+/** The replay's own binlog connection: `serverId` is its replica id (never the daemon's). */
+export interface ReplayerOptions extends Pick<
+  BinlogSourceOptions,
+  'url' | 'serverId' | 'heartbeatMs' | 'reconnect' | 'logger'
+> {
   readonly rules: readonly MappingRule[];
   readonly from: BinlogPosition;
   /** The replay ends once the stream passes this position. */
   readonly to: BinlogPosition;
-  readonly logger: Logger;
   /** null: dry run, keys go to `onKey` and nothing is deleted. */
   readonly invalidate: ReplayInvalidation | null;
   /** Dry run: each distinct key, once, in binlog order. */
