@@ -116,6 +116,21 @@ export async function freshBinlog(conn: mysql.Connection): Promise<{ file: strin
   return head;
 }
 
+/**
+ * The range written since `start` (a freshBinlog head) up to the head now,
+ * within one binlog file: a range that crossed a rotation is refused.
+ */
+export async function rangeSince(
+  conn: mysql.Connection,
+  start: { file: string; pos: number },
+): Promise<{ file: string; from: number; to: number }> {
+  const end = await binlogHead(conn);
+  if (end.file !== start.file) {
+    throw new Error(`the range crossed a binlog rotation (${start.file} → ${end.file})`);
+  }
+  return { file: start.file, from: start.pos, to: end.pos };
+}
+
 /** A replica id no other bench connection uses at the same time. */
 export function randomServerId(): number {
   return 200_000 + Math.floor(Math.random() * 1_000_000_000);
