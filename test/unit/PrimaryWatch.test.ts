@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import {
   PrimaryWatch,
+  probePrimary,
   type PrimaryChange,
   type PrimaryIdentity,
 } from '../../src/pipeline/checkpoint/PrimaryWatch.js';
@@ -99,7 +101,10 @@ describe('PrimaryWatch', () => {
     connection.emit('ready');
     await settle();
     expect(changes).toEqual([]);
-    await expect(watch.adopt()).rejects.toMatchObject({ code: 'E_REDIS' });
+    await expect(watch.adopt()).rejects.toMatchObject({
+      code: 'E_REDIS',
+      message: 'redis answers as a slave, not a primary',
+    });
     expect(watch.expected).toBe('a:r1');
     watch.stop();
   });
@@ -146,5 +151,57 @@ describe('PrimaryWatch', () => {
     await settle();
     expect(server.probes).toBe(1);
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe('probePrimary', () => {
+  /** A client whose primary-identity script answers `reply`. */
+  const answering = (reply: unknown): Redis =>
+    ({ eval: () => Promise.resolve(reply) }) as unknown as Redis;
+
+  it('reads role, run id and replication id from the script reply', async () => {
+    expect(await probePrimary(answering(['master', 'run-1', 'repl-1']), 'k')).toEqual({
+      role: 'master',
+      runId: 'run-1',
+      replid: 'repl-1',
+    });
+  });
+
+  it('refuses a reply that is not three fields with a run id', async () => {
+    for (const reply of [
+      null,
+      'master',
+      [],
+      ['master'],
+      ['master', 'run-1'],
+      ['master', '', 'r'],
+    ]) {
+      await expect(probePrimary(answering(reply), 'k')).rejects.toThrow(
+        `primary identity: unexpected reply ${JSON.stringify(reply)}`,
+      );
+    }
+  });
+});
+
+describe('PrimaryWatch without a connection to follow', () => {
+  it('polls only (a Cluster client gives no single connection)', async () => {
+    const clock = new ManualClock();
+    let probes = 0;
+    const watch = new PrimaryWatch({
+      probe: () => {
+        probes++;
+        return Promise.resolve(primary('a'));
+      },
+      pollMs: 1000,
+      clock,
+      logger: pino({ level: 'silent' }),
+      onChange: () => undefined,
+    });
+    await watch.start();
+    expect(watch.expected).toBe('a:r1');
+    clock.advance(1000);
+    await settle();
+    expect(probes).toBe(2);
+    watch.stop();
   });
 });

@@ -165,8 +165,26 @@ describe('RedisPolicy.onRedisPrimaryChanged', () => {
     state.streaming = true;
     policy.started();
     await settle();
+    await settle();
     expect(calls[0]).toBe('count');
     expect(calls.at(-1)).toBe('restart');
+    // Once: the change seen while starting is used up.
+    expect(calls.filter((c) => c === 'count')).toHaveLength(1);
+    policy.started();
+    await settle();
+    expect(calls.filter((c) => c === 'count')).toHaveLength(1);
+  });
+
+  it('the daemon stopping while the new primary answers: no rebuild, no restart', async () => {
+    const { policy, calls, state } = setup({
+      adopt: () => {
+        state.stopping = true;
+        return Promise.resolve(PRIMARY);
+      },
+    });
+    policy.onRedisPrimaryChanged('x');
+    await settle();
+    expect(calls).toEqual(['count', 'halt', 'drop', 'read']);
   });
 
   it('a change while re-streaming re-streams once more after it', async () => {
@@ -208,6 +226,7 @@ describe('RedisPolicy.onRedisPrimaryChanged', () => {
     expect(failed.map((e) => [e.code, e.message])).toEqual([
       ['E_INTERNAL', 're-stream failed: Error: bug'],
     ]);
+    expect((failed[0]?.cause as Error).message).toBe('bug');
     expect(calls).toEqual(['count', 'halt']);
   });
 
