@@ -50,6 +50,9 @@ export default {
     'src/pipeline/DeliveryStages.ts',
     // The daemon composed: the Invalidator's wiring of source, mapper, stages and policies.
     'src/pipeline/Invalidator.ts',
+    // A Redis primary change: the watch that notices it and the policy that re-streams.
+    'src/pipeline/checkpoint/PrimaryWatch.ts',
+    'src/pipeline/policies/redisPolicy.ts',
   ],
   coverageAnalysis: 'perTest',
   // Two cores: the machines' size.

@@ -8,6 +8,7 @@ import {
   type PrimaryChange,
   type PrimaryIdentity,
 } from '../../src/pipeline/checkpoint/PrimaryWatch.js';
+import { capturedLogger } from '../helpers/logs.js';
 import { ManualClock } from '../helpers/manualClock.js';
 
 const primary = (runId: string, replid = 'r1'): PrimaryIdentity => ({
@@ -24,6 +25,7 @@ function setup(first: PrimaryIdentity | Error) {
   const clock = new ManualClock();
   const connection = new EventEmitter();
   const changes: PrimaryChange[] = [];
+  const { logger, lines: logs } = capturedLogger();
   const server: {
     answer: PrimaryIdentity | Error;
     /** Answers given before `answer` (e.g. one that hangs). */
@@ -41,10 +43,10 @@ function setup(first: PrimaryIdentity | Error) {
     connection,
     pollMs: 1000,
     clock,
-    logger: pino({ level: 'silent' }),
+    logger,
     onChange: (c) => changes.push(c),
   });
-  return { clock, connection, changes, server, watch };
+  return { clock, connection, changes, server, watch, logs };
 }
 
 describe('PrimaryWatch', () => {
@@ -60,7 +62,7 @@ describe('PrimaryWatch', () => {
   });
 
   it('a reconnection to another server (new run id) is reported once, until adopted', async () => {
-    const { watch, connection, changes, server } = setup(primary('a'));
+    const { watch, connection, changes, server, logs } = setup(primary('a'));
     await watch.start();
     server.answer = primary('b', 'r2');
     connection.emit('ready');
@@ -68,6 +70,16 @@ describe('PrimaryWatch', () => {
     connection.emit('ready');
     await settle();
     expect(changes).toEqual([{ from: primary('a'), to: primary('b', 'r2'), reason: 'ready' }]);
+    expect(logs.filter((l) => l.level === 40)).toEqual([
+      expect.objectContaining({
+        component: 'primary-watch',
+        code: 'E_REDIS_PRIMARY_CHANGED',
+        from: 'a:r1',
+        to: 'b:r2',
+        reason: 'ready',
+        msg: 'redis primary changed',
+      }),
+    ]);
     // Until the policy adopts it, writes still carry the old identity (and are refused).
     expect(watch.expected).toBe('a:r1');
     expect(await watch.adopt()).toEqual(primary('b', 'r2'));
@@ -95,12 +107,19 @@ describe('PrimaryWatch', () => {
   });
 
   it('a replica is never taken for the primary: not reported, not adoptable', async () => {
-    const { watch, connection, changes, server } = setup(primary('a'));
+    const { watch, connection, changes, server, logs } = setup(primary('a'));
     await watch.start();
     server.answer = replica('b');
     connection.emit('ready');
     await settle();
     expect(changes).toEqual([]);
+    expect(logs.filter((l) => l.level === 40)).toEqual([
+      expect.objectContaining({
+        role: 'slave',
+        reason: 'ready',
+        msg: 'redis answers as a replica; waiting for a primary',
+      }),
+    ]);
     await expect(watch.adopt()).rejects.toMatchObject({
       code: 'E_REDIS',
       message: 'redis answers as a slave, not a primary',

@@ -1,15 +1,15 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { SluiceError } from '../../src/errors/index.js';
 import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
-import type { PrimaryIdentity } from '../../src/pipeline/checkpoint/PrimaryWatch.js';
+import { identityText, type PrimaryIdentity } from '../../src/pipeline/checkpoint/PrimaryWatch.js';
 import {
   announceTarget,
   reachedTarget,
   RedisPolicy,
 } from '../../src/pipeline/policies/redisPolicy.js';
-import { position, type BinlogPosition } from '../../src/pipeline/position.js';
+import { formatPosition, position, type BinlogPosition } from '../../src/pipeline/position.js';
 import type { StartPoint } from '../../src/pipeline/source/BinlogSource.js';
+import { capturedLogger } from '../helpers/logs.js';
 import { ManualClock } from '../helpers/manualClock.js';
 
 /** Lets pending promise chains run (a macrotask drains every microtask). */
@@ -51,6 +51,7 @@ function setup(
   const restarts: StartPoint[] = [];
   const rebuilds: Array<Checkpoint | null> = [];
   const failed: SluiceError[] = [];
+  const { logger, lines: logs } = capturedLogger();
   const state = { streaming: true, stopping: false, readPosition: o.readPosition ?? at(500) };
   const policy = new RedisPolicy({
     confirm: o.confirm,
@@ -96,9 +97,9 @@ function setup(
     restreamed: () => calls.push('count'),
     fail: (err) => failed.push(err),
     clock,
-    log: pino({ level: 'silent' }),
+    log: logger,
   });
-  return { policy, clock, calls, restarts, rebuilds, failed, state };
+  return { policy, clock, calls, restarts, rebuilds, failed, state, logs };
 }
 
 describe('RedisPolicy.onFenced', () => {
@@ -116,16 +117,43 @@ describe('RedisPolicy.onFenced', () => {
 
 describe('RedisPolicy.onRedisPrimaryChanged', () => {
   it('re-streams from the new primary checkpoint, announcing the L1 reset where the stream was', async () => {
-    const { policy, calls, restarts, rebuilds, failed } = setup();
+    const { policy, calls, restarts, rebuilds, failed, logs } = setup();
     policy.onRedisPrimaryChanged('ready: a:r1 -> b:r2');
     await settle();
     expect(calls).toEqual(['count', 'halt', 'drop', 'adopt', 'read', 'rebuild', 'restart']);
+    // What an operator reads: the change with its code, then where the re-stream starts.
+    expect(
+      logs.map(({ level, code, reason, readPosition, primary, checkpoint, msg }) => ({
+        level,
+        code,
+        reason,
+        readPosition,
+        primary,
+        checkpoint,
+        msg,
+      })),
+    ).toEqual([
+      {
+        level: 40,
+        code: 'E_REDIS_PRIMARY_CHANGED',
+        reason: 'ready: a:r1 -> b:r2',
+        readPosition: formatPosition(at(500)),
+        msg: 'redis primary changed: re-streaming the binlog from the checkpoint stored there',
+      },
+      {
+        level: 30,
+        primary: identityText(PRIMARY),
+        checkpoint: formatPosition(at(300)),
+        msg: 'checkpoint re-read from the new primary',
+      },
+    ]);
     expect(rebuilds).toEqual([cpAt(300)]);
     expect(restarts).toEqual([{ kind: 'position', position: at(300) }]);
     policy.announceRepairAt(at(450));
     expect(calls.at(-1)).toBe('restart');
     policy.announceRepairAt(at(500));
     expect(calls.at(-1)).toBe('reset');
+    expect(logs.at(-1)).toMatchObject({ at: formatPosition(at(500)), msg: 're-stream caught up' });
     // Once.
     policy.announceRepairAt(null);
     expect(calls.filter((c) => c === 'reset')).toHaveLength(1);
@@ -137,16 +165,31 @@ describe('RedisPolicy.onRedisPrimaryChanged', () => {
     mine.policy.onRedisPrimaryChanged('x');
     await settle();
     expect(mine.rebuilds).toEqual([cpAt(350)]);
+    expect(mine.logs.filter((l) => l.level === 40).map((l) => [l.checkpoint, l.msg])).toEqual([
+      [
+        undefined,
+        'redis primary changed: re-streaming the binlog from the checkpoint stored there',
+      ],
+      [
+        formatPosition(at(350)),
+        'no checkpoint on the new primary: re-streaming from the one this process stored last',
+      ],
+    ]);
     expect(mine.restarts).toEqual([{ kind: 'position', position: at(350) }]);
     const none = setup({ onPrimary: null, stored: null });
     none.policy.onRedisPrimaryChanged('x');
     await settle();
     expect(none.rebuilds).toEqual([null]);
+    expect(none.logs.filter((l) => l.level === 40)).toHaveLength(1); // nothing stored to fall back to
+    expect(
+      none.logs.find((l) => l.msg === 'checkpoint re-read from the new primary'),
+    ).toMatchObject({ checkpoint: null });
     expect(none.restarts).toEqual([{ kind: 'position', position: at(4) }]);
     // Read again from there: the reset waits until the stream is back where it was.
     expect(none.calls.slice(-2)).toEqual(['rebuild', 'restart']);
-    none.policy.announceRepairAt(at(500));
+    none.policy.announceRepairAt(null);
     expect(none.calls.at(-1)).toBe('reset');
+    expect(none.logs.at(-1)).toMatchObject({ at: 'caught up', msg: 're-stream caught up' });
   });
 
   it('nothing to read again: the reset goes out at once', async () => {
