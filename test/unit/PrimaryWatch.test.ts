@@ -171,6 +171,21 @@ describe('PrimaryWatch', () => {
     expect(server.probes).toBe(1);
     expect(clock.pending).toBe(0);
   });
+
+  it('an answer that arrives after stop is not reported (the daemon is shutting down)', async () => {
+    const { watch, connection, changes, server, logs } = setup(primary('a'));
+    await watch.start();
+    let answer!: (id: PrimaryIdentity) => void;
+    server.pending.push(new Promise((r) => (answer = r)));
+    connection.emit('ready');
+    await settle();
+    expect(server.probes).toBe(2); // asked, not answered yet
+    watch.stop();
+    answer(primary('b', 'r2'));
+    await settle();
+    expect(changes).toEqual([]);
+    expect(logs.filter((l) => l.level === 40)).toEqual([]);
+  });
 });
 
 describe('probePrimary', () => {
