@@ -25,10 +25,10 @@ export async function probePrimary(
   checkpointKey: string,
 ): Promise<PrimaryIdentity> {
   const reply = await redis.eval(luaScript('primary-identity-1'), 1, checkpointKey);
-  const [role, runId, replid] = Array.isArray(reply) ? reply.map(String) : [];
-  if (role === undefined || runId === undefined || replid === undefined || runId === '') {
+  if (!Array.isArray(reply) || reply.length < 3 || String(reply[1]) === '') {
     throw new Error(`primary identity: unexpected reply ${JSON.stringify(reply)}`);
   }
+  const [role, runId, replid] = reply.map(String) as [string, string, string];
   return { role, runId, replid };
 }
 
