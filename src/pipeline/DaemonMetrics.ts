@@ -54,6 +54,11 @@ export function registerDaemonMetrics(
     (d) => d.sinkStats.batches,
   );
   counter(
+    'sluice_daemon_round_trips_total',
+    'Round trips to Redis carrying key batches or a checkpoint write, acknowledged (a batch rides with others that were ready; their ratio to transactions is what batching saves).',
+    (d) => d.sinkStats.rounds,
+  );
+  counter(
     'sluice_daemon_checkpoints_total',
     'Checkpoint writes acknowledged by Redis.',
     (d) => d.sinkStats.checkpoints,

@@ -43,6 +43,7 @@ export class DeliveryStages {
   readonly publisher: BusPublisher;
   /** Counters of the dispatchers replaced by re-streams. */
   private retired: RetiredStats = {
+    rounds: 0,
     batches: 0,
     keys: 0,
     checkpoints: 0,
@@ -137,6 +138,7 @@ type RetiredStats = Omit<DispatchStats, 'publishes'>;
 
 function sumStats(a: RetiredStats, b: RetiredStats): RetiredStats {
   return {
+    rounds: a.rounds + b.rounds,
     batches: a.batches + b.batches,
     keys: a.keys + b.keys,
     checkpoints: a.checkpoints + b.checkpoints,

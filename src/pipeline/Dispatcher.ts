@@ -41,6 +41,8 @@ export interface DispatcherOptions {
 
 /** Counters for status and metrics. */
 export interface DispatchStats {
+  /** Round trips of key batches and checkpoint writes Redis acknowledged (flushes not counted). */
+  rounds: number;
   batches: number;
   keys: number;
   publishes: number;
@@ -65,7 +67,7 @@ export class Dispatcher {
   private drainWaiters: Array<() => void> = [];
   /** The newest boundary sent: the `pos`/`gtid` of a batch sealed between boundaries. */
   private lastBoundary: Checkpoint | undefined;
-  private readonly counters = { batches: 0, keys: 0, patternKeys: 0 };
+  private readonly counters = { rounds: 0, batches: 0, keys: 0, patternKeys: 0 };
 
   constructor(private readonly options: DispatcherOptions) {
     this.log = options.logger.child({ component: 'dispatch' });
@@ -191,6 +193,7 @@ export class Dispatcher {
       const ack = await transport.send({ checkpoint: cp, batches });
       // Halted meanwhile (e.g. a re-stream): this round belongs to the past.
       if (this.halted) return;
+      this.counters.rounds++;
       if (ack.checkpoint === 'other-primary') {
         this.halt();
         if (this.options.onPrimaryChanged !== undefined) this.options.onPrimaryChanged();

@@ -312,6 +312,7 @@ export class Invalidator {
         {
           checkpoint: cp ? formatPosition(cp.position) : null,
           rows: this.stats.rows,
+          transactions: this.stats.transactions,
           ...this.delivery.dispatcher.stats,
         },
         'pipeline stopped',

@@ -16,6 +16,7 @@ function daemonReading(lastEventAt: number): Invalidator {
       redisPrimaryChanges: 14,
     },
     sinkStats: {
+      rounds: 27,
       batches: 21,
       keys: 22,
       publishes: 23,
@@ -45,6 +46,7 @@ describe('daemon metrics', () => {
       sluice_daemon_transactions_total: 12,
       sluice_daemon_keys_invalidated_total: 22,
       sluice_daemon_batches_total: 21,
+      sluice_daemon_round_trips_total: 27,
       sluice_daemon_checkpoints_total: 24,
       sluice_daemon_redis_retries_total: 25,
       sluice_daemon_redis_primary_changes_total: 14,

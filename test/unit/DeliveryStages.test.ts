@@ -61,7 +61,7 @@ function reporting(d: DeliveryStages, counts: Omit<DispatchStats, 'publishes'>):
 describe('DeliveryStages counters across a re-stream', () => {
   it('a halted dispatcher is counted once while it waits, and once after the rebuild', () => {
     const d = stages();
-    reporting(d, { batches: 3, keys: 30, checkpoints: 2, retries: 1, patternKeys: 4 });
+    reporting(d, { rounds: 2, batches: 3, keys: 30, checkpoints: 2, retries: 1, patternKeys: 4 });
     const before = d.stats;
     d.halt(); // a re-stream waits for the new primary here
     expect(d.stats).toEqual(before);
@@ -69,8 +69,9 @@ describe('DeliveryStages counters across a re-stream', () => {
     d.rebuild(null);
     expect(d.dispatcher).not.toBe(old);
     expect(d.stats).toEqual(before); // the new dispatcher starts at 0
-    reporting(d, { batches: 1, keys: 5, checkpoints: 1, retries: 0, patternKeys: 0 });
+    reporting(d, { rounds: 7, batches: 1, keys: 5, checkpoints: 1, retries: 0, patternKeys: 0 });
     expect(d.stats).toEqual({
+      rounds: 9,
       batches: 4,
       keys: 35,
       publishes: 0,

@@ -158,7 +158,13 @@ describe('Dispatcher: checkpoint after ack (rule 1)', () => {
       'send cp@300',
     ]);
     expect(writer.stored).toEqual(cp(300));
-    expect(dispatcher.stats).toMatchObject({ batches: 2, keys: 3, checkpoints: 2, publishes: 2 });
+    expect(dispatcher.stats).toMatchObject({
+      rounds: 3,
+      batches: 2,
+      keys: 3,
+      checkpoints: 2,
+      publishes: 2,
+    });
   });
 
   it('while Redis fails nothing after the failed round is sent and the checkpoint stays put', async () => {
