@@ -4,9 +4,13 @@ import { fileURLToPath } from 'node:url';
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
-/** The checkpoint and leader-lease scripts (`name-<numKeys>.lua`, KEYS/ARGV in each header). */
+/**
+ * The checkpoint, leader-lease and round scripts (`name-<numKeys>.lua`,
+ * KEYS/ARGV in each header; `round-n` takes a variable number of keys).
+ */
 export type CheckpointScript =
   | 'checkpoint-set-2'
+  | 'round-n'
   | 'primary-identity-1'
   | 'leader-acquire-2'
   | 'leader-renew-2'

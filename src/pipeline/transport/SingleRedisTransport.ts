@@ -1,6 +1,7 @@
-import type { Pipeline, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { publishInOrder, unlinkMatching } from '../../infra/clusterCommands.js';
-import { checkpointCommand, checkpointOutcome } from '../checkpoint/checkpointCommand.js';
+import { checkpointOutcome } from '../checkpoint/checkpointCommand.js';
+import { RoundCommand, roundScriptSha } from './RoundCommand.js';
 import {
   checkReplicas,
   Transport,
@@ -8,7 +9,6 @@ import {
   type RoundAck,
   type TransportOptions,
 } from './Transport.js';
-import { UnlinkCommand } from './UnlinkCommand.js';
 
 /** Arguments per UNLINK command (keys and their lease keys). */
 export const UNLINK_CHUNK = 1000;
@@ -16,11 +16,11 @@ export const UNLINK_CHUNK = 1000;
 export const SCAN_COUNT = 1000;
 
 /**
- * A single Redis: a whole round is one pipeline: the checkpoint write, then
- * per batch its variadic UNLINKs (pre-encoded, see UnlinkCommand) and its
- * PUBLISH, then with `redis.waitReplicas` a WAIT for the replicas. Redis
- * runs a connection's commands in order, so a subscriber that sees a
- * message finds its keys already gone.
+ * A single Redis: a whole round is one command, the round script
+ * (RoundCommand): the checkpoint write, then per batch its UNLINKs and its
+ * PUBLISH; with `redis.waitReplicas` a WAIT for the replicas follows it. A
+ * script runs alone, in order, so a subscriber that sees a message finds
+ * its keys already gone.
  */
 export class SingleRedisTransport extends Transport {
   constructor(
@@ -31,24 +31,40 @@ export class SingleRedisTransport extends Transport {
   }
 
   protected async attempt(round: Round): Promise<RoundAck> {
-    // ioredis types pipeline() as the chainable commands; it is a Pipeline.
-    const pipe = this.redis.pipeline() as ReturnType<Redis['pipeline']> & Pipeline;
-    const cp = round.checkpoint;
-    if (cp !== null) pipe.call(...checkpointCommand(cp));
-    for (const batch of round.batches) {
-      for (const command of UnlinkCommand.forKeys(batch.keys, UNLINK_CHUNK)) {
-        pipe.sendCommand(command);
-      }
-      pipe.publish(this.options.channel, batch.message);
+    const command = RoundCommand.of(round, this.options.channel);
+    if (command === null) return { checkpoint: 'none' };
+    let reply: unknown;
+    try {
+      reply = await this.write(command);
+    } catch (err) {
+      // The script is not in this server's cache (the first round on a
+      // server, a restarted or failed-over Redis, SCRIPT FLUSH): nothing ran.
+      // Load it and send the round once more; any other error is the
+      // transport's to retry.
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
+      await this.redis.script('LOAD', roundScriptSha().script);
+      reply = await this.write(command.again());
     }
-    if (pipe.length === 0) return { checkpoint: 'none' };
+    const cp = round.checkpoint;
+    return { checkpoint: cp === null ? 'none' : checkpointOutcome(cp, reply) };
+  }
+
+  /**
+   * Sends `command`, with `redis.waitReplicas` a WAIT right behind it (it
+   * counts the connection's writes so far), and resolves with the script's
+   * reply once the replicas have it too.
+   */
+  private async write(command: RoundCommand): Promise<unknown> {
     const wait = this.options.wait ?? null;
-    if (wait !== null) pipe.wait(wait.replicas, wait.timeoutMs);
-    const results = (await pipe.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
-    if (wait !== null) checkReplicas(results[results.length - 1]?.[1], wait);
-    if (cp === null) return { checkpoint: 'none' };
-    return { checkpoint: checkpointOutcome(cp, results[0]?.[1]) };
+    const reply = this.redis.sendCommand(command) as Promise<unknown>;
+    if (wait === null) return reply;
+    const replicas = this.redis.wait(wait.replicas, wait.timeoutMs);
+    // Awaited below; a rejection while the script's reply is awaited first
+    // must not surface as an unhandled rejection.
+    replicas.catch(() => undefined);
+    const result = await reply;
+    checkReplicas(await replicas, wait);
+    return result;
   }
 
   protected async attemptFlush(patterns: readonly string[], message: string): Promise<number> {

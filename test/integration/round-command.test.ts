@@ -1,0 +1,162 @@
+// The single-Redis transport against a real Redis: a round trip is one
+// EVALSHA of the round script (checkpoint write, UNLINKs, PUBLISHes).
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/infra/clock.js';
+import { RedisKeys } from '../../src/keys/RedisKeys.js';
+import type { CheckpointWrite } from '../../src/pipeline/checkpoint/CheckpointWriter.js';
+import { position } from '../../src/pipeline/position.js';
+import { SingleRedisTransport } from '../../src/pipeline/transport/SingleRedisTransport.js';
+import type { OutgoingBatch } from '../../src/pipeline/transport/Transport.js';
+import { randomId } from '../helpers/env.js';
+import { plant, suiteRedis, survivors, testRedis } from '../helpers/redis.js';
+
+const suite = suiteRedis();
+
+/** A transport on its own connection and channel, and the messages a subscriber received. */
+async function setup() {
+  const id = randomId();
+  const channel = `rc:${id}:chan`;
+  const client = testRedis();
+  const sub = testRedis();
+  suite.open.push(
+    () => client.disconnect(),
+    () => sub.disconnect(),
+  );
+  const received: Array<{ message: string; left: string[] }> = [];
+  const checker = testRedis();
+  suite.open.push(() => checker.disconnect());
+  let pending = Promise.resolve();
+  sub.on('message', (_c: string, message: string) => {
+    // What a subscriber finds in Redis when the message arrives.
+    const keys = (JSON.parse(message) as { keys: string[] }).keys;
+    pending = pending.then(async () => {
+      received.push({ message, left: await survivors(checker, keys) });
+    });
+  });
+  await sub.subscribe(channel);
+  const transport = new SingleRedisTransport(client, {
+    channel,
+    clock: systemClock,
+    logger: pino({ level: 'silent' }),
+  });
+  const key = (name: string) => `rc:${id}:${name}`;
+  const batch = (names: string[], seq: number): OutgoingBatch => {
+    const keys = names.map(key);
+    return { keys, message: JSON.stringify({ seq, keys }) };
+  };
+  const cpWrite = (over: Partial<CheckpointWrite> = {}): CheckpointWrite => ({
+    checkpoint: { position: position('binlog.000001', 100), gtid: undefined },
+    key: `sluice:checkpoint:{rc:${id}}`,
+    json: '{"file":"binlog.000001","pos":100}',
+    fence: null,
+    primary: null,
+    ...over,
+  });
+  const messages = async (n: number) => {
+    await expect.poll(() => received.length, { timeout: 5000 }).toBe(n);
+    await pending;
+    return received;
+  };
+  return { id, client, transport, key, batch, cpWrite, messages };
+}
+
+describe('SingleRedisTransport: one round trip, one command', () => {
+  it('writes the checkpoint, removes every key and its lease key, then publishes each batch in order', async () => {
+    const { transport, key, batch, cpWrite, messages } = await setup();
+    const names = ['a', 'b', 'c', 'd'];
+    await plant(suite.redis, [...names.map(key), ...names.map((n) => RedisKeys.lease(key(n)))]);
+    await plant(suite.redis, [key('untouched')]);
+    const cp = cpWrite();
+    const ack = await transport.send({
+      checkpoint: cp,
+      batches: [batch(['a', 'b'], 1), batch(['c', 'd'], 2)],
+    });
+    expect(ack).toEqual({ checkpoint: 'written' });
+    expect(await suite.redis.get(cp.key)).toBe(cp.json);
+    expect(
+      await survivors(suite.redis, [
+        ...names.map(key),
+        ...names.map((n) => RedisKeys.lease(key(n))),
+      ]),
+    ).toEqual([]);
+    expect(await survivors(suite.redis, [key('untouched')])).toEqual([key('untouched')]);
+    // Each message arrives after every key of the round is gone.
+    expect(await messages(2)).toEqual([
+      { message: batch(['a', 'b'], 1).message, left: [] },
+      { message: batch(['c', 'd'], 2).message, left: [] },
+    ]);
+  });
+
+  it('a round without a checkpoint writes none; a checkpoint alone is written; an empty round sends nothing', async () => {
+    const { transport, key, batch, cpWrite, messages } = await setup();
+    await plant(suite.redis, [key('x')]);
+    expect(await transport.send({ checkpoint: null, batches: [batch(['x'], 1)] })).toEqual({
+      checkpoint: 'none',
+    });
+    expect(await survivors(suite.redis, [key('x')])).toEqual([]);
+    const cp = cpWrite();
+    expect(await suite.redis.get(cp.key)).toBe(null);
+    expect(await transport.send({ checkpoint: cp, batches: [] })).toEqual({
+      checkpoint: 'written',
+    });
+    expect(await suite.redis.get(cp.key)).toBe(cp.json);
+    expect(await transport.send({ checkpoint: null, batches: [] })).toEqual({ checkpoint: 'none' });
+    expect((await messages(1)).map((m) => m.message)).toEqual([batch(['x'], 1).message]);
+  });
+
+  it('a fenced-off checkpoint is refused, and the batches are still deleted and announced', async () => {
+    const { id, transport, key, batch, cpWrite, messages } = await setup();
+    const fenceKey = `sluice:fence:{rc:${id}}`;
+    await suite.redis.set(fenceKey, '8'); // another instance took over with token 8
+    await plant(suite.redis, [key('a')]);
+    const cp = cpWrite({ fence: { key: fenceKey, token: 7 } });
+    expect(await transport.send({ checkpoint: cp, batches: [batch(['a'], 1)] })).toEqual({
+      checkpoint: 'fenced',
+    });
+    expect(await suite.redis.get(cp.key)).toBe(null);
+    expect(await survivors(suite.redis, [key('a')])).toEqual([]);
+    expect(await messages(1)).toHaveLength(1);
+    // The current token writes.
+    const current = cpWrite({ fence: { key: fenceKey, token: 8 } });
+    expect(await transport.send({ checkpoint: current, batches: [] })).toEqual({
+      checkpoint: 'written',
+    });
+    expect(await suite.redis.get(cp.key)).toBe(cp.json);
+  });
+
+  it('a checkpoint built on another primary or dataset is refused as other-primary', async () => {
+    const { transport, key, batch, cpWrite } = await setup();
+    await plant(suite.redis, [key('a')]);
+    const cp = cpWrite({ primary: 'not-this-run-id:nor-this-replid' });
+    expect(await transport.send({ checkpoint: cp, batches: [batch(['a'], 1)] })).toEqual({
+      checkpoint: 'other-primary',
+    });
+    expect(await suite.redis.get(cp.key)).toBe(null);
+    expect(await survivors(suite.redis, [key('a')])).toEqual([]);
+  });
+
+  it('after SCRIPT FLUSH (a restarted or new Redis) the round loads the script and goes through once', async () => {
+    const { transport, key, batch, messages } = await setup();
+    await plant(suite.redis, [key('a')]);
+    await suite.redis.script('FLUSH');
+    expect(await transport.send({ checkpoint: null, batches: [batch(['a'], 1)] })).toEqual({
+      checkpoint: 'none',
+    });
+    expect(await survivors(suite.redis, [key('a')])).toEqual([]);
+    expect(await messages(1)).toHaveLength(1); // published once, not retried
+    expect(transport.retries).toBe(0);
+  });
+
+  it('a round of 1,500 keys (several UNLINKs in the script) removes all of them and their leases', async () => {
+    const { transport, key, batch } = await setup();
+    const names = Array.from({ length: 1500 }, (_, i) => `k${i}`);
+    const all = [...names.map(key), ...names.map((n) => RedisKeys.lease(key(n)))];
+    await plant(suite.redis, all);
+    await transport.send({
+      checkpoint: null,
+      batches: [batch(names.slice(0, 700), 1), batch(names.slice(700), 2)],
+    });
+    expect(await survivors(suite.redis, all)).toEqual([]);
+  });
+});
