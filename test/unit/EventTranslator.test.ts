@@ -5,6 +5,7 @@ import { position } from '../../src/pipeline/position.js';
 import type { ServerIdentity } from '../../src/pipeline/ServerIdentity.js';
 import {
   EventTranslator,
+  eventName,
   positionAt,
   type BinlogCursor,
 } from '../../src/pipeline/source/EventTranslator.js';
@@ -35,7 +36,69 @@ function setup(stopAt?: ReturnType<typeof position>) {
   return { events, translator };
 }
 
+describe('eventName', () => {
+  it('is getEventName(), asked once per event class (a plain object: every time)', () => {
+    let asked = 0;
+    class WriteRows {
+      getEventName(): string {
+        asked++;
+        return 'writerows';
+      }
+    }
+    class Xid {
+      getEventName(): string {
+        asked++;
+        return 'xid';
+      }
+    }
+    const ev = (e: object) => e as unknown as BinlogEvent;
+    expect(
+      [new WriteRows(), new Xid(), new WriteRows(), new Xid()].map((e) => eventName(ev(e))),
+    ).toEqual(['writerows', 'xid', 'writerows', 'xid']);
+    expect(asked).toBe(2);
+    expect(eventName(event('query'))).toBe('query');
+    expect(eventName(event('rotate'))).toBe('rotate');
+  });
+});
+
 describe('EventTranslator', () => {
+  it('names a table by the names its table map gives now: renamed or reassigned ids read the new names', () => {
+    const { events, translator } = setup();
+    const rows = (tableMap: Record<number, { parentSchema: string; tableName: string }>) =>
+      translator.translate(
+        'writerows',
+        event('writerows', { tableId: 7, tableMap, rows: [{ id: 1 }] }),
+        CURSOR,
+      );
+    rows(TABLE_MAP);
+    rows({ 7: { parentSchema: 'app', tableName: 'users' } }); // the next transaction's table map
+    rows({ 7: { parentSchema: 'app', tableName: 'accounts' } }); // RENAME TABLE users TO accounts
+    rows({ 7: { parentSchema: 'other', tableName: 'accounts' } });
+    rows({ 7: { parentSchema: 'app', tableName: 'users' } });
+    expect(events.map((e) => (e.type === 'rows' ? e.table : e.type))).toEqual([
+      'app.users',
+      'app.users',
+      'app.accounts',
+      'other.accounts',
+      'app.users',
+    ]);
+  });
+
+  it('MariaDB boundaries carry the last GTID per domain, domains in numeric order', () => {
+    const { events, translator } = setup(); // seeded 0-1-41
+    const commit = (gtid: string) => translator.translate('xid', event('xid', { gtid }), CURSOR);
+    commit('0-1-42');
+    commit('10-3-7'); // a second domain
+    commit('2-2-5');
+    commit('0-2-43'); // a failover within domain 0
+    expect(events.map((e) => (e.type === 'commit' ? e.gtid : e.type))).toEqual([
+      '0-1-42',
+      '0-1-42,10-3-7',
+      '0-1-42,2-2-5,10-3-7',
+      '0-2-43,2-2-5,10-3-7',
+    ]);
+  });
+
   it('turns write, update and delete rows into RowChanges of `db.table`, not a boundary', () => {
     const { events, translator } = setup();
     const a = { id: 1 };

@@ -7,7 +7,7 @@ import { formatPosition, type BinlogPosition } from '../position.js';
 import { describeServer, type ServerIdentity } from '../ServerIdentity.js';
 import type { BinlogSourceOptions } from './BinlogSourceOptions.js';
 import { ErrorTriage, type StreamError } from './ErrorTriage.js';
-import { EventTranslator, positionAt, type BinlogCursor } from './EventTranslator.js';
+import { EventTranslator, eventName, positionAt, type BinlogCursor } from './EventTranslator.js';
 import { locatePrimary } from './locatePrimary.js';
 import { notPrimaryError, PrimaryWatch } from './PrimaryWatch.js';
 import { ReconnectBackoff } from './ReconnectBackoff.js';
@@ -176,7 +176,7 @@ export class BinlogSource {
         return;
       }
       try {
-        const name = event.getEventName();
+        const name = eventName(event);
         if (this.connectedAt === null && name !== 'heartbeat') this.streaming(zongji.options);
         if (this.events.translate(name, event, zongji.options)) this.reachedStop();
       } catch (err) {

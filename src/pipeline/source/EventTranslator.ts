@@ -7,6 +7,9 @@ import { GtidTracker } from './GtidTracker.js';
 import type { SourceHandler } from './SourceHandler.js';
 import type { StartPoint } from './StartPoint.js';
 
+/** Table ids remembered with their names at most (a server assigns new ids as tables are reopened). */
+const MAX_TABLE_IDS = 4096;
+
 /** Where the event that is being translated ends: zongji's `options` (read, never kept). */
 export interface BinlogCursor {
   readonly filename?: string | undefined;
@@ -34,6 +37,8 @@ export class EventTranslator {
   server: ServerIdentity | undefined = undefined;
   /** The last transaction boundary handed on (or the start): where a reconnect resumes. */
   resumeAt: StartPoint = { kind: 'end' };
+  /** Per table id, the names its last table map gave and their `schema.table`. */
+  private readonly tables = new Map<number, { schema: string; name: string; table: string }>();
 
   constructor(
     private readonly sink: Pick<SourceHandler, 'onEvent'>,
@@ -54,7 +59,7 @@ export class EventTranslator {
         const ev = event as unknown as ZongjiRowsEvent;
         const meta = ev.tableMap[ev.tableId];
         if (meta === undefined) return false;
-        const table = `${meta.parentSchema}.${meta.tableName}`;
+        const table = this.tableName(ev.tableId, meta.parentSchema, meta.tableName);
         const changes: RowChange[] = new Array<RowChange>(ev.rows.length);
         for (let i = 0; i < ev.rows.length; i++) {
           const r = ev.rows[i] as Row & { before: Row; after: Row };
@@ -111,6 +116,20 @@ export class EventTranslator {
     }
   }
 
+  /**
+   * `schema.table`, the same string for every event of a table id while its
+   * names stay: no concatenation per event, and the maps keyed by it hash
+   * it once.
+   */
+  private tableName(tableId: number, schema: string, name: string): string {
+    const known = this.tables.get(tableId);
+    if (known !== undefined && known.schema === schema && known.name === name) return known.table;
+    const table = `${schema}.${name}`;
+    if (this.tables.size >= MAX_TABLE_IDS) this.tables.clear();
+    this.tables.set(tableId, { schema, name, table });
+    return table;
+  }
+
   private boundary(pos: BinlogPosition, event: BinlogEvent): boolean {
     this.gtids.add(event.gtid);
     const gtid = this.gtids.current;
@@ -129,6 +148,25 @@ export class EventTranslator {
     const stopAt = this.stopAt;
     return stopAt !== undefined && pos.file === stopAt.file && pos.pos >= stopAt.pos;
   }
+}
+
+const names = new Map<unknown, string>();
+
+/**
+ * `event.getEventName()` (`writerows`, `xid`, …), once per event class:
+ * zongji derives it from the class's name and lower-cases it on every call,
+ * a new string per event.
+ */
+export function eventName(event: BinlogEvent): string {
+  const kind: unknown = (event as object).constructor;
+  let name = names.get(kind);
+  if (name === undefined) {
+    name = event.getEventName();
+    // zongji's events are instances of one class per event type; anything
+    // else (a plain object) is asked every time.
+    if (kind !== Object) names.set(kind, name);
+  }
+  return name;
 }
 
 /** The position after the current event (zongji keeps it in its options). */
