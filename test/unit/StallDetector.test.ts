@@ -28,15 +28,28 @@ describe('StallDetector', () => {
     expect(clock.pending).toBe(0);
   });
 
-  it('activity (an event or a server heartbeat) starts the silence over', () => {
+  it('activity (an event or a server heartbeat) starts the silence over at the next check', () => {
     const { clock, detector, stalls } = setup();
     detector.start();
     clock.advance(250);
-    detector.activity(); // at 250: the checks at 300…500 see 50…250 ms of silence
-    clock.advance(300);
+    detector.activity(); // at 250: the check at 300 finds it; 400…600 see 100…300 ms
+    detector.activity(); // more events change nothing
+    clock.advance(350);
     expect(stalls).toEqual([]);
-    clock.advance(100); // the check at 600 sees 350 ms
-    expect(stalls).toEqual([350]);
+    clock.advance(100); // the check at 700 sees 400 ms
+    expect(stalls).toEqual([400]);
+  });
+
+  it('activity found by one check does not count for the next', () => {
+    const { clock, detector, stalls } = setup();
+    detector.start();
+    clock.advance(50);
+    detector.activity();
+    clock.advance(50); // the check at 100 takes it: silence from 100
+    clock.advance(300); // checks at 200…400 see 100…300 ms
+    expect(stalls).toEqual([]);
+    clock.advance(100);
+    expect(stalls).toEqual([400]);
   });
 
   it('silence while paused for backpressure is expected and does not count', () => {
@@ -49,6 +62,14 @@ describe('StallDetector', () => {
     clock.advance(300);
     expect(stalls).toEqual([]);
     clock.advance(100);
+    expect(stalls).toEqual([400]);
+  });
+
+  it('activity before start() is forgotten: the silence counts from the start', () => {
+    const { clock, detector, stalls } = setup();
+    detector.activity();
+    detector.start();
+    clock.advance(400);
     expect(stalls).toEqual([400]);
   });
 

@@ -8,10 +8,16 @@ import type { Clock, Timer } from '../../infra/clock.js';
  * connection is stalled (a half-open TCP connection never errors by
  * itself). While the source is paused for backpressure silence is expected
  * and does not count. Checked once per period; time from the clock.
+ *
+ * `activity()` runs for every binlog event, so it only raises a flag: the
+ * check that finds it raised starts the silence over. Silence is therefore
+ * counted from the first check after the last activity (at most one period
+ * late), and a stall is reported after three to four periods.
  */
 export class StallDetector {
-  /** When the silence started; set by `start()`, before the first check. */
+  /** When the silence started: the start, or the last check that found activity. */
   private last = 0;
+  private active = false;
   private timer: Timer | null = null;
 
   constructor(
@@ -22,15 +28,16 @@ export class StallDetector {
     private readonly onStall: (silentMs: number) => void,
   ) {}
 
-  /** Something arrived (or reading resumed): the silence starts over. */
+  /** Something arrived (or reading resumed): the silence starts over at the next check. */
   activity(): void {
-    this.last = this.clock.now();
+    this.active = true;
   }
 
   /** Starts checking; restarts the silence. */
   start(): void {
     this.stop();
-    this.activity();
+    this.active = false;
+    this.last = this.clock.now();
     this.timer = this.clock.setInterval(() => this.check(), this.periodMs);
   }
 
@@ -40,11 +47,13 @@ export class StallDetector {
   }
 
   private check(): void {
-    if (this.paused()) {
-      this.activity();
+    const now = this.clock.now();
+    if (this.active || this.paused()) {
+      this.active = false;
+      this.last = now;
       return;
     }
-    const silentMs = this.clock.now() - this.last;
+    const silentMs = now - this.last;
     if (silentMs > 3 * this.periodMs) {
       this.stop();
       this.onStall(silentMs);
