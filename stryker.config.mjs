@@ -53,6 +53,12 @@ export default {
     // A Redis primary change: the watch that notices it and the policy that re-streams.
     'src/pipeline/checkpoint/PrimaryWatch.ts',
     'src/pipeline/policies/redisPolicy.ts',
+    // A round trip as one command (checkpoint, UNLINKs, PUBLISHes in order),
+    // and the source path's translation of events and GTIDs into boundaries.
+    'src/pipeline/transport/RoundCommand.ts',
+    'src/pipeline/transport/SingleRedisTransport.ts',
+    'src/pipeline/source/EventTranslator.ts',
+    'src/pipeline/source/GtidTracker.ts',
   ],
   coverageAnalysis: 'perTest',
   // Two cores: the machines' size.

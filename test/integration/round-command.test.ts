@@ -1,20 +1,24 @@
 // The single-Redis transport against a real Redis: a round trip is one
 // EVALSHA of the round script (checkpoint write, UNLINKs, PUBLISHes).
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/infra/clock.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import type { CheckpointWrite } from '../../src/pipeline/checkpoint/CheckpointWriter.js';
 import { position } from '../../src/pipeline/position.js';
 import { SingleRedisTransport } from '../../src/pipeline/transport/SingleRedisTransport.js';
-import type { OutgoingBatch } from '../../src/pipeline/transport/Transport.js';
+import {
+  TransportClosed,
+  type OutgoingBatch,
+  type ReplicaWait,
+} from '../../src/pipeline/transport/Transport.js';
 import { randomId } from '../helpers/env.js';
 import { plant, suiteRedis, survivors, testRedis } from '../helpers/redis.js';
 
 const suite = suiteRedis();
 
 /** A transport on its own connection and channel, and the messages a subscriber received. */
-async function setup() {
+async function setup(wait: ReplicaWait | null = null) {
   const id = randomId();
   const channel = `rc:${id}:chan`;
   const client = testRedis();
@@ -39,6 +43,7 @@ async function setup() {
     channel,
     clock: systemClock,
     logger: pino({ level: 'silent' }),
+    wait,
   });
   const key = (name: string) => `rc:${id}:${name}`;
   const batch = (names: string[], seq: number): OutgoingBatch => {
@@ -137,7 +142,8 @@ describe('SingleRedisTransport: one round trip, one command', () => {
   });
 
   it('after SCRIPT FLUSH (a restarted or new Redis) the round loads the script and goes through once', async () => {
-    const { transport, key, batch, messages } = await setup();
+    const { client, transport, key, batch, messages } = await setup();
+    const loads = vi.spyOn(client, 'script');
     await plant(suite.redis, [key('a')]);
     await suite.redis.script('FLUSH');
     expect(await transport.send({ checkpoint: null, batches: [batch(['a'], 1)] })).toEqual({
@@ -146,6 +152,45 @@ describe('SingleRedisTransport: one round trip, one command', () => {
     expect(await survivors(suite.redis, [key('a')])).toEqual([]);
     expect(await messages(1)).toHaveLength(1); // published once, not retried
     expect(transport.retries).toBe(0);
+    expect(loads).toHaveBeenCalledTimes(1);
+  });
+
+  it("any other error is the transport's to retry: the script is not loaded again", async () => {
+    const { id, client, transport, cpWrite } = await setup();
+    const fenceKey = `sluice:fence:{rc:${id}}`;
+    await suite.redis.hset(fenceKey, 'x', '1'); // the script's GET fails: WRONGTYPE
+    const loads = vi.spyOn(client, 'script');
+    const sent = transport.send({
+      checkpoint: cpWrite({ fence: { key: fenceKey, token: 1 } }),
+      batches: [],
+    });
+    await expect.poll(() => transport.retries, { timeout: 5000 }).toBeGreaterThanOrEqual(1);
+    transport.close();
+    await expect(sent).rejects.toBeInstanceOf(TransportClosed);
+    expect(loads).not.toHaveBeenCalled();
+  });
+
+  it('redis.waitReplicas: a round and a flush count only once the replicas have them (a Redis without replicas: retried)', async () => {
+    const none = await setup({ replicas: 0, timeoutMs: 100 });
+    await plant(suite.redis, [none.key('a')]);
+    expect(
+      await none.transport.send({ checkpoint: null, batches: [none.batch(['a'], 1)] }),
+    ).toEqual({
+      checkpoint: 'none',
+    });
+    expect(await none.transport.flush([none.key('*')], '{"keys":[]}')).toBe(0);
+    const one = await setup({ replicas: 1, timeoutMs: 20 });
+    await plant(suite.redis, [one.key('a')]);
+    const round = one.transport.send({ checkpoint: null, batches: [one.batch(['a'], 1)] });
+    await expect.poll(() => one.transport.retries, { timeout: 5000 }).toBeGreaterThanOrEqual(1);
+    one.transport.close();
+    await expect(round).rejects.toBeInstanceOf(TransportClosed);
+    expect(await survivors(suite.redis, [one.key('a')])).toEqual([]); // deleted; not acknowledged
+    const other = await setup({ replicas: 1, timeoutMs: 20 });
+    const flush = other.transport.flush([other.key('*')], '{"keys":[]}');
+    await expect.poll(() => other.transport.retries, { timeout: 5000 }).toBeGreaterThanOrEqual(1);
+    other.transport.close();
+    await expect(flush).rejects.toBeInstanceOf(TransportClosed);
   });
 
   it('a round of 1,500 keys (several UNLINKs in the script) removes all of them and their leases', async () => {

@@ -185,8 +185,25 @@ describe('EventTranslator', () => {
       event('query', { query: 'ROLLBACK', schema: 'app', gtid: '0-1-43' }),
       { filename: 'binlog.000003', position: 2000 },
     );
-    translator.translate('query', event('query', { query: 'BEGIN', schema: 'app' }), CURSOR);
+    // Neither a boundary nor a DDL: no event, and never the end of a replay's range.
+    const past = { filename: 'binlog.000009', position: 1 };
+    expect(
+      setup(position('binlog.000003', 1)).translator.translate(
+        'query',
+        event('query', { query: 'BEGIN', schema: 'app' }),
+        past,
+      ),
+    ).toBe(false);
+    expect(
+      translator.translate('query', event('query', { query: 'BEGIN', schema: 'app' }), CURSOR),
+    ).toBe(false);
     translator.translate('query', event('query', { query: 'SET @a = 1', schema: 'app' }), CURSOR);
+    // Text after the keyword (a comment) does not hide the boundary.
+    translator.translate(
+      'query',
+      event('query', { query: 'COMMIT /* app */', schema: 'app', gtid: '0-1-44' }),
+      { filename: 'binlog.000003', position: 2100 },
+    );
     expect(events).toEqual([
       {
         type: 'commit',
@@ -199,6 +216,13 @@ describe('EventTranslator', () => {
         type: 'commit',
         position: position('binlog.000003', 2000),
         gtid: '0-1-43',
+        server: SERVER,
+        timestamp: 1_700_000_000_000,
+      },
+      {
+        type: 'commit',
+        position: position('binlog.000003', 2100),
+        gtid: '0-1-44',
         server: SERVER,
         timestamp: 1_700_000_000_000,
       },
