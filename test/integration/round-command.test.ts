@@ -1,5 +1,5 @@
-// The single-Redis transport against a real Redis: a round trip is one
-// EVALSHA of the round script (checkpoint write, UNLINKs, PUBLISHes).
+// The single-Redis transport against a real Redis: a round trip is one write
+// of its UNLINKs and one EVALSHA of the round script (checkpoint, PUBLISHes).
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/infra/clock.js';
@@ -66,7 +66,7 @@ async function setup(wait: ReplicaWait | null = null) {
   return { id, client, transport, key, batch, cpWrite, messages };
 }
 
-describe('SingleRedisTransport: one round trip, one command', () => {
+describe('SingleRedisTransport: one round trip, one write', () => {
   it('writes the checkpoint, removes every key and its lease key, then publishes each batch in order', async () => {
     const { transport, key, batch, cpWrite, messages } = await setup();
     const names = ['a', 'b', 'c', 'd'];
@@ -193,7 +193,7 @@ describe('SingleRedisTransport: one round trip, one command', () => {
     await expect(flush).rejects.toBeInstanceOf(TransportClosed);
   });
 
-  it('a round of 1,500 keys (several UNLINKs in the script) removes all of them and their leases', async () => {
+  it('a round of 1,500 keys (several UNLINK commands before the script) removes all of them and their leases', async () => {
     const { transport, key, batch } = await setup();
     const names = Array.from({ length: 1500 }, (_, i) => `k${i}`);
     const all = [...names.map(key), ...names.map((n) => RedisKeys.lease(key(n)))];

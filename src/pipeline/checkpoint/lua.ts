@@ -6,11 +6,11 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
 /**
  * The checkpoint, leader-lease and round scripts (`name-<numKeys>.lua`,
- * KEYS/ARGV in each header; `round-n` takes a variable number of keys).
+ * KEYS/ARGV in each header).
  */
 export type CheckpointScript =
   | 'checkpoint-set-2'
-  | 'round-n'
+  | 'round-2'
   | 'primary-identity-1'
   | 'leader-acquire-2'
   | 'leader-renew-2'

@@ -1,7 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { Command, Redis } from 'ioredis';
 import { publishInOrder, unlinkMatching } from '../../infra/clusterCommands.js';
 import { checkpointOutcome } from '../checkpoint/checkpointCommand.js';
 import { RoundCommand, roundScriptSha } from './RoundCommand.js';
+import { UnlinkCommand } from './UnlinkCommand.js';
 import {
   checkReplicas,
   Transport,
@@ -16,11 +17,12 @@ export const UNLINK_CHUNK = 1000;
 export const SCAN_COUNT = 1000;
 
 /**
- * A single Redis: a whole round is one command, the round script
- * (RoundCommand): the checkpoint write, then per batch its UNLINKs and its
- * PUBLISH; with `redis.waitReplicas` a WAIT for the replicas follows it. A
- * script runs alone, in order, so a subscriber that sees a message finds
- * its keys already gone.
+ * A single Redis: a round is its UNLINKs (keys and lease keys, pre-encoded
+ * in commands of UNLINK_CHUNK arguments, see UnlinkCommand), then one
+ * command for the rest (RoundCommand: the checkpoint write and every
+ * batch's PUBLISH), then with `redis.waitReplicas` a WAIT, all in one write
+ * to the socket. Redis runs a connection's commands in order, so a
+ * subscriber that sees a message finds its keys already gone.
  */
 export class SingleRedisTransport extends Transport {
   constructor(
@@ -31,40 +33,56 @@ export class SingleRedisTransport extends Transport {
   }
 
   protected async attempt(round: Round): Promise<RoundAck> {
-    const command = RoundCommand.of(round, this.options.channel);
-    if (command === null) return { checkpoint: 'none' };
+    const end = RoundCommand.of(round, this.options.channel);
+    if (end === null) return { checkpoint: 'none' };
+    const keys =
+      round.batches.length === 1
+        ? (round.batches[0]?.keys ?? [])
+        : round.batches.flatMap((b) => b.keys);
     let reply: unknown;
     try {
-      reply = await this.write(command);
+      reply = await this.write([...UnlinkCommand.forKeys(keys, UNLINK_CHUNK), end]);
     } catch (err) {
       // The script is not in this server's cache (the first round on a
-      // server, a restarted or failed-over Redis, SCRIPT FLUSH): nothing ran.
-      // Load it and send the round once more; any other error is the
-      // transport's to retry.
+      // server, a restarted or failed-over Redis, SCRIPT FLUSH): the UNLINKs
+      // ran, the script did not. Load it and send the script once more; any
+      // other error is the transport's to retry (the whole round again).
       if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
       await this.redis.script('LOAD', roundScriptSha().script);
-      reply = await this.write(command.again());
+      reply = await this.write([end.again()]);
     }
     const cp = round.checkpoint;
     return { checkpoint: cp === null ? 'none' : checkpointOutcome(cp, reply) };
   }
 
   /**
-   * Sends `command`, with `redis.waitReplicas` a WAIT right behind it (it
-   * counts the connection's writes so far), and resolves with the script's
-   * reply once the replicas have it too.
+   * Writes `commands`, with `redis.waitReplicas` a WAIT behind them (it
+   * counts the connection's writes so far), in one write to the socket, and
+   * resolves with the last command's reply once the replicas have them too.
+   * Throws the first error in order.
    */
-  private async write(command: RoundCommand): Promise<unknown> {
+  private async write(commands: readonly Command[]): Promise<unknown> {
     const wait = this.options.wait ?? null;
-    const reply = this.redis.sendCommand(command) as Promise<unknown>;
-    if (wait === null) return reply;
-    const replicas = this.redis.wait(wait.replicas, wait.timeoutMs);
-    // Awaited below; a rejection while the script's reply is awaited first
-    // must not surface as an unhandled rejection.
-    replicas.catch(() => undefined);
-    const result = await reply;
-    checkReplicas(await replicas, wait);
-    return result;
+    // Corked, the commands leave in one write (a pipeline would build the
+    // same buffer at the cost of a Pipeline, a result array and a copy).
+    // Not connected: ioredis queues them, in order, until it is.
+    const stream = this.redis.status === 'ready' ? this.redis.stream : null;
+    stream?.cork();
+    const replies: Array<Promise<unknown>> = [];
+    try {
+      for (const command of commands)
+        replies.push(this.redis.sendCommand(command) as Promise<unknown>);
+      if (wait !== null) replies.push(this.redis.wait(wait.replicas, wait.timeoutMs));
+    } finally {
+      stream?.uncork();
+    }
+    // Each is awaited below in order; a later one's rejection must not
+    // surface as unhandled while an earlier one is awaited.
+    for (const r of replies) r.catch(() => undefined);
+    let last: unknown;
+    for (let i = 0; i < commands.length; i++) last = await replies[i];
+    if (wait !== null) checkReplicas(await replies[commands.length], wait);
+    return last;
   }
 
   protected async attemptFlush(patterns: readonly string[], message: string): Promise<number> {
