@@ -1,5 +1,6 @@
 // The single-Redis transport against a real Redis: a round trip is one write
 // of its UNLINKs and one EVALSHA of the round script (checkpoint, PUBLISHes).
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/infra/clock.js';
@@ -12,7 +13,7 @@ import {
   type OutgoingBatch,
   type ReplicaWait,
 } from '../../src/pipeline/transport/Transport.js';
-import { randomId } from '../helpers/env.js';
+import { randomId, testEnv } from '../helpers/env.js';
 import { plant, suiteRedis, survivors, testRedis } from '../helpers/redis.js';
 
 const suite = suiteRedis();
@@ -191,6 +192,41 @@ describe('SingleRedisTransport: one round trip, one write', () => {
     await expect.poll(() => other.transport.retries, { timeout: 5000 }).toBeGreaterThanOrEqual(1);
     other.transport.close();
     await expect(flush).rejects.toBeInstanceOf(TransportClosed);
+  });
+
+  it('a round leaves in one write to the socket: its UNLINKs, the script, the WAIT', async () => {
+    const { client, transport, key, batch, cpWrite } = await setup({ replicas: 0, timeoutMs: 100 });
+    await client.ping();
+    const socket = client.stream as unknown as { _write: () => void; _writev: () => void };
+    const single = vi.spyOn(socket, '_write');
+    const several = vi.spyOn(socket, '_writev');
+    const names = Array.from({ length: 600 }, (_, i) => `w${i}`); // two UNLINK commands
+    await transport.send({
+      checkpoint: cpWrite(),
+      batches: [batch(names.slice(0, 300), 1), batch(names.slice(300), 2)],
+    });
+    expect(single).not.toHaveBeenCalled();
+    expect(several).toHaveBeenCalledTimes(1);
+    expect(await survivors(suite.redis, names.map(key))).toEqual([]);
+  });
+
+  it('a round sent before the connection is ready is queued and sent, in order, once it is', async () => {
+    const { transport, key, batch, cpWrite, messages } = await setup();
+    const lazy = new Redis(testEnv.redisUrl, { lazyConnect: true });
+    suite.open.push(() => lazy.disconnect());
+    const early = new SingleRedisTransport(lazy, {
+      channel: (transport as unknown as { options: { channel: string } }).options.channel,
+      clock: systemClock,
+      logger: pino({ level: 'silent' }),
+    });
+    await plant(suite.redis, [key('a')]);
+    const cp = cpWrite();
+    const sent = early.send({ checkpoint: cp, batches: [batch(['a'], 1)] });
+    expect(lazy.status).not.toBe('ready');
+    expect(await sent).toEqual({ checkpoint: 'written' });
+    expect(await survivors(suite.redis, [key('a')])).toEqual([]);
+    expect(await suite.redis.get(cp.key)).toBe(cp.json);
+    expect((await messages(1)).map((m) => m.left)).toEqual([[]]);
   });
 
   it('a round of 1,500 keys (several UNLINK commands before the script) removes all of them and their leases', async () => {

@@ -19,7 +19,10 @@ describe('UnlinkCommand (pre-encoded UNLINK of keys and their lease keys)', () =
         fc.integer({ min: 2, max: 50 }),
         (keys, maxArgs) => {
           const sent: string[] = [];
-          for (const command of UnlinkCommand.forKeys(keys, maxArgs)) {
+          const commands = UnlinkCommand.forKeys(keys, maxArgs);
+          // As few commands as the limit allows: each full but the last.
+          expect(commands).toHaveLength(Math.ceil(keys.length / Math.ceil(maxArgs / 2)));
+          for (const command of commands) {
             const wire = command.toWritable();
             const { args, end } = parseCommand(wire, 0);
             expect(end).toBe(wire.length);

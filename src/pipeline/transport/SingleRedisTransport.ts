@@ -35,10 +35,7 @@ export class SingleRedisTransport extends Transport {
   protected async attempt(round: Round): Promise<RoundAck> {
     const end = RoundCommand.of(round, this.options.channel);
     if (end === null) return { checkpoint: 'none' };
-    const keys =
-      round.batches.length === 1
-        ? (round.batches[0]?.keys ?? [])
-        : round.batches.flatMap((b) => b.keys);
+    const keys = round.batches.flatMap((b) => b.keys);
     let reply: unknown;
     try {
       reply = await this.write([...UnlinkCommand.forKeys(keys, UNLINK_CHUNK), end]);
