@@ -53,10 +53,11 @@ export default {
     // A Redis primary change: the watch that notices it and the policy that re-streams.
     'src/pipeline/checkpoint/PrimaryWatch.ts',
     'src/pipeline/policies/redisPolicy.ts',
-    // A round trip as one command (checkpoint, UNLINKs, PUBLISHes in order),
+    // A round trip as one write (UNLINKs, then the checkpoint and PUBLISHes in one script call),
     // and the source path's translation of events and GTIDs into boundaries.
     'src/pipeline/transport/RoundCommand.ts',
     'src/pipeline/transport/SingleRedisTransport.ts',
+    'src/pipeline/transport/UnlinkCommand.ts',
     'src/pipeline/source/EventTranslator.ts',
     'src/pipeline/source/GtidTracker.ts',
   ],

@@ -23,7 +23,7 @@ export default defineConfig({
       'test/integration/cache-facade.test.ts',
       // The daemon's delivery stages against Redis (exact keys, messages, positions).
       'test/integration/stages.test.ts',
-      // A round trip as one command against Redis (checkpoint outcomes, NOSCRIPT, leases).
+      // A round trip as one write against Redis (checkpoint outcomes, NOSCRIPT, leases).
       'test/integration/round-command.test.ts',
       // The daemon composed (Invalidator), in process against the binlog-enabled
       // MariaDB and Redis: invalidation, fencing, schema changes, source identity.
