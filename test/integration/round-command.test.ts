@@ -6,13 +6,13 @@ import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/infra/clock.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import type { CheckpointWrite } from '../../src/pipeline/checkpoint/CheckpointWriter.js';
-import { position } from '../../src/pipeline/position.js';
 import { SingleRedisTransport } from '../../src/pipeline/transport/SingleRedisTransport.js';
 import {
   TransportClosed,
   type OutgoingBatch,
   type ReplicaWait,
 } from '../../src/pipeline/transport/Transport.js';
+import { checkpointWrite } from '../helpers/checkpointWrite.js';
 import { randomId, testEnv } from '../helpers/env.js';
 import { plant, suiteRedis, survivors, testRedis } from '../helpers/redis.js';
 
@@ -51,14 +51,9 @@ async function setup(wait: ReplicaWait | null = null) {
     const keys = names.map(key);
     return { keys, message: JSON.stringify({ seq, keys }) };
   };
-  const cpWrite = (over: Partial<CheckpointWrite> = {}): CheckpointWrite => ({
-    checkpoint: { position: position('binlog.000001', 100), gtid: undefined },
-    key: `sluice:checkpoint:{rc:${id}}`,
-    json: '{"file":"binlog.000001","pos":100}',
-    fence: null,
-    primary: null,
-    ...over,
-  });
+  const cpWrite = (over: Partial<CheckpointWrite> = {}): CheckpointWrite =>
+    checkpointWrite({ key: `sluice:checkpoint:{rc:${id}}`, ...over });
+
   const messages = async (n: number) => {
     await expect.poll(() => received.length, { timeout: 5000 }).toBe(n);
     await pending;

@@ -3,13 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import type { CheckpointWrite } from '../../src/pipeline/checkpoint/CheckpointWriter.js';
 import { luaScript } from '../../src/pipeline/checkpoint/lua.js';
-import { position } from '../../src/pipeline/position.js';
 import {
   RoundCommand,
   roundScript,
   roundScriptSha,
 } from '../../src/pipeline/transport/RoundCommand.js';
 import type { Round } from '../../src/pipeline/transport/Transport.js';
+import { checkpointWrite } from '../helpers/checkpointWrite.js';
 import { parseCommand } from '../helpers/resp.js';
 
 /** Messages with quotes, line breaks, non-ASCII and astral characters (RESP is length-prefixed). */
@@ -18,14 +18,9 @@ const messageArb = fc.string({
   maxLength: 30,
 });
 
-const checkpoint = (over: Partial<CheckpointWrite>): CheckpointWrite => ({
-  checkpoint: { position: position('binlog.000001', 4), gtid: undefined },
-  key: 'sluice:checkpoint:{main}',
-  json: '{"file":"binlog.000001","pos":4,"é":"🐳"}',
-  fence: null,
-  primary: null,
-  ...over,
-});
+/** Non-ASCII in the JSON: the encoder counts bytes, not characters. */
+const checkpoint = (over: Partial<CheckpointWrite>): CheckpointWrite =>
+  checkpointWrite({ json: '{"file":"binlog.000001","pos":4,"é":"🐳"}', ...over });
 
 /** The arguments of a round's one command, parsed back from its bytes. */
 function sent(round: Round, channel = 'chan'): string[] {

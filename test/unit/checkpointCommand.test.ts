@@ -3,18 +3,10 @@ import {
   checkpointCommand,
   checkpointOutcome,
 } from '../../src/pipeline/checkpoint/checkpointCommand.js';
-import type { CheckpointWrite } from '../../src/pipeline/checkpoint/CheckpointWriter.js';
 import { luaScript } from '../../src/pipeline/checkpoint/lua.js';
-import { position } from '../../src/pipeline/position.js';
+import { checkpointWrite } from '../helpers/checkpointWrite.js';
 
-const write = (over: Partial<CheckpointWrite>): CheckpointWrite => ({
-  checkpoint: { position: position('binlog.000001', 4), gtid: undefined },
-  key: 'sluice:checkpoint:{main}',
-  json: '{"file":"binlog.000001","pos":4}',
-  fence: null,
-  primary: null,
-  ...over,
-});
+const write = checkpointWrite;
 
 describe('checkpointCommand', () => {
   it('a write nothing guards is a plain SET, written whatever the reply', () => {
