@@ -89,6 +89,37 @@ describe('SingleRedisTransport: one round trip, one write', () => {
     ]);
   });
 
+  it('on one subscriber connection the deletion of every key is seen before the message that announces it', async () => {
+    const { id, transport, key, batch } = await setup();
+    const events: string[] = [];
+    const watcher = testRedis();
+    suite.open.push(() => watcher.disconnect());
+    const previous = (await suite.redis.config('GET', 'notify-keyspace-events'))[1] ?? '';
+    await suite.redis.config('SET', 'notify-keyspace-events', 'Kg');
+    suite.open.push(() => suite.redis.config('SET', 'notify-keyspace-events', previous));
+    // Keyspace notifications and channel messages reach one connection in the order Redis ran the commands.
+    watcher.on('pmessage', (_p: string, channel: string, event: string) => {
+      events.push(`${event} ${channel.slice(channel.lastIndexOf(':') + 1)}`);
+    });
+    watcher.on('message', (_c: string, message: string) => {
+      events.push(`message ${(JSON.parse(message) as { seq: number }).seq}`);
+    });
+    await watcher.psubscribe(`__keyspace@0__:rc:${id}:*`);
+    await watcher.subscribe(`rc:${id}:chan`);
+    await plant(suite.redis, ['a', 'b', 'c'].map(key));
+    await transport.send({ checkpoint: null, batches: [batch(['a', 'b'], 1), batch(['c'], 2)] });
+    await expect
+      .poll(() => events.filter((e) => e.startsWith('message')).length, { timeout: 5000 })
+      .toBe(2);
+    expect(events.filter((e) => !e.startsWith('set'))).toEqual([
+      'del a',
+      'del b',
+      'del c',
+      'message 1',
+      'message 2',
+    ]);
+  });
+
   it('a round without a checkpoint writes none; a checkpoint alone is written; an empty round sends nothing', async () => {
     const { transport, key, batch, cpWrite, messages } = await setup();
     await plant(suite.redis, [key('x')]);
