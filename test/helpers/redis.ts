@@ -79,17 +79,24 @@ export async function survivors(
 
 /**
  * Collects every message published on `channel` from now on (through
- * `redisUrl`: on a cluster, any node gets every message).
+ * `redisUrl`: on a cluster, any node gets every message). With
+ * `heartbeats: false` a publisher's heartbeats are left out, for tests that
+ * count announcements on a channel a (fake) daemon also beats on: a slow
+ * machine lets any number of beats in between.
  */
 export async function collectMessages(
   channel: string,
-  redisUrl = testEnv.redisUrl,
+  {
+    redisUrl = testEnv.redisUrl,
+    heartbeats = true,
+  }: { redisUrl?: string; heartbeats?: boolean } = {},
 ): Promise<{ messages: Array<Record<string, unknown>>; close: () => Promise<void> }> {
   const sub = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   sub.on('error', () => undefined);
   const messages: Array<Record<string, unknown>> = [];
   sub.on('message', (_ch: string, raw: string) => {
-    messages.push(JSON.parse(raw) as Record<string, unknown>);
+    const message = JSON.parse(raw) as Record<string, unknown>;
+    if (heartbeats || message.type !== 'hb') messages.push(message);
   });
   await sub.subscribe(channel);
   return {

@@ -29,7 +29,7 @@ describe('SluiceCache facade (real Redis, fake daemon)', () => {
     const t = await testCache({ channel, heartbeatMs: 1000, ...options });
     open.push(t.close);
     if (options.l1 !== false) await vi.waitFor(() => expect(t.cache.l1Usable).toBe(true));
-    const bus = await collectMessages(channel);
+    const bus = await collectMessages(channel, { heartbeats: false });
     open.push(bus.close);
     return { cache: t.cache, pub, p, channel, bus, subscriber: t.subscriber };
   }

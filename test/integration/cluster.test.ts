@@ -110,7 +110,7 @@ describe('Redis Cluster: invalidation, checkpoint, cache races', () => {
 
     it('an email change removes the old and the new email key and their leases', async () => {
       await db.sql(`INSERT INTO users VALUES (400, 'old@x', 'Bo')`);
-      const bus = await collectMessages(daemon.channel, cluster.url);
+      const bus = await collectMessages(daemon.channel, { redisUrl: cluster.url });
       const keys = [k('user:400'), k('user:email:old@x'), k('user:email:new@x')];
       const leases = keys.map((x) => RedisKeys.lease(x));
       await plant(redis, [...keys, ...leases]);
@@ -129,7 +129,7 @@ describe('Redis Cluster: invalidation, checkpoint, cache races', () => {
     });
 
     it('messages carry consecutive seq and the commit position; the checkpoint is that boundary', async () => {
-      const bus = await collectMessages(daemon.channel, cluster.url);
+      const bus = await collectMessages(daemon.channel, { redisUrl: cluster.url });
       const heads: string[] = [];
       for (let i = 410; i < 413; i++) {
         await db.sql(`INSERT INTO users VALUES (${i}, NULL, 'n')`);
@@ -153,7 +153,7 @@ describe('Redis Cluster: invalidation, checkpoint, cache races', () => {
     });
 
     it('TRUNCATE flushes the table key space on every master (and its leases), nothing else', async () => {
-      const bus = await collectMessages(daemon.channel, cluster.url);
+      const bus = await collectMessages(daemon.channel, { redisUrl: cluster.url });
       const gone = await plant(redis, [
         ...range(1, 301).map((i) => k(`user:${i}`)),
         ...range(1, 30).map((i) => k(`user:email:e${i}@x`)),
@@ -262,7 +262,7 @@ describe('Redis Cluster: invalidation, checkpoint, cache races', () => {
       if (cacheOptions.l1 !== false) {
         await vi.waitFor(() => expect(t.cache.l1Usable).toBe(true), { timeout: 5000 });
       }
-      const bus = await collectMessages(daemon.channel, cluster.url);
+      const bus = await collectMessages(daemon.channel, { redisUrl: cluster.url });
       const readDone = gate();
       const release = gate();
       const reading = t.cache.read(key, async () => {

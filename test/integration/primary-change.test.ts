@@ -139,7 +139,7 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
       expect(await survivors(redis, keys)).toHaveLength(2000);
       expect(firstTx).not.toBe(null);
       expect(atOrAfter(await checkpointText(redis, source), String(firstTx))).toBe(false);
-      const messages = await collectMessages(channel, server.url);
+      const messages = await collectMessages(channel, { redisUrl: server.url });
       await vi.waitFor(() => expect(reader.isSubscribed).toBe(true), { timeout: 10_000 });
       try {
         await proxy.up();
