@@ -237,6 +237,29 @@ describe('Dispatcher: checkpoint after ack (rule 1)', () => {
     expect(s.dispatcher.stats).toMatchObject({ batches: 2, publishes: 2 });
   });
 
+  it('a halt during the leadership check (a re-stream) leaves the round unsettled: no boundary offered', async () => {
+    const s = setup({
+      onFenced: () => {
+        s.dispatcher.halt();
+        return Promise.resolve(true);
+      },
+    });
+    s.txn(['a'], 100);
+    await settle();
+    s.transport.fenced = true;
+    s.txn(['b'], 200);
+    await s.dispatcher.drain();
+    expect(s.transport.sent).toEqual([
+      'send a#1@binlog.000001:100',
+      'send cp@100 b#2@binlog.000001:200',
+    ]);
+    // b's boundary is never offered for a checkpoint by the retired dispatcher:
+    // the refused one (a's) is still the newest pending.
+    expect(s.writer.pending).toEqual(cp(100));
+    expect(s.writer.stored).toBe(null);
+    expect(s.halted).toEqual([]);
+  });
+
   it('a fenced write that the leadership check denies halts with E_FENCED', async () => {
     const s = setup({ onFenced: () => Promise.resolve(false) });
     s.transport.fenced = true;
@@ -713,6 +736,23 @@ describe('Dispatcher: logs', () => {
         removed: 20,
         msg: 'key space flushed',
       }),
+    ]);
+  });
+
+  it('a flush without patterns (an L1 reset) is logged as such', async () => {
+    const s = setup();
+    s.batcher.flush([], true, null);
+    await s.dispatcher.drain();
+    expect(s.lines).toEqual([
+      {
+        level: 30,
+        time: expect.any(Number) as number,
+        pid: expect.any(Number) as number,
+        hostname: expect.any(String) as string,
+        component: 'dispatch',
+        flushAll: true,
+        msg: 'L1 reset announced',
+      },
     ]);
   });
 
