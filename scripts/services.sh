@@ -342,7 +342,9 @@ start_redis() {
     die "redis: port $REDIS_PORT is already used by another process (set SLUICE_REDIS_PORT)"
   mkdir -p "$REDIS_DIR"
   # No persistence: tests own their keys and a restart must come back empty.
+  # The socket serves redis.url unix:// (test/integration/redis-socket.test.ts, the bench).
   if ! redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --unixsocket "$REDIS_DIR/redis.sock" --unixsocketperm 700 \
     --daemonize yes --dir "$REDIS_DIR" --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" \
     >"$REDIS_DIR/console.log" 2>&1; then
     show_log "$REDIS_DIR/console.log"

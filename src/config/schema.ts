@@ -6,6 +6,7 @@ import { KeyTemplate } from '../keys/KeyTemplate.js';
 import type { MappingRule } from '../pipeline/mapping/KeyMapper.js';
 import { parseGtidSet, parsePosition } from '../pipeline/position.js';
 import type { BinlogPosition } from '../pipeline/position.js';
+import { isRedisSocketUrl, parseRedisSocketUrl } from '../infra/redisSocket.js';
 import { splitSourceHosts } from '../infra/sourceHosts.js';
 import { configError, formatPath } from './issues.js';
 import type { ConfigIssue } from './issues.js';
@@ -40,8 +41,7 @@ function bool() {
 }
 
 /** A URL with one of `protocols` (e.g. `mysql:`) and a host; errors print it redacted. */
-function url(protocols: readonly string[]) {
-  const expected = protocols.map((p) => `${p}//`).join(' or ');
+function url(protocols: readonly string[], expected = protocols.map((p) => `${p}//`).join(' or ')) {
   return z.string().superRefine((text, ctx) => {
     let parsed: URL | undefined;
     try {
@@ -56,6 +56,27 @@ function url(protocols: readonly string[]) {
     } else if (parsed.hostname === '') {
       ctx.addIssue({ code: 'custom', message: `"${redactUrl(text)}" has no host` });
     }
+  });
+}
+
+/**
+ * `redis.url`: `redis://` or `rediss://` with a host, or a co-located
+ * server's Unix socket (`unix:///run/redis/redis.sock?db=N`, see
+ * infra/redisSocket.ts).
+ */
+function redisUrl() {
+  const tcp = url(['redis:', 'rediss:'], 'redis://, rediss:// or unix://');
+  return z.string().superRefine((text, ctx) => {
+    if (!isRedisSocketUrl(text)) {
+      const checked = tcp.safeParse(text);
+      for (const issue of checked.error?.issues ?? []) {
+        ctx.addIssue({ code: 'custom', message: issue.message });
+      }
+      return;
+    }
+    const socket = parseRedisSocketUrl(text);
+    if ('error' in socket)
+      ctx.addIssue({ code: 'custom', message: `"${redactUrl(text)}" ${socket.error}` });
   });
 }
 
@@ -240,7 +261,7 @@ const SENTINEL_ONLY = [
 const redisSchema = z
   .strictObject({
     /** Required unless `sentinels` name the servers. */
-    url: url(['redis:', 'rediss:']).optional(),
+    url: redisUrl().optional(),
     /** Redis Cluster: `url` (and `nodes`) are seed nodes; the client discovers the rest. */
     cluster: bool().default(false),
     /** More cluster seed nodes (HOST:PORT), tried when `url`'s node is down. */
@@ -315,7 +336,14 @@ const redisSchema = z
         }
       }
     }
-    if (r.cluster && r.url !== undefined && !/^\/?0?$/.test(urlPath(r.url))) {
+    if (r.cluster && r.url !== undefined && isRedisSocketUrl(r.url)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message:
+          'a Redis Cluster is reached over TCP: a redis:// or rediss:// seed node, not a socket',
+      });
+    } else if (r.cluster && r.url !== undefined && !/^\/?0?$/.test(urlPath(r.url))) {
       ctx.addIssue({
         code: 'custom',
         path: ['url'],

@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { backoffDelay, REDIS_BACKOFF } from './backoff.js';
+import { isRedisSocketUrl, parseRedisSocketUrl } from './redisSocket.js';
 
 /** Where Redis is: `redis.*` of the configuration. */
 export interface RedisTarget {
@@ -59,6 +60,12 @@ function baseOptions(role: string): ClientOptions {
  * retry or pause), and reconnects back off up to 2 s.
  */
 export function createRedis(url: string, role: string, extra: ClientOptions = {}): Redis {
+  if (isRedisSocketUrl(url)) {
+    const socket = parseRedisSocketUrl(url);
+    // The configuration refused a bad one already; the message never repeats the URL.
+    if ('error' in socket) throw new Error(`createRedis: redis.url ${socket.error}`);
+    return new Redis({ ...socket, ...baseOptions(role), ...extra });
+  }
   return new Redis(url, { ...baseOptions(role), ...extra });
 }
 

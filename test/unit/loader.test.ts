@@ -108,7 +108,37 @@ describe('loadConfig: broken configurations', () => {
       name: 'redis URL with the wrong scheme',
       yaml: FULL.replace('redis://127.0.0.1:6380/0', 'http://:hunter2@127.0.0.1:6380'),
       code: 'E_CONFIG_INVALID',
-      line: 'redis.url: "http://:***@127.0.0.1:6380" must be a redis:// or rediss:// URL',
+      line: 'redis.url: "http://:***@127.0.0.1:6380" must be a redis://, rediss:// or unix:// URL',
+    },
+    {
+      name: 'redis socket URL naming another host (password redacted)',
+      yaml: FULL.replace('redis://127.0.0.1:6380/0', 'unix://u:hunter2@cache1/run/redis.sock'),
+      code: 'E_CONFIG_INVALID',
+      line: 'redis.url: "unix://u:***@cache1/run/redis.sock" names host "cache1": a Unix socket is on this machine (localhost)',
+    },
+    {
+      name: 'redis socket URL without a socket file',
+      yaml: FULL.replace('redis://127.0.0.1:6380/0', 'unix:///run/redis/'),
+      code: 'E_CONFIG_INVALID',
+      line: 'redis.url: "unix:///run/redis/" names no socket file (unix:///path/to/redis.sock)',
+    },
+    {
+      name: 'redis socket URL with a parameter other than db',
+      yaml: FULL.replace('redis://127.0.0.1:6380/0', 'unix:///run/redis.sock?password=hunter2'),
+      code: 'E_CONFIG_INVALID',
+      line: 'redis.url: "unix:///run/redis.sock?password=***" has parameter "password": only db is understood',
+    },
+    {
+      name: 'redis socket URL with a db that is no number',
+      yaml: FULL.replace('redis://127.0.0.1:6380/0', 'unix:///run/redis.sock?db=two'),
+      code: 'E_CONFIG_INVALID',
+      line: 'redis.url: "unix:///run/redis.sock?db=two" has db that is not a number 0 to 9999999',
+    },
+    {
+      name: 'redis socket URL with credentials but no host (password redacted)',
+      yaml: FULL.replace('redis://127.0.0.1:6380/0', 'unix://u:hunter2@/run/redis.sock'),
+      code: 'E_CONFIG_INVALID',
+      line: 'redis.url: "unix://u:***@/run/redis.sock" is not a valid URL (unix:///path/to/redis.sock, credentials as unix://user:password@localhost/path)',
     },
     {
       name: 'startFrom that is no position',
@@ -403,6 +433,17 @@ describe('loadConfig: valid configurations', () => {
     expect(config.source.url).toBe('mariadb://repl:p$${x}@db.internal:3306/app');
     expect(config.database.url).toBe('mariadb://repl:p$${x}@db.internal:3306/app');
     expect(config.redis.url).toBe('rediss://cache.internal:6379/1');
+  });
+
+  it('takes a co-located Redis by its Unix socket, with a database and ACL credentials', () => {
+    for (const url of [
+      'unix:///run/redis/redis.sock',
+      'unix:///run/redis/redis.sock?db=2',
+      'unix://sluice:secret@localhost/run/redis/redis.sock?db=0',
+    ]) {
+      const config = loadConfig({ path: fixture(MINIMAL), env: { SLUICE_REDIS_URL: url } });
+      expect(config.redis.url).toBe(url);
+    }
   });
 
   it('an override replaces a field whose ${VAR} is unset', () => {

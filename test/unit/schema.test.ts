@@ -242,6 +242,15 @@ describe('redis.cluster and redis.nodes', () => {
     expect(
       issuesOf({ ...document, redis: { url: 'redis://h:6379', cluster: true, nodes: ['h2'] } }),
     ).toEqual([{ path: 'redis.nodes[0]', message: 'must be HOST:PORT, e.g. 10.0.0.5:6379' }]);
+    expect(
+      issuesOf({ ...document, redis: { url: 'unix:///run/redis.sock', cluster: true } }),
+    ).toEqual([
+      {
+        path: 'redis.url',
+        message:
+          'a Redis Cluster is reached over TCP: a redis:// or rediss:// seed node, not a socket',
+      },
+    ]);
     expect(issuesOf({ ...document, redis: { url: 'redis://h:6379/3', cluster: true } })).toEqual([
       {
         path: 'redis.url',

@@ -32,7 +32,8 @@ export function writeConfig(c: BenchConfig): string {
       startFrom: c.startFrom,
     },
     database: { url: bench.adminUrl },
-    redis: { url: bench.redisUrl },
+    // BENCH_REDIS_SOCKET=1: the daemons reach Redis by its Unix socket instead of 127.0.0.1.
+    redis: { url: process.env.BENCH_REDIS_SOCKET === '1' ? bench.redisSocketUrl : bench.redisUrl },
     // BENCH_INVALIDATION='{"batchMaxKeys":2000}' overrides settings (batch tuning sweeps).
     invalidation: { channel: c.channel, ...c.invalidation, ...benchOverrides() },
     rules: c.rules,

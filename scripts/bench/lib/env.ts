@@ -52,6 +52,8 @@ export const bench = {
     bigNumberStrings: false,
   },
   redisUrl: `redis://127.0.0.1:${REDIS_PORT}/0`,
+  /** The same Redis by its Unix socket (scripts/services.sh opens one in its folder). */
+  redisSocketUrl: `unix://${join(ROOT, '.data/bench/redis/redis.sock')}?db=0`,
   mariadbPidFile: join(ROOT, '.data/bench/mariadb/mysqld.pid'),
   redisPidFile: join(ROOT, '.data/bench/redis/redis.pid'),
 } as const;
