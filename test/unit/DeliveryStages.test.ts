@@ -151,4 +151,16 @@ describe('DeliveryStages counters across a re-stream', () => {
     expect('onFenced' in plain).toBe(false);
     expect('onAcked' in plain).toBe(false);
   });
+
+  it('builds every transport with the replica wait (redis.waitReplicas), rebuilds included; none without', () => {
+    const waitOf = (d: DeliveryStages): unknown =>
+      (callbacksOf(d.dispatcher).transport as unknown as { options: { wait?: unknown } }).options
+        .wait;
+    const wait = { replicas: 2, timeoutMs: 500 };
+    const d = stages(undefined, { wait });
+    expect(waitOf(d)).toEqual(wait);
+    d.rebuild(null);
+    expect(waitOf(d)).toEqual(wait);
+    expect(waitOf(stages())).toBe(null);
+  });
 });
