@@ -13,6 +13,8 @@ export interface BenchConfig {
   readonly listen?: string;
   readonly invalidation?: Readonly<Record<string, number>>;
   readonly logLevel?: string;
+  /** Another `redis.url` than the bench Redis over TCP (e.g. bench.redisSocketUrl). */
+  readonly redisUrl?: string;
 }
 
 function benchOverrides(): Record<string, number> {
@@ -33,7 +35,11 @@ export function writeConfig(c: BenchConfig): string {
     },
     database: { url: bench.adminUrl },
     // BENCH_REDIS_SOCKET=1: the daemons reach Redis by its Unix socket instead of 127.0.0.1.
-    redis: { url: process.env.BENCH_REDIS_SOCKET === '1' ? bench.redisSocketUrl : bench.redisUrl },
+    redis: {
+      url:
+        c.redisUrl ??
+        (process.env.BENCH_REDIS_SOCKET === '1' ? bench.redisSocketUrl : bench.redisUrl),
+    },
     // BENCH_INVALIDATION='{"batchMaxKeys":2000}' overrides settings (batch tuning sweeps).
     invalidation: { channel: c.channel, ...c.invalidation, ...benchOverrides() },
     rules: c.rules,
