@@ -320,6 +320,14 @@ stop_mariadb() {
 
 # ---------------------------------------------------------------- Redis
 
+# In the data folder, unless its path is too long for a socket (108 bytes
+# with the terminating NUL): then in /tmp, named by the port (one server per port).
+redis_socket() {
+  local path="$REDIS_DIR/redis.sock"
+  if ((${#path} > 100)); then path="/tmp/sluice-redis-$REDIS_PORT.sock"; fi
+  echo "$path"
+}
+
 redis_pid() { # live pid of *our* redis, answering on its port
   local pid
   pid="$(live_pid "$REDIS_PID" redis-server)" || return 1
@@ -344,7 +352,7 @@ start_redis() {
   # No persistence: tests own their keys and a restart must come back empty.
   # The socket serves redis.url unix:// (test/integration/redis-socket.test.ts, the bench).
   if ! redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --unixsocket "$REDIS_DIR/redis.sock" --unixsocketperm 700 \
+    --unixsocket "$(redis_socket)" --unixsocketperm 700 \
     --daemonize yes --dir "$REDIS_DIR" --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" \
     >"$REDIS_DIR/console.log" 2>&1; then
     show_log "$REDIS_DIR/console.log"

@@ -34,6 +34,12 @@ export const WORK_DIR = join(ROOT, '.data/bench/work');
 
 const SOURCE = { host: '127.0.0.1', port: MARIADB_PORT, user: 'sluice', password: 'sluice-secret' };
 
+/** scripts/services.sh's redis_socket: in the bench's Redis folder, or in /tmp when that path is too long. */
+function redisSocketPath(): string {
+  const path = join(ROOT, '.data/bench/redis/redis.sock');
+  return path.length > 100 ? `/tmp/sluice-redis-${REDIS_PORT}.sock` : path;
+}
+
 export const bench = {
   mariadbPort: MARIADB_PORT,
   redisPort: REDIS_PORT,
@@ -52,8 +58,8 @@ export const bench = {
     bigNumberStrings: false,
   },
   redisUrl: `redis://127.0.0.1:${REDIS_PORT}/0`,
-  /** The same Redis by its Unix socket (scripts/services.sh opens one in its folder). */
-  redisSocketUrl: `unix://${join(ROOT, '.data/bench/redis/redis.sock')}?db=0`,
+  /** The same Redis by its Unix socket (where scripts/services.sh opens it: redis_socket). */
+  redisSocketUrl: `unix://${redisSocketPath()}?db=0`,
   mariadbPidFile: join(ROOT, '.data/bench/mariadb/mysqld.pid'),
   redisPidFile: join(ROOT, '.data/bench/redis/redis.pid'),
 } as const;
