@@ -14,6 +14,9 @@ export interface RedisSocketTarget {
   readonly db?: number;
 }
 
+/** The highest database number, as for `redis.db`. */
+const MAX_DB = 1_000_000;
+
 /** True when `url` is meant as a Unix socket URL (whether or not it is a valid one). */
 export function isRedisSocketUrl(url: string): boolean {
   return /^unix:/i.test(url);
@@ -37,20 +40,31 @@ export function parseRedisSocketUrl(url: string): RedisSocketTarget | { readonly
   if (u.hostname !== '' && u.hostname !== 'localhost') {
     return { error: `names host "${u.hostname}": a Unix socket is on this machine (localhost)` };
   }
-  const path = decodeURIComponent(u.pathname);
+  let path: string;
+  let username: string;
+  let password: string;
+  try {
+    path = decodeURIComponent(u.pathname);
+    username = decodeURIComponent(u.username);
+    password = decodeURIComponent(u.password);
+  } catch {
+    return { error: 'has a malformed %-escape' };
+  }
   if (path === '' || path === '/' || path.endsWith('/')) {
     return { error: 'names no socket file (unix:///path/to/redis.sock)' };
   }
   let db: number | undefined;
   for (const [name, value] of u.searchParams) {
     if (name !== 'db') return { error: `has parameter "${name}": only db is understood` };
-    if (!/^\d{1,7}$/.test(value)) return { error: 'has db that is not a number 0 to 9999999' };
+    if (!/^\d{1,7}$/.test(value) || Number(value) > MAX_DB) {
+      return { error: `has db that is not a number 0 to ${MAX_DB}` };
+    }
     db = Number(value);
   }
   return {
     path,
-    ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
-    ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
+    ...(username === '' ? {} : { username }),
+    ...(password === '' ? {} : { password }),
     ...(db === undefined ? {} : { db }),
   };
 }

@@ -132,7 +132,7 @@ describe('loadConfig: broken configurations', () => {
       name: 'redis socket URL with a db that is no number',
       yaml: FULL.replace('redis://127.0.0.1:6380/0', 'unix:///run/redis.sock?db=two'),
       code: 'E_CONFIG_INVALID',
-      line: 'redis.url: "unix:///run/redis.sock?db=two" has db that is not a number 0 to 9999999',
+      line: 'redis.url: "unix:///run/redis.sock?db=two" has db that is not a number 0 to 1000000',
     },
     {
       name: 'redis socket URL with credentials but no host (password redacted)',

@@ -6,9 +6,9 @@ describe('redis.url as a Unix socket', () => {
     expect(parseRedisSocketUrl('unix:///run/redis/redis.sock')).toEqual({
       path: '/run/redis/redis.sock',
     });
-    expect(parseRedisSocketUrl('unix:///tmp/my%20redis.sock?db=12')).toEqual({
+    expect(parseRedisSocketUrl('unix:///tmp/my%20redis.sock?db=1000000')).toEqual({
       path: '/tmp/my redis.sock',
-      db: 12,
+      db: 1_000_000,
     });
     expect(parseRedisSocketUrl('unix://sl%40ice:p%3Ass@localhost/run/r.sock?db=0')).toEqual({
       path: '/run/r.sock',
@@ -30,8 +30,10 @@ describe('redis.url as a Unix socket', () => {
       'unix:///run/redis/',
       'unix:///run/r.sock?db=1&timeout=5',
       'unix:///run/r.sock?db=-1',
-      'unix:///run/r.sock?db=12345678',
+      'unix:///run/r.sock?db=1000001',
       'unix://u:hunter2@/run/redis.sock',
+      'unix:///run/r%ZZ.sock',
+      'unix://u:hunter2%E0@localhost/run/r.sock',
       'redis://127.0.0.1:6379',
     ].map((url) => {
       const parsed = parseRedisSocketUrl(url);
@@ -43,9 +45,11 @@ describe('redis.url as a Unix socket', () => {
       'names no socket file (unix:///path/to/redis.sock)',
       'names no socket file (unix:///path/to/redis.sock)',
       'has parameter "timeout": only db is understood',
-      'has db that is not a number 0 to 9999999',
-      'has db that is not a number 0 to 9999999',
+      'has db that is not a number 0 to 1000000',
+      'has db that is not a number 0 to 1000000',
       'is not a valid URL (unix:///path/to/redis.sock, credentials as unix://user:password@localhost/path)',
+      'has a malformed %-escape',
+      'has a malformed %-escape',
       'is not a unix: URL',
     ]);
     expect(errors.join('\n')).not.toContain('hunter2');
