@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Command } from 'ioredis';
 import { luaScript } from '../checkpoint/lua.js';
+import { bulk, EncodedCommand } from './EncodedCommand.js';
 import type { Round } from './Transport.js';
 
 /**
@@ -40,9 +40,9 @@ export function roundScriptSha(): { script: string; sha: string } {
  * and the checkpoint write, a result array, a Buffer.concat, and the
  * checkpoint script's full text with every write (plain EVAL).
  */
-export class RoundCommand extends Command {
-  private constructor(private readonly wire: Buffer) {
-    super('evalsha', []);
+export class RoundCommand extends EncodedCommand {
+  private constructor(wire: Buffer) {
+    super('evalsha', wire);
   }
 
   /** The command ending `round` on `channel`, or null when it has neither a checkpoint nor batches. */
@@ -62,21 +62,11 @@ export class RoundCommand extends Command {
           bulk(cp.fence === null ? '' : String(cp.fence.token)) +
           bulk(cp.json) +
           bulk(cp.primary ?? '');
-    // Flattened once: the command lives until its reply, and a rope would
-    // survive young-generation collections piece by piece.
     return new RoundCommand(Buffer.from(head + checkpointArgs + bulk(channel) + messages, 'utf8'));
   }
 
   /** The same bytes as a new command (after NOSCRIPT: a command is sent once). */
   again(): RoundCommand {
-    return new RoundCommand(this.wire);
+    return new RoundCommand(this.toWritable());
   }
-
-  override toWritable(): Buffer {
-    return this.wire;
-  }
-}
-
-function bulk(value: string): string {
-  return `$${Buffer.byteLength(value)}\r\n${value}\r\n`;
 }
