@@ -10,22 +10,13 @@ import { keySlot } from '../../src/keys/slot.js';
 import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
 import { position } from '../../src/pipeline/position.js';
 import { assembleStages, type Stages } from '../../src/pipeline/stages.js';
-
-/** Keys with hash tags, stray braces and non-ASCII text: every slot rule gets exercised. */
-const keyArb = fc.oneof(
-  fc.string({ maxLength: 12 }),
-  fc
-    .tuple(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }))
-    .map(([a, b, c]) => `${a}{${b}}${c}`),
-  fc.string({ unit: fc.constantFrom('{', '}', 'a', 'é', '🐳', ':'), maxLength: 8 }),
-  fc.nat(100_000).map((n) => `user:${n}`),
-);
+import { redisKeyArb } from '../helpers/arbitraries.js';
 
 describe('unlinkCommands (per-slot UNLINK planning)', () => {
   it('never puts keys of two slots in one UNLINK, respects the chunk, and loses no key', () => {
     fc.assert(
       fc.property(
-        fc.array(keyArb, { maxLength: 300 }),
+        fc.array(redisKeyArb, { maxLength: 300 }),
         fc.integer({ min: 1, max: 40 }),
         (keys, chunk) => {
           const commands = unlinkCommands(keys, chunk);
@@ -46,7 +37,7 @@ describe('unlinkCommands (per-slot UNLINK planning)', () => {
 
   it('a data key and its lease key always travel in the same UNLINK', () => {
     fc.assert(
-      fc.property(fc.uniqueArray(keyArb, { maxLength: 200 }), (keys) => {
+      fc.property(fc.uniqueArray(redisKeyArb, { maxLength: 200 }), (keys) => {
         const args = keys.flatMap((k) => [k, RedisKeys.lease(k)]);
         const commands = unlinkCommands(args, 1000);
         for (const k of keys) {
@@ -255,17 +246,20 @@ describe('the delivery stages on a Redis Cluster', () => {
 
   it('keys of any shape never produce a multi-slot UNLINK or a cross-node pipeline', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(keyArb, { minLength: 1, maxLength: 400 }), async (keys) => {
-        const cluster = new FakeCluster();
-        const sink = sinkOn(cluster);
-        sink.add(keys, checkpoint(1));
-        await sink.drain(); // the fake throws (and the sink would retry forever) on a violation
-        expect(new Set(unlinked(cluster.log))).toEqual(
-          new Set(keys.flatMap((k) => [k, RedisKeys.lease(k)])),
-        );
-        expect(sink.dispatcher.stats.retries).toBe(0);
-        await sink.close();
-      }),
+      fc.asyncProperty(
+        fc.uniqueArray(redisKeyArb, { minLength: 1, maxLength: 400 }),
+        async (keys) => {
+          const cluster = new FakeCluster();
+          const sink = sinkOn(cluster);
+          sink.add(keys, checkpoint(1));
+          await sink.drain(); // the fake throws (and the sink would retry forever) on a violation
+          expect(new Set(unlinked(cluster.log))).toEqual(
+            new Set(keys.flatMap((k) => [k, RedisKeys.lease(k)])),
+          );
+          expect(sink.dispatcher.stats.retries).toBe(0);
+          await sink.close();
+        },
+      ),
       { numRuns: 30 },
     );
   });
