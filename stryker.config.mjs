@@ -53,8 +53,11 @@ export default {
     // A Redis primary change: the watch that notices it and the policy that re-streams.
     'src/pipeline/checkpoint/PrimaryWatch.ts',
     'src/pipeline/policies/redisPolicy.ts',
-    // A round trip as one write (UNLINKs, then the checkpoint and PUBLISHes in one script call),
+    // A round trip as one write (UNLINKs, then the checkpoint and PUBLISHes in one script call;
+    // the scripts' text read by lua.ts),
     // and the source path's translation of events and GTIDs into boundaries.
+    'src/pipeline/checkpoint/lua.ts',
+    'src/pipeline/transport/EncodedCommand.ts',
     'src/pipeline/transport/RoundCommand.ts',
     'src/pipeline/transport/SingleRedisTransport.ts',
     'src/pipeline/transport/UnlinkCommand.ts',
