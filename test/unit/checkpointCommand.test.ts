@@ -6,17 +6,18 @@ import {
 import { luaScript } from '../../src/pipeline/checkpoint/lua.js';
 import { checkpointWrite } from '../helpers/checkpointWrite.js';
 
-const write = checkpointWrite;
-
 describe('checkpointCommand', () => {
   it('a write nothing guards is a plain SET, written whatever the reply', () => {
-    const w = write({});
+    const w = checkpointWrite({});
     expect(checkpointCommand(w)).toEqual(['set', w.key, w.json]);
     expect(checkpointOutcome(w, 'OK')).toBe('written');
   });
 
   it('a fenced or primary-checked write is the checkpoint-set script; its reply is the outcome', () => {
-    const fenced = write({ fence: { key: 'sluice:fence:{main}', token: 7 }, primary: 'run:repl' });
+    const fenced = checkpointWrite({
+      fence: { key: 'sluice:fence:{main}', token: 7 },
+      primary: 'run:repl',
+    });
     expect(checkpointCommand(fenced)).toEqual([
       'eval',
       luaScript('checkpoint-set-2'),
@@ -28,7 +29,7 @@ describe('checkpointCommand', () => {
       'run:repl',
     ]);
     // Unfenced: the checkpoint key stands in for the counter (same slot), token ''.
-    const checked = write({ primary: 'run:repl' });
+    const checked = checkpointWrite({ primary: 'run:repl' });
     expect(checkpointCommand(checked).slice(3)).toEqual([
       checked.key,
       checked.key,
