@@ -62,7 +62,7 @@ export class RoundCommand extends EncodedCommand {
           bulk(cp.fence === null ? '' : String(cp.fence.token)) +
           bulk(cp.json) +
           bulk(cp.primary ?? '');
-    return new RoundCommand(Buffer.from(head + checkpointArgs + bulk(channel) + messages, 'utf8'));
+    return new RoundCommand(Buffer.from(head + checkpointArgs + bulk(channel) + messages));
   }
 
   /** The same bytes as a new command (after NOSCRIPT: a command is sent once). */

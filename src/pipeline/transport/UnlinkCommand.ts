@@ -12,7 +12,7 @@ import { EncodedCommand } from './EncodedCommand.js';
  */
 export class UnlinkCommand extends EncodedCommand {
   private constructor(args: number, body: string) {
-    super('unlink', Buffer.from(`*${args + 1}\r\n$6\r\nUNLINK\r\n${body}`, 'utf8'));
+    super('unlink', Buffer.from(`*${args + 1}\r\n$6\r\nUNLINK\r\n${body}`));
   }
 
   /**
