@@ -12,6 +12,8 @@ export interface SysbenchShape {
   /** Run for this long (`--time`), or until `events` transactions (`--events`, `--time=0`). */
   readonly seconds?: number;
   readonly events?: number;
+  /** A fixed arrival rate in transactions per second (`--rate`); 0 or absent: as fast as it goes. */
+  readonly rate?: number;
 }
 
 /** Installs sysbench when missing (root only); `log` reports the install. */
@@ -54,6 +56,7 @@ export function sysbenchArgs(command: string, shape: SysbenchShape): string[] {
     ...(shape.events === undefined
       ? [`--time=${shape.seconds ?? 30}`]
       : [`--events=${shape.events}`, '--time=0']),
+    ...(shape.rate ? [`--rate=${shape.rate}`] : []),
     '--report-interval=10',
     command,
   ];

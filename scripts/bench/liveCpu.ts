@@ -1,0 +1,235 @@
+// Where a live listener's CPU goes, per committed transaction: the daemon
+// against the floor (a bare zongji listener decoding the same tables) under
+// sysbench oltp_write_only at a FIXED rate, so both see the same stream and
+// neither's speed changes how much work there is (the sustained scenario runs
+// sysbench flat out, and its transaction rate moves with whoever listens).
+//
+//   node --import tsx scripts/bench/liveCpu.ts [RATE=1500] [SECONDS=15] [ROUNDS=3]
+//
+// Per listener and round: CPU time per transaction (scheduler accounting)
+// split by thread (the main thread, V8's helper threads, libuv's pool, ...),
+// the main thread's wake-ups (voluntary context switches) and preemptions per
+// transaction, and for the daemon its Redis round trips per transaction.
+// BENCH_LIVE_FLOOR_ENV / BENCH_LIVE_DAEMON_NODE_OPTIONS: extra environment
+// for one side (e.g. NODE_OPTIONS=--max-semi-space-size=…).
+// A diagnostic for issue 15 (docs/benchmarks.md), not part of `npm run bench`.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeConfig } from './lib/config.js';
+import { join } from 'node:path';
+import {
+  adminConnection,
+  randomServerId,
+  resetBenchRedis,
+  ROOT,
+  servicesUp,
+  WORK_DIR,
+} from './lib/env.js';
+import { startNode, startWorker, type Proc } from './lib/procs.js';
+import { ensureSysbench, runSysbench, type SysbenchShape } from './lib/sysbench.js';
+
+const RATE = Number(process.argv[2] ?? 1500);
+const SECONDS = Number(process.argv[3] ?? 15);
+const ROUNDS = Number(process.argv[4] ?? 3);
+const TABLES = 4;
+/** BENCH_BASELINE_ROOT: another built checkout's daemon, measured in the same rounds. */
+const BASELINE = process.env.BENCH_BASELINE_ROOT;
+const SHAPE: SysbenchShape = { tables: TABLES, tableSize: 10_000, threads: 8, rate: RATE };
+
+interface ThreadSample {
+  readonly name: string;
+  readonly cpuNs: number;
+  readonly voluntary: number;
+  readonly involuntary: number;
+}
+
+/** Every thread of `pid`: name, CPU ns (schedstat), context switches (status). */
+function threads(pid: number): Map<number, ThreadSample> {
+  const out = new Map<number, ThreadSample>();
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const dir = `/proc/${pid}/task/${task}`;
+      const status = readFileSync(`${dir}/status`, 'utf8');
+      const count = (field: string): number =>
+        Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+      out.set(Number(task), {
+        name: readFileSync(`${dir}/comm`, 'utf8').trim(),
+        cpuNs: Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]),
+        voluntary: count('voluntary_ctxt_switches'),
+        involuntary: count('nonvoluntary_ctxt_switches'),
+      });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+interface Measured {
+  readonly usPerTx: number;
+  /** CPU µs per transaction by thread group: main, or the thread's name. */
+  readonly byGroup: Record<string, number>;
+  readonly wakeupsPerTx: number;
+  readonly preemptionsPerTx: number;
+  readonly transactions: number;
+}
+
+async function measure(listener: Proc, who: string, round: number): Promise<Measured> {
+  await runSysbench('run', { ...SHAPE, seconds: 5 }); // warm-up, not measured
+  const before = threads(listener.pid);
+  // BENCH_LIVE_PERF=1: on-CPU samples of the listener (perf's cpu-clock: only
+  // time on a CPU counts, kernel included; V8's --cpu-prof samples wall time).
+  const perf =
+    process.env.BENCH_LIVE_PERF === '1'
+      ? spawn(
+          'perf',
+          [
+            'record',
+            '-e',
+            'cpu-clock',
+            '-F',
+            '1999',
+            '-g',
+            '-p',
+            String(listener.pid),
+            '-o',
+            join(WORK_DIR, `perf-${who}-${round}.data`),
+          ],
+          { stdio: 'ignore' },
+        )
+      : null;
+  const output = await runSysbench('run', { ...SHAPE, seconds: SECONDS });
+  const after = threads(listener.pid);
+  if (perf !== null) {
+    perf.kill('SIGINT');
+    await new Promise((r) => perf.once('exit', r));
+  }
+  const transactions = Number(/transactions:\s+(\d+)/.exec(output)?.[1] ?? Number.NaN);
+  const byGroup: Record<string, number> = {};
+  let total = 0;
+  for (const [tid, a] of after) {
+    const b = before.get(tid);
+    const ns = a.cpuNs - (b?.cpuNs ?? 0);
+    const group = tid === listener.pid ? 'main' : a.name;
+    byGroup[group] = (byGroup[group] ?? 0) + ns / 1000 / transactions;
+    total += ns;
+  }
+  const main = after.get(listener.pid) as ThreadSample;
+  const main0 = before.get(listener.pid) as ThreadSample;
+  return {
+    usPerTx: total / 1000 / transactions,
+    byGroup,
+    wakeupsPerTx: (main.voluntary - main0.voluntary) / transactions,
+    preemptionsPerTx: (main.involuntary - main0.involuntary) / transactions,
+    transactions,
+  };
+}
+
+const extraEnv = (name: string): NodeJS.ProcessEnv =>
+  process.env[name] ? { NODE_OPTIONS: process.env[name] } : {};
+
+async function main(): Promise<void> {
+  servicesUp();
+  await resetBenchRedis();
+  ensureSysbench((t) => console.error(t));
+  const conn = await adminConnection();
+  await conn.query('CREATE DATABASE IF NOT EXISTS sbtest');
+  await runSysbench('cleanup', SHAPE);
+  await runSysbench('prepare', SHAPE);
+  await runSysbench('run', { ...SHAPE, rate: 0, seconds: 10 }); // fresh tables settle
+  await conn.end();
+  const rules = Array.from({ length: TABLES }, (_, i) => ({
+    table: `sbtest.sbtest${i + 1}`,
+    keys: [`sbtest${i + 1}:{id}`, `sbtest${i + 1}:k:{k}`],
+  }));
+  const config = writeConfig({
+    name: 'bench-live-cpu',
+    startFrom: 'end',
+    channel: 'sluice:bench:live-cpu',
+    rules,
+  });
+  const daemonOf = async (root: string): Promise<Proc> => {
+    const p = startNode([join(root, 'bin/sluice.js'), 'run', '--config', config], {
+      name: 'sluice-run',
+      env: extraEnv('BENCH_LIVE_DAEMON_NODE_OPTIONS'),
+    });
+    await p.waitFor((l) => l.msg === 'binlog streaming');
+    return p;
+  };
+  const listeners = {
+    daemon: () => daemonOf(ROOT),
+    baseline: () => daemonOf(BASELINE ?? ROOT),
+    floor: async (): Promise<Proc> => {
+      const p = startWorker(
+        'zongjiUnlink.ts',
+        [
+          String(randomServerId()),
+          'bench',
+          'probe_floor',
+          'floor:',
+          rules.map((r) => r.table).join(','),
+        ],
+        extraEnv('BENCH_LIVE_FLOOR_NODE_OPTIONS'),
+      );
+      await p.waitFor((l) => l.ready === true);
+      return p;
+    },
+  };
+  const results: Array<{ round: number; who: string; m: Measured; rounds: number | undefined }> =
+    [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const who3: ReadonlyArray<keyof typeof listeners> =
+      BASELINE === undefined ? ['daemon', 'floor'] : ['daemon', 'baseline', 'floor'];
+    const order = round % 2 === 1 ? who3 : [...who3].reverse();
+    for (const who of order) {
+      const p = await listeners[who]();
+      const m = await measure(p, who, round);
+      await p.stop();
+      const stopped = p.lines.find((l) => l.msg === 'pipeline stopped');
+      const perTx = (field: string): number =>
+        Number(stopped?.[field]) / Number(stopped?.transactions);
+      const rounds = stopped ? perTx('rounds') : undefined;
+      if (stopped)
+        console.log(
+          `  ${who} over its whole run: ${['rounds', 'batches', 'checkpoints'].map((f) => `${f} ${perTx(f).toFixed(3)}/tx`).join(', ')}`,
+        );
+      results.push({ round, who, m, rounds });
+      const groups = Object.entries(m.byGroup)
+        .sort((a, b) => b[1] - a[1])
+        .map(([g, us]) => `${g} ${us.toFixed(1)}`)
+        .join(', ');
+      console.log(
+        `round ${round} ${who.padEnd(6)} ${m.usPerTx.toFixed(1)} µs/tx (${m.transactions} tx) [${groups}] ` +
+          `main wake-ups ${m.wakeupsPerTx.toFixed(2)}/tx, preempted ${m.preemptionsPerTx.toFixed(2)}/tx` +
+          (rounds === undefined ? '' : `, round trips ${rounds.toFixed(3)}/tx`),
+      );
+    }
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)] as number;
+  };
+  const ratios = Array.from({ length: ROUNDS }, (_, i) => {
+    const d = results.find((r) => r.round === i + 1 && r.who === 'daemon')?.m.usPerTx as number;
+    const f = results.find((r) => r.round === i + 1 && r.who === 'floor')?.m.usPerTx as number;
+    return d / f;
+  });
+  if (BASELINE !== undefined) {
+    const vsBase = Array.from({ length: ROUNDS }, (_, i) => {
+      const of = (who: string): number =>
+        results.find((r) => r.round === i + 1 && r.who === who)?.m.usPerTx as number;
+      return of('daemon') / of('baseline');
+    });
+    console.log(
+      `daemon ÷ baseline (${BASELINE}) by round: ${vsBase.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsBase).toFixed(2)}×)`,
+    );
+  }
+  console.log(
+    `sysbench oltp_write_only at ${RATE} tx/s, ${SECONDS} s per pass; daemon ÷ floor CPU per transaction by round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}×)`,
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
