@@ -627,6 +627,40 @@ describe('Dispatcher: when the checkpoint goes', () => {
     expect(s.writer.stored).toEqual(cp(100));
   });
 
+  it('a due checkpoint rides the round of a batch still open instead of going alone', async () => {
+    const s = setup();
+    s.txn(['a'], 100);
+    await settle();
+    s.clock.advance(8);
+    s.batcher.add(['b']); // the open batch seals at 8 + 5 = 13
+    s.clock.advance(2); // 10: the checkpoint is due, and a round is 3 ms away
+    await settle();
+    expect(s.transport.sent).toEqual(['send a#1@binlog.000001:100']);
+    s.clock.advance(3);
+    await settle();
+    expect(s.transport.sent).toEqual([
+      'send a#1@binlog.000001:100',
+      'send cp@100 b#2@binlog.000001:100',
+    ]);
+    expect(s.writer.stored).toEqual(cp(100));
+    expect(s.dispatcher.stats).toMatchObject({ rounds: 2, checkpoints: 1 });
+  });
+
+  it('an open boundary without keys brings the round that carries a due checkpoint', async () => {
+    const s = setup();
+    s.txn(['a'], 100);
+    await settle();
+    s.clock.advance(8);
+    s.batcher.commit(cp(200)); // a transaction without keys: its boundary seals at 13
+    s.clock.advance(2);
+    await settle();
+    expect(s.transport.sent).toEqual(['send a#1@binlog.000001:100']);
+    s.clock.advance(3);
+    await s.dispatcher.drain();
+    expect(s.transport.sent).toEqual(['send a#1@binlog.000001:100', 'send cp@100', 'send cp@200']);
+    expect(s.writer.stored).toEqual(cp(200));
+  });
+
   it('a drain covers a row event handled just as it starts', async () => {
     let sneak = true;
     const s = setup({
