@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
+import { keysOf } from '../../src/pipeline/transport/SingleRedisTransport.js';
 import { UnlinkCommand } from '../../src/pipeline/transport/UnlinkCommand.js';
 import { redisKeyArb } from '../helpers/arbitraries.js';
 import { parseCommand } from '../helpers/resp.js';
@@ -42,5 +43,22 @@ describe('UnlinkCommand (pre-encoded UNLINK of keys and their lease keys)', () =
 
   it('sends nothing for no keys', () => {
     expect(UnlinkCommand.forKeys([], 1000)).toEqual([]);
+  });
+});
+
+describe("keysOf (a round's keys for its UNLINKs)", () => {
+  it('lists every key of every batch, in order; one batch is passed as it is', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(redisKeyArb, { maxLength: 8 }), { maxLength: 5 }), (lists) => {
+        const round = {
+          checkpoint: null,
+          batches: lists.map((keys, i) => ({ keys, message: `m${i}` })),
+        };
+        const keys = keysOf(round);
+        expect(keys).toEqual(lists.flat());
+        if (lists.length === 1) expect(keys).toBe(lists[0]);
+        else expect(lists.some((l) => l === keys)).toBe(false); // a new array: no batch is changed
+      }),
+    );
   });
 });
