@@ -148,17 +148,22 @@ async function main(): Promise<void> {
     channel: 'sluice:bench:live-cpu',
     rules,
   });
-  const daemonOf = async (root: string): Promise<Proc> => {
+  const daemonOf = async (root: string, env: NodeJS.ProcessEnv = {}): Promise<Proc> => {
     const p = startNode([join(root, 'bin/sluice.js'), 'run', '--config', config], {
       name: 'sluice-run',
-      env: extraEnv('BENCH_LIVE_DAEMON_NODE_OPTIONS'),
+      env: { ...extraEnv('BENCH_LIVE_DAEMON_NODE_OPTIONS'), ...env },
     });
     await p.waitFor((l) => l.msg === 'binlog streaming');
     return p;
   };
   const listeners = {
     daemon: () => daemonOf(ROOT),
-    baseline: () => daemonOf(BASELINE ?? ROOT),
+    // BENCH_BASELINE_ENV='{"NAME":"value"}': environment of the baseline's daemon only.
+    baseline: () =>
+      daemonOf(
+        BASELINE ?? ROOT,
+        JSON.parse(process.env.BENCH_BASELINE_ENV ?? '{}') as NodeJS.ProcessEnv,
+      ),
     floor: async (): Promise<Proc> => {
       const p = startWorker(
         'zongjiUnlink.ts',
