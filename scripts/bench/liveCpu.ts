@@ -9,14 +9,18 @@
 // Per listener and round: CPU time per transaction (scheduler accounting)
 // split by thread (the main thread, V8's helper threads, libuv's pool, ...),
 // the main thread's wake-ups (voluntary context switches) and preemptions per
-// transaction, and for the daemon its Redis round trips per transaction.
-// BENCH_LIVE_FLOOR_ENV / BENCH_LIVE_DAEMON_NODE_OPTIONS: extra environment
-// for one side (e.g. NODE_OPTIONS=--max-semi-space-size=…).
+// transaction, and for the daemon its Redis round trips, batches and
+// checkpoint writes per transaction.
+//   BENCH_BASELINE_ROOT=/path  another built checkout's daemon in the same rounds
+//   BENCH_BASELINE_ENV='{"NAME":"value"}'  environment of that daemon only
+//   BENCH_LIVE_DAEMON_NODE_OPTIONS, BENCH_LIVE_FLOOR_NODE_OPTIONS  NODE_OPTIONS
+//     of the daemons or of the floor (e.g. --perf-basic-prof)
+//   BENCH_LIVE_PERF=1  perf record -e cpu-clock of each pass (.data/bench/work)
 // A diagnostic for issue 15 (docs/benchmarks.md), not part of `npm run bench`.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { writeConfig } from './lib/config.js';
 import { join } from 'node:path';
+import { writeConfig } from './lib/config.js';
 import {
   adminConnection,
   randomServerId,
@@ -26,6 +30,7 @@ import {
   WORK_DIR,
 } from './lib/env.js';
 import { startNode, startWorker, type Proc } from './lib/procs.js';
+import { median } from './lib/stats.js';
 import { ensureSysbench, runSysbench, type SysbenchShape } from './lib/sysbench.js';
 
 const RATE = Number(process.argv[2] ?? 1500);
@@ -98,12 +103,21 @@ async function measure(listener: Proc, who: string, round: number): Promise<Meas
           { stdio: 'ignore' },
         )
       : null;
+  // Settles when perf has written its file, or could not start at all.
+  const perfDone =
+    perf === null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          perf.once('exit', () => resolve());
+          perf.once('error', (err) => {
+            console.error(`perf: ${err.message} (apt-get install linux-perf)`);
+            resolve();
+          });
+        });
   const output = await runSysbench('run', { ...SHAPE, seconds: SECONDS });
   const after = threads(listener.pid);
-  if (perf !== null) {
-    perf.kill('SIGINT');
-    await new Promise((r) => perf.once('exit', r));
-  }
+  perf?.kill('SIGINT');
+  await perfDone;
   const transactions = Number(/transactions:\s+(\d+)/.exec(output)?.[1] ?? Number.NaN);
   const byGroup: Record<string, number> = {};
   let total = 0;
@@ -210,10 +224,6 @@ async function main(): Promise<void> {
       );
     }
   }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)] as number;
-  };
   const ratios = Array.from({ length: ROUNDS }, (_, i) => {
     const d = results.find((r) => r.round === i + 1 && r.who === 'daemon')?.m.usPerTx as number;
     const f = results.find((r) => r.round === i + 1 && r.who === 'floor')?.m.usPerTx as number;
