@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
-import { keysOf } from '../../src/pipeline/transport/SingleRedisTransport.js';
 import { UnlinkCommand } from '../../src/pipeline/transport/UnlinkCommand.js';
 import { redisKeyArb } from '../helpers/arbitraries.js';
 import { parseCommand } from '../helpers/resp.js';
@@ -14,7 +13,7 @@ describe('UnlinkCommand (pre-encoded UNLINK of keys and their lease keys)', () =
         fc.integer({ min: 2, max: 50 }),
         (keys, maxArgs) => {
           const sent: string[] = [];
-          const commands = UnlinkCommand.forKeys(keys, maxArgs);
+          const commands = UnlinkCommand.forKeyLists([keys], maxArgs);
           // As few commands as the limit allows: each full but the last.
           expect(commands).toHaveLength(Math.ceil(keys.length / Math.floor(maxArgs / 2)));
           for (const command of commands) {
@@ -34,7 +33,7 @@ describe('UnlinkCommand (pre-encoded UNLINK of keys and their lease keys)', () =
 
   it('a limit under 2 still keeps a key with its lease key: one pair per command', () => {
     expect(
-      UnlinkCommand.forKeys(['a', 'b'], 1).map((c) => parseCommand(c.toWritable(), 0).args),
+      UnlinkCommand.forKeyLists([['a', 'b']], 1).map((c) => parseCommand(c.toWritable(), 0).args),
     ).toEqual([
       ['UNLINK', 'a', RedisKeys.lease('a')],
       ['UNLINK', 'b', RedisKeys.lease('b')],
@@ -42,23 +41,24 @@ describe('UnlinkCommand (pre-encoded UNLINK of keys and their lease keys)', () =
   });
 
   it('sends nothing for no keys', () => {
-    expect(UnlinkCommand.forKeys([], 1000)).toEqual([]);
+    expect(UnlinkCommand.forKeyLists([], 1000)).toEqual([]);
+    expect(UnlinkCommand.forKeyLists([[], []], 1000)).toEqual([]);
   });
 });
 
-describe("keysOf (a round's keys for its UNLINKs)", () => {
-  it('lists every key of every batch, in order; one batch is passed as it is', () => {
+describe('UnlinkCommand.forKeyLists over several lists (a round of several batches)', () => {
+  it('sends the same bytes as for the lists joined: in order, chunked across list boundaries', () => {
     fc.assert(
-      fc.property(fc.array(fc.array(redisKeyArb, { maxLength: 8 }), { maxLength: 5 }), (lists) => {
-        const round = {
-          checkpoint: null,
-          batches: lists.map((keys, i) => ({ keys, message: `m${i}` })),
-        };
-        const keys = keysOf(round);
-        expect(keys).toEqual(lists.flat());
-        if (lists.length === 1) expect(keys).toBe(lists[0]);
-        else expect(lists.some((l) => l === keys)).toBe(false); // a new array: no batch is changed
-      }),
+      fc.property(
+        fc.array(fc.array(redisKeyArb, { maxLength: 8 }), { maxLength: 5 }),
+        fc.integer({ min: 2, max: 12 }),
+        (lists, maxArgs) => {
+          const wire = (cs: UnlinkCommand[]) => cs.map((c) => c.toWritable().toString('latin1'));
+          expect(wire(UnlinkCommand.forKeyLists(lists, maxArgs))).toEqual(
+            wire(UnlinkCommand.forKeyLists([lists.flat()], maxArgs)),
+          );
+        },
+      ),
     );
   });
 });

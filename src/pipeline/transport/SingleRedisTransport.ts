@@ -6,7 +6,6 @@ import { UnlinkCommand } from './UnlinkCommand.js';
 import {
   checkReplicas,
   Transport,
-  type OutgoingBatch,
   type Round,
   type RoundAck,
   type TransportOptions,
@@ -36,9 +35,13 @@ export class SingleRedisTransport extends Transport {
   protected async attempt(round: Round): Promise<RoundAck> {
     const end = RoundCommand.of(round, this.options.channel);
     if (end === null) return { checkpoint: 'none' };
+    const unlinks = UnlinkCommand.forKeyLists(
+      round.batches.map((b) => b.keys),
+      UNLINK_CHUNK,
+    );
     let reply: unknown;
     try {
-      reply = await this.write([...UnlinkCommand.forKeys(keysOf(round), UNLINK_CHUNK), end]);
+      reply = await this.write([...unlinks, end]);
     } catch (err) {
       // The script is not in this server's cache (the first round on a
       // server, a restarted or failed-over Redis, SCRIPT FLUSH): the UNLINKs
@@ -89,17 +92,4 @@ export class SingleRedisTransport extends Transport {
     await publishInOrder(this.redis, this.options.channel, message);
     return removed;
   }
-}
-
-/**
- * Every key of the round's batches, in order. A loop: `flatMap` with a
- * callback cost ~80 ns per key here, 15 times this (docs/benchmarks.md,
- * issue 15), and one batch is passed as it is.
- */
-export function keysOf(round: Round): readonly string[] {
-  const { batches } = round;
-  if (batches.length === 1) return (batches[0] as OutgoingBatch).keys;
-  const keys: string[] = [];
-  for (const batch of batches) for (const key of batch.keys) keys.push(key);
-  return keys;
 }

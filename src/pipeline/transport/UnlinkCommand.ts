@@ -16,25 +16,29 @@ export class UnlinkCommand extends EncodedCommand {
   }
 
   /**
-   * The commands deleting `keys` and their lease keys, each with at most
-   * `maxArgs` arguments (at least 2: a key and its lease key stay together).
+   * The commands deleting the keys of `keyLists` (a round's batches, in
+   * order) and their lease keys, each with at most `maxArgs` arguments (at
+   * least 2: a key and its lease key stay together). The lists are read as
+   * they are: no flattened copy (`flatMap` cost ~80 ns a key, docs/benchmarks.md).
    */
-  static forKeys(keys: Iterable<string>, maxArgs: number): UnlinkCommand[] {
+  static forKeyLists(keyLists: Iterable<readonly string[]>, maxArgs: number): UnlinkCommand[] {
     const out: UnlinkCommand[] = [];
     let body = '';
     let args = 0;
-    for (const key of keys) {
-      if (args > 0 && args + 2 > maxArgs) {
-        out.push(new UnlinkCommand(args, body));
-        body = '';
-        args = 0;
+    for (const keys of keyLists) {
+      for (const key of keys) {
+        if (args > 0 && args + 2 > maxArgs) {
+          out.push(new UnlinkCommand(args, body));
+          body = '';
+          args = 0;
+        }
+        const lease = RedisKeys.lease(key);
+        // A lease key is the data key with ASCII around it (RedisKeys), so its
+        // byte length follows from the key's (the unit test checks this).
+        const bytes = Buffer.byteLength(key);
+        body += `$${bytes}\r\n${key}\r\n$${bytes + lease.length - key.length}\r\n${lease}\r\n`;
+        args += 2;
       }
-      const lease = RedisKeys.lease(key);
-      // A lease key is the data key with ASCII around it (RedisKeys), so its
-      // byte length follows from the key's (the unit test checks this).
-      const bytes = Buffer.byteLength(key);
-      body += `$${bytes}\r\n${key}\r\n$${bytes + lease.length - key.length}\r\n${lease}\r\n`;
-      args += 2;
     }
     if (args > 0) out.push(new UnlinkCommand(args, body));
     return out;
