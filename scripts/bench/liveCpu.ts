@@ -18,7 +18,6 @@
 //   BENCH_LIVE_PERF=1  perf record -e cpu-clock of each pass (.data/bench/work)
 // A diagnostic for issue 15 (docs/benchmarks.md), not part of `npm run bench`.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeConfig } from './lib/config.js';
 import {
@@ -29,9 +28,9 @@ import {
   servicesUp,
   WORK_DIR,
 } from './lib/env.js';
-import { startNode, startWorker, type Proc } from './lib/procs.js';
+import { startNode, startWorker, threadStats, type Proc, type ThreadStats } from './lib/procs.js';
 import { median } from './lib/stats.js';
-import { ensureSysbench, runSysbench, type SysbenchShape } from './lib/sysbench.js';
+import { ensureSysbench, runSysbench, sysbenchRules, type SysbenchShape } from './lib/sysbench.js';
 
 const RATE = Number(process.argv[2] ?? 1500);
 const SECONDS = Number(process.argv[3] ?? 15);
@@ -40,35 +39,6 @@ const TABLES = 4;
 /** BENCH_BASELINE_ROOT: another built checkout's daemon, measured in the same rounds. */
 const BASELINE = process.env.BENCH_BASELINE_ROOT;
 const SHAPE: SysbenchShape = { tables: TABLES, tableSize: 10_000, threads: 8, rate: RATE };
-
-interface ThreadSample {
-  readonly name: string;
-  readonly cpuNs: number;
-  readonly voluntary: number;
-  readonly involuntary: number;
-}
-
-/** Every thread of `pid`: name, CPU ns (schedstat), context switches (status). */
-function threads(pid: number): Map<number, ThreadSample> {
-  const out = new Map<number, ThreadSample>();
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const dir = `/proc/${pid}/task/${task}`;
-      const status = readFileSync(`${dir}/status`, 'utf8');
-      const count = (field: string): number =>
-        Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-      out.set(Number(task), {
-        name: readFileSync(`${dir}/comm`, 'utf8').trim(),
-        cpuNs: Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]),
-        voluntary: count('voluntary_ctxt_switches'),
-        involuntary: count('nonvoluntary_ctxt_switches'),
-      });
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
 
 interface Measured {
   readonly usPerTx: number;
@@ -81,7 +51,7 @@ interface Measured {
 
 async function measure(listener: Proc, who: string, round: number): Promise<Measured> {
   await runSysbench('run', { ...SHAPE, seconds: 5 }); // warm-up, not measured
-  const before = threads(listener.pid);
+  const before = threadStats(listener.pid);
   // BENCH_LIVE_PERF=1: on-CPU samples of the listener (perf's cpu-clock: only
   // time on a CPU counts, kernel included; V8's --cpu-prof samples wall time).
   const perf =
@@ -115,7 +85,7 @@ async function measure(listener: Proc, who: string, round: number): Promise<Meas
           });
         });
   const output = await runSysbench('run', { ...SHAPE, seconds: SECONDS });
-  const after = threads(listener.pid);
+  const after = threadStats(listener.pid);
   perf?.kill('SIGINT');
   await perfDone;
   const transactions = Number(/transactions:\s+(\d+)/.exec(output)?.[1] ?? Number.NaN);
@@ -128,8 +98,8 @@ async function measure(listener: Proc, who: string, round: number): Promise<Meas
     byGroup[group] = (byGroup[group] ?? 0) + ns / 1000 / transactions;
     total += ns;
   }
-  const main = after.get(listener.pid) as ThreadSample;
-  const main0 = before.get(listener.pid) as ThreadSample;
+  const main = after.get(listener.pid) as ThreadStats;
+  const main0 = before.get(listener.pid) as ThreadStats;
   return {
     usPerTx: total / 1000 / transactions,
     byGroup,
@@ -152,10 +122,7 @@ async function main(): Promise<void> {
   await runSysbench('prepare', SHAPE);
   await runSysbench('run', { ...SHAPE, rate: 0, seconds: 10 }); // fresh tables settle
   await conn.end();
-  const rules = Array.from({ length: TABLES }, (_, i) => ({
-    table: `sbtest.sbtest${i + 1}`,
-    keys: [`sbtest${i + 1}:{id}`, `sbtest${i + 1}:k:{k}`],
-  }));
+  const rules = sysbenchRules(TABLES);
   const config = writeConfig({
     name: 'bench-live-cpu',
     startFrom: 'end',

@@ -176,21 +176,47 @@ export function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 
+export interface ThreadStats {
+  /** The thread's name (`comm`). */
+  readonly name: string;
+  /** CPU time in ns, from the scheduler's own accounting (schedstat). */
+  readonly cpuNs: number;
+  readonly voluntary: number;
+  readonly involuntary: number;
+}
+
 /**
- * CPU time of all threads of `pid` in ms, from the scheduler's own
- * nanosecond accounting (/proc/PID/task/N/schedstat): exact for processes
- * that run in short bursts, where the tick-sampled user/system times of
- * /proc/PID/stat can be off by far more than the work measured.
+ * Every thread of `pid` by thread id: its name, CPU time from the
+ * scheduler's own nanosecond accounting (/proc/PID/task/N/schedstat: exact
+ * for processes that run in short bursts, where the tick-sampled times of
+ * /proc/PID/stat can be off by far more than the work measured), and its
+ * voluntary (waits) and involuntary (preemptions) context switches.
  */
-export function schedCpuMs(pid: number): number {
-  let ns = 0;
+export function threadStats(pid: number): Map<number, ThreadStats> {
+  const out = new Map<number, ThreadStats>();
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+      const dir = `/proc/${pid}/task/${task}`;
+      const status = readFileSync(`${dir}/status`, 'utf8');
+      const count = (field: string): number =>
+        Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+      out.set(Number(task), {
+        name: readFileSync(`${dir}/comm`, 'utf8').trim(),
+        cpuNs: Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]),
+        voluntary: count('voluntary_ctxt_switches'),
+        involuntary: count('nonvoluntary_ctxt_switches'),
+      });
     } catch {
       // the thread ended meanwhile
     }
   }
+  return out;
+}
+
+/** CPU time of all threads of `pid` in ms (threadStats). */
+export function schedCpuMs(pid: number): number {
+  let ns = 0;
+  for (const t of threadStats(pid).values()) ns += t.cpuNs;
   return ns / 1e6;
 }
 

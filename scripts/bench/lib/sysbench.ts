@@ -16,6 +16,17 @@ export interface SysbenchShape {
   readonly rate?: number;
 }
 
+/**
+ * The daemon's rules for sysbench's tables `sbtest.sbtest1…N`: two key
+ * templates each, `sbtestN:{id}` and `sbtestN:k:{k}` (the indexed column).
+ */
+export function sysbenchRules(tables: number): Array<{ table: string; keys: string[] }> {
+  return Array.from({ length: tables }, (_, i) => ({
+    table: `sbtest.sbtest${i + 1}`,
+    keys: [`sbtest${i + 1}:{id}`, `sbtest${i + 1}:k:{k}`],
+  }));
+}
+
 /** Installs sysbench when missing (root only); `log` reports the install. */
 export function ensureSysbench(log: (text: string) => void): void {
   try {

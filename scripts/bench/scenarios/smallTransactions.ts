@@ -35,6 +35,7 @@ import {
   describeSysbench,
   ensureSysbench,
   runSysbench,
+  sysbenchRules,
   sysbenchVersion,
   type SysbenchShape,
 } from '../lib/sysbench.js';
@@ -47,7 +48,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BASELINE = process.env.BENCH_BASELINE_ROOT;
 const RANGE_FILE = join(WORK_DIR, 'smalltx-range.json');
 const TABLE_NAMES = Array.from({ length: TABLES }, (_, i) => `sbtest${i + 1}`);
-const RULES = TABLE_NAMES.map((t) => ({ table: `sbtest.${t}`, keys: [`${t}:{id}`, `${t}:k:{k}`] }));
+const RULES = sysbenchRules(TABLES);
 const log = (text: string): void => progress(NAME, text);
 
 interface TxRange extends Range {

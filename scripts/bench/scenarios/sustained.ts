@@ -33,6 +33,7 @@ import {
   describeSysbench,
   ensureSysbench,
   runSysbench,
+  sysbenchRules,
   sysbenchVersion,
   type SysbenchShape,
 } from '../lib/sysbench.js';
@@ -90,13 +91,7 @@ runScenario(NAME, async () => {
     await conn.query('CREATE TABLE probe_floor (id INT PRIMARY KEY, v BIGINT NOT NULL)');
     await conn.query('INSERT INTO probe_floor VALUES (1, 0)');
 
-    const rules = [
-      ...Array.from({ length: TABLES }, (_, i) => ({
-        table: `sbtest.sbtest${i + 1}`,
-        keys: [`sbtest${i + 1}:{id}`, `sbtest${i + 1}:k:{k}`],
-      })),
-      { table: 'bench.probe', keys: ['probe:{id}'] },
-    ];
+    const rules = [...sysbenchRules(TABLES), { table: 'bench.probe', keys: ['probe:{id}'] }];
     const config = writeConfig({
       name: 'bench-sustained',
       startFrom: 'end',
