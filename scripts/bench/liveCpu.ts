@@ -13,8 +13,14 @@
 // checkpoint writes per transaction.
 //   BENCH_BASELINE_ROOT=/path  another built checkout's daemon in the same rounds
 //   BENCH_BASELINE_ENV='{"NAME":"value"}'  environment of that daemon only
+//   BENCH_BASELINE_INVALIDATION='{"batchMaxDelayMs":10}'  `invalidation`
+//     settings of that daemon only (with BENCH_BASELINE_ROOT unset: this
+//     build against itself with other settings)
 //   BENCH_LIVE_DAEMON_NODE_OPTIONS, BENCH_LIVE_FLOOR_NODE_OPTIONS  NODE_OPTIONS
 //     of the daemons or of the floor (e.g. --perf-basic-prof)
+//   BENCH_LIVE_WARMUP=30  seconds of the same load before each measured pass
+//     (with 5 s the daemon was still compiling: its helper threads took
+//     15.5 µs per transaction, 1.7 µs after 40 s; docs/benchmarks.md)
 //   BENCH_LIVE_PERF=1  perf record -e cpu-clock of each pass (.data/bench/work)
 // A diagnostic for issue 15 (docs/benchmarks.md), not part of `npm run bench`.
 import { spawn } from 'node:child_process';
@@ -35,9 +41,14 @@ import { ensureSysbench, runSysbench, sysbenchRules, type SysbenchShape } from '
 const RATE = Number(process.argv[2] ?? 1500);
 const SECONDS = Number(process.argv[3] ?? 15);
 const ROUNDS = Number(process.argv[4] ?? 3);
+/** Seconds of the same load before each measured pass (not measured): compiled, heap grown. */
+const WARMUP = Number(process.env.BENCH_LIVE_WARMUP ?? 30);
 const TABLES = 4;
 /** BENCH_BASELINE_ROOT: another built checkout's daemon, measured in the same rounds. */
 const BASELINE = process.env.BENCH_BASELINE_ROOT;
+/** A baseline daemon runs: another build, or this one with other settings. */
+const WITH_BASELINE =
+  BASELINE !== undefined || process.env.BENCH_BASELINE_INVALIDATION !== undefined;
 const SHAPE: SysbenchShape = { tables: TABLES, tableSize: 10_000, threads: 8, rate: RATE };
 
 interface Measured {
@@ -50,7 +61,7 @@ interface Measured {
 }
 
 async function measure(listener: Proc, who: string, round: number): Promise<Measured> {
-  await runSysbench('run', { ...SHAPE, seconds: 5 }); // warm-up, not measured
+  await runSysbench('run', { ...SHAPE, seconds: WARMUP }); // warm-up, not measured
   const before = threadStats(listener.pid);
   // BENCH_LIVE_PERF=1: on-CPU samples of the listener (perf's cpu-clock: only
   // time on a CPU counts, kernel included; V8's --cpu-prof samples wall time).
@@ -129,8 +140,23 @@ async function main(): Promise<void> {
     channel: 'sluice:bench:live-cpu',
     rules,
   });
-  const daemonOf = async (root: string, env: NodeJS.ProcessEnv = {}): Promise<Proc> => {
-    const p = startNode([join(root, 'bin/sluice.js'), 'run', '--config', config], {
+  const baselineSettings = process.env.BENCH_BASELINE_INVALIDATION;
+  const baselineConfig =
+    baselineSettings === undefined
+      ? config
+      : writeConfig({
+          name: 'bench-live-cpu-baseline',
+          startFrom: 'end',
+          channel: 'sluice:bench:live-cpu',
+          rules,
+          invalidation: JSON.parse(baselineSettings) as Record<string, number>,
+        });
+  const daemonOf = async (
+    root: string,
+    env: NodeJS.ProcessEnv = {},
+    file = config,
+  ): Promise<Proc> => {
+    const p = startNode([join(root, 'bin/sluice.js'), 'run', '--config', file], {
       name: 'sluice-run',
       env: { ...extraEnv('BENCH_LIVE_DAEMON_NODE_OPTIONS'), ...env },
     });
@@ -144,6 +170,7 @@ async function main(): Promise<void> {
       daemonOf(
         BASELINE ?? ROOT,
         JSON.parse(process.env.BENCH_BASELINE_ENV ?? '{}') as NodeJS.ProcessEnv,
+        baselineConfig,
       ),
     floor: async (): Promise<Proc> => {
       const p = startWorker(
@@ -164,8 +191,9 @@ async function main(): Promise<void> {
   const results: Array<{ round: number; who: string; m: Measured; rounds: number | undefined }> =
     [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const who3: ReadonlyArray<keyof typeof listeners> =
-      BASELINE === undefined ? ['daemon', 'floor'] : ['daemon', 'baseline', 'floor'];
+    const who3: ReadonlyArray<keyof typeof listeners> = WITH_BASELINE
+      ? ['daemon', 'baseline', 'floor']
+      : ['daemon', 'floor'];
     const order = round % 2 === 1 ? who3 : [...who3].reverse();
     for (const who of order) {
       const p = await listeners[who]();
@@ -196,14 +224,14 @@ async function main(): Promise<void> {
     const f = results.find((r) => r.round === i + 1 && r.who === 'floor')?.m.usPerTx as number;
     return d / f;
   });
-  if (BASELINE !== undefined) {
+  if (WITH_BASELINE) {
     const vsBase = Array.from({ length: ROUNDS }, (_, i) => {
       const of = (who: string): number =>
         results.find((r) => r.round === i + 1 && r.who === who)?.m.usPerTx as number;
       return of('daemon') / of('baseline');
     });
     console.log(
-      `daemon ÷ baseline (${BASELINE}) by round: ${vsBase.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsBase).toFixed(2)}×)`,
+      `daemon ÷ baseline (${BASELINE ?? 'this build'}${process.env.BENCH_BASELINE_INVALIDATION === undefined ? '' : `, ${process.env.BENCH_BASELINE_INVALIDATION}`}) by round: ${vsBase.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsBase).toFixed(2)}×)`,
     );
   }
   console.log(
