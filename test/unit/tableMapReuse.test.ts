@@ -20,6 +20,10 @@ const { Parser } = (await import(new URL('./lib/reader.js', entry).href)) as {
 
 interface TableMapEvent {
   tableId: number;
+  schemaName: string;
+  tableName: string;
+  _filtered?: boolean;
+  updateColumnInfo(): void;
   columnNames?: string[];
   signedness?: boolean[];
   columnTypes: number[];
@@ -79,10 +83,40 @@ function tableMapEvent(
   return Buffer.concat([Buffer.from(bytes), crc]);
 }
 
-function fakeZongji(reuse: boolean, useChecksum = true): object {
-  const z = { tableMap: {}, useChecksum, _skipSchema: () => false };
+interface FakeZongji {
+  readonly tableMap: Record<number, { columns?: unknown; columnSchemas?: unknown }>;
+  readonly useChecksum: boolean;
+  /** Tables the filter drops (zongji's excludeSchema), by `schema.table`. */
+  readonly excluded: Set<string>;
+  _skipSchema(database: string, table: string): boolean;
+}
+
+function fakeZongji(reuse: boolean, useChecksum = true): FakeZongji {
+  const z: FakeZongji = {
+    tableMap: {},
+    useChecksum,
+    excluded: new Set(),
+    _skipSchema(database, table) {
+      return this.excluded.has(`${database}.${table}`);
+    },
+  };
   if (reuse) reuseTableMaps(z);
   return z;
+}
+
+/**
+ * What zongji's binlog handler does with a TableMap event carrying full
+ * metadata (index.js, the self-describing path): a filtered event is
+ * dropped; otherwise the table's entry is built anew and its columns set.
+ */
+function deliver(event: TableMapEvent, zongji: FakeZongji): void {
+  if (event._filtered === true) return;
+  zongji.tableMap[event.tableId] = {
+    columnSchemas: event.buildColumnSchemas(),
+    parentSchema: event.schemaName,
+    tableName: event.tableName,
+  } as never;
+  event.updateColumnInfo();
 }
 
 function parse(buffer: Buffer, zongji: object): TableMapEvent {
@@ -193,17 +227,129 @@ describe('TABLE_MAP reuse', () => {
     expect(patchTableMap(undefined)).toBe(false);
     const readTableId = (): void => undefined;
     const readOptional = (): void => undefined;
-    for (const missing of ['_readTableId', '_readOptionalMetadata', 'buildColumnSchemas']) {
+    for (const missing of [
+      '_readTableId',
+      '_readOptionalMetadata',
+      'buildColumnSchemas',
+      'updateColumnInfo',
+    ]) {
       const proto: TableMapPrototype = {
         _readTableId: readTableId,
         _readOptionalMetadata: readOptional,
         buildColumnSchemas: () => [],
+        updateColumnInfo: () => undefined,
       };
       delete (proto as Record<string, unknown>)[missing];
       const before = { ...proto };
       expect(patchTableMap(proto)).toBe(false);
       expect(proto).toEqual(before);
     }
+  });
+
+  describe('a repeat: the same body while the entry built from it is in place', () => {
+    it('is dropped as filtered, and the table keeps the entry (columns, column rows) the first one built', () => {
+      const z = fakeZongji(true);
+      const first = parse(tableMapEvent(71, 'users', USERS, 1), z);
+      deliver(first, z);
+      const entry = z.tableMap[71];
+      const columns = entry?.columns;
+      expect(columns).toEqual([
+        expect.objectContaining({ name: 'id', type: 3 }),
+        expect.objectContaining({ name: 'email', type: 15 }),
+      ]);
+      const again = parse(tableMapEvent(71, 'users', USERS, 2), z); // only the checksum differs
+      expect(again._filtered).toBe(true);
+      expect(again.tableId).toBe(71);
+      expect(again.tableName).toBe('users');
+      deliver(again, z);
+      expect(z.tableMap[71]).toBe(entry);
+      expect(z.tableMap[71]?.columns).toBe(columns);
+      // And the one after it, the same.
+      expect(parse(tableMapEvent(71, 'users', USERS, 3), z)._filtered).toBe(true);
+      expect(z.tableMap[71]).toBe(entry);
+      // The repeat was its own event's answer only: asked again, the filter answers.
+      expect(z._skipSchema('db', 'users')).toBe(false);
+    });
+
+    it('a zongji that did not opt in rebuilds the entry at every event', () => {
+      const z = fakeZongji(false);
+      deliver(parse(tableMapEvent(71, 'users', USERS), z), z);
+      const entry = z.tableMap[71];
+      const again = parse(tableMapEvent(71, 'users', USERS), z);
+      expect(again._filtered).toBeUndefined();
+      deliver(again, z);
+      expect(z.tableMap[71]).not.toBe(entry);
+    });
+
+    it('is not one before the first event was delivered (no entry built from the body yet)', () => {
+      const z = fakeZongji(true);
+      parse(tableMapEvent(71, 'users', USERS), z); // parsed, never handed to the handler
+      const second = parse(tableMapEvent(71, 'users', USERS), z);
+      expect(second._filtered).toBeUndefined();
+      expect(second.columnNames).toEqual(['id', 'email']);
+    });
+
+    it('is not one once the entry was replaced or deleted (another path built it, a filtered table took the id)', () => {
+      const z = fakeZongji(true);
+      deliver(parse(tableMapEvent(71, 'users', USERS), z), z);
+      // The INFORMATION_SCHEMA path: column rows of its own.
+      z.tableMap[71] = { columnSchemas: [{ COLUMN_NAME: 'id' }, { COLUMN_NAME: 'email' }] };
+      const afterReplace = parse(tableMapEvent(71, 'users', USERS), z);
+      expect(afterReplace._filtered).toBeUndefined();
+      deliver(afterReplace, z);
+      expect(parse(tableMapEvent(71, 'users', USERS), z)._filtered).toBe(true);
+      delete z.tableMap[71];
+      const afterDelete = parse(tableMapEvent(71, 'users', USERS), z);
+      expect(afterDelete._filtered).toBeUndefined();
+      expect(afterDelete.columnNames).toEqual(['id', 'email']);
+    });
+
+    it('an entry the INFORMATION_SCHEMA path built is never kept by a repeat', () => {
+      const z = fakeZongji(true);
+      const first = parse(tableMapEvent(71, 'users', USERS), z);
+      first.buildColumnSchemas(); // cached, but the entry holds rows of its own
+      z.tableMap[71] = { columnSchemas: [{ COLUMN_NAME: 'id' }, { COLUMN_NAME: 'email' }] };
+      first.updateColumnInfo();
+      expect(parse(tableMapEvent(71, 'users', USERS), z)._filtered).toBeUndefined();
+    });
+
+    it('a changed byte is parsed in full and becomes the entry a later repeat keeps', () => {
+      const z = fakeZongji(true);
+      deliver(parse(tableMapEvent(71, 'users', USERS), z), z);
+      const altered: readonly Column[] = [
+        USERS[0] as Column,
+        { name: 'email', type: 15, maxBytes: 1024 },
+      ];
+      const changed = parse(tableMapEvent(71, 'users', altered), z);
+      expect(changed._filtered).toBeUndefined();
+      deliver(changed, z);
+      const entry = z.tableMap[71];
+      expect(parse(tableMapEvent(71, 'users', altered), z)._filtered).toBe(true);
+      expect(z.tableMap[71]).toBe(entry);
+      // The old body again: not the entry's, parsed in full.
+      expect(parse(tableMapEvent(71, 'users', USERS), z)._filtered).toBeUndefined();
+    });
+
+    it('a table the filter drops is dropped as zongji drops it: its entry deleted', () => {
+      const z = fakeZongji(true);
+      deliver(parse(tableMapEvent(71, 'users', USERS), z), z);
+      z.excluded.add('db.users');
+      const dropped = parse(tableMapEvent(71, 'users', USERS), z);
+      expect(dropped._filtered).toBe(true);
+      expect(z.tableMap[71]).toBeUndefined();
+    });
+
+    it('each table id keeps its own entry', () => {
+      const z = fakeZongji(true);
+      deliver(parse(tableMapEvent(71, 'users', USERS), z), z);
+      deliver(parse(tableMapEvent(72, 'users', USERS), z), z);
+      const [a, b] = [z.tableMap[71], z.tableMap[72]];
+      expect(a).not.toBe(b);
+      expect(parse(tableMapEvent(72, 'users', USERS), z)._filtered).toBe(true);
+      expect(parse(tableMapEvent(71, 'users', USERS), z)._filtered).toBe(true);
+      expect([z.tableMap[71], z.tableMap[72]]).toEqual([a, b]);
+      expect(z.tableMap[71]).toBe(a);
+    });
   });
 
   describe('on a stand-in TableMap class (what a future zongji may do)', () => {
@@ -223,6 +369,7 @@ describe('TABLE_MAP reuse', () => {
           parser._offset = parser._packetEnd;
         },
         buildColumnSchemas: () => [],
+        updateColumnInfo: () => undefined,
       };
       expect(patchTableMap(proto)).toBe(true);
       return { proto, parses: () => parses };

@@ -20,6 +20,20 @@
  * recorded generically (the event's own properties it added or changed), so
  * a zongji that parses more fields stays exact.
  *
+ * A repeat goes further. Once a body's event has been delivered and zongji
+ * built the table's entry from it (`zongji.tableMap[tableId]`: its column
+ * rows and `columns`, on the self-describing path), a later event with the
+ * same body under the same id, while that very entry is still in place,
+ * would only rebuild the same entry. Such an event is dropped the way zongji
+ * drops a TableMap of an unwatched table (`_filtered`), except that the
+ * entry stays: the row events after it find the entry (and the decoding
+ * plan selectiveRows cached on it) that the first event left. Under a stream
+ * of small transactions this is nearly every TABLE_MAP event; it skips the
+ * column parse, the handler's rebuild and a new decoding plan per table and
+ * transaction (docs/benchmarks.md, issue 15, seventh sitting). An entry
+ * built any other way (the INFORMATION_SCHEMA path) never counts as a
+ * repeat's.
+ *
  * Like selectiveRows.ts it patches zongji's TableMap class, reached by file
  * URL next to its entry point, and acts only on a ZongJi instance that opted
  * in (`reuseTableMaps`); when zongji's layout changes, `installed` is false
@@ -38,13 +52,25 @@ interface ZongjiParser {
 
 interface ZongjiInstance {
   readonly useChecksum?: boolean;
+  readonly tableMap?: Record<number, object>;
+  _skipSchema?: (database: string, table: string) => boolean;
   [CACHE]?: TableMapCache;
+  /** The repeat being constructed (set at its table id, read by `_skipSchema`). */
+  [REPEAT]?: Repeat | undefined;
 }
 
 interface TableMapThis {
   readonly tableId: number;
+  /** zongji's table map (the constructor sets it before reading the table id). */
+  tableMap: Record<number, object>;
   [START]?: number;
   [ENTRY]?: Entry;
+}
+
+/** A repeat under construction: the event and the table map the filter must not touch. */
+interface Repeat {
+  readonly event: TableMapThis;
+  readonly tableMap: Record<number, object>;
 }
 
 interface Entry {
@@ -54,6 +80,11 @@ interface Entry {
   readonly parsed: ReadonlyArray<readonly [string, unknown]>;
   /** The column rows zongji built from this body (null until built once). */
   schemas: unknown;
+  /**
+   * The `zongji.tableMap` entry zongji built from this body with these
+   * column rows, once an event of it was delivered; undefined until then.
+   */
+  mapEntry: object | undefined;
 }
 
 /** Entries per table id; cleared when it outgrows MAX_TABLES (ids change with ALTER and FLUSH). */
@@ -65,15 +96,38 @@ export const MAX_TABLES = 4096;
 const CACHE = Symbol('sluice.tableMapCache');
 const START = Symbol('sluice.tableMapStart');
 const ENTRY = Symbol('sluice.tableMapEntry');
+const REPEAT = Symbol('sluice.tableMapRepeat');
+
+/** Repeats dropped so far in this process (tests read it: the fast path must engage). */
+let repeats = 0;
+
+/** How many TABLE_MAP events this process dropped as repeats so far. */
+export function tableMapRepeats(): number {
+  return repeats;
+}
+
+/** Each opted-in zongji by its table map (what a TableMap event holds when it reads its id). */
+const owners = new WeakMap<object, ZongjiInstance>();
+
+/**
+ * Where a repeat's `delete tableMap[tableId]` (zongji's filter path) lands:
+ * a frozen empty object, so that nothing is deleted (or added) anywhere.
+ */
+const NO_TABLE_MAP: Record<number, object> = Object.freeze(Object.create(null) as object) as Record<
+  number,
+  object
+>;
 
 type ReadTableId = (this: TableMapThis, parser: ZongjiParser) => void;
 type ReadOptional = (this: TableMapThis, parser: ZongjiParser, zongji: ZongjiInstance) => void;
 type BuildSchemas = (this: TableMapThis) => unknown;
+type UpdateColumnInfo = (this: TableMapThis) => void;
 
 export interface TableMapPrototype {
   _readTableId?: ReadTableId;
   _readOptionalMetadata?: ReadOptional;
   buildColumnSchemas?: BuildSchemas;
+  updateColumnInfo?: UpdateColumnInfo;
 }
 
 /** The event's own properties after a parse that differ from `before` (added or replaced). */
@@ -98,17 +152,23 @@ export function patchTableMap(proto: TableMapPrototype | undefined): boolean {
   const readTableId = proto._readTableId;
   const readOptional = proto._readOptionalMetadata;
   const buildSchemas = proto.buildColumnSchemas;
+  const updateColumnInfo = proto.updateColumnInfo;
   if (
     typeof readTableId !== 'function' ||
     typeof readOptional !== 'function' ||
-    typeof buildSchemas !== 'function'
+    typeof buildSchemas !== 'function' ||
+    typeof updateColumnInfo !== 'function'
   ) {
     return false;
   }
   // The body starts with the table id, the first thing the constructor reads.
   proto._readTableId = function (this: TableMapThis, parser: ZongjiParser): void {
-    this[START] = parser._offset;
+    const start = parser._offset;
+    this[START] = start;
     readTableId.call(this, parser);
+    const zongji = owners.get(this.tableMap);
+    if (zongji === undefined) return;
+    zongji[REPEAT] = repeatOf(this, zongji, parser, start);
   };
 
   proto._readOptionalMetadata = function (
@@ -141,6 +201,7 @@ export function patchTableMap(proto: TableMapPrototype | undefined): boolean {
       body: Buffer.from(body),
       parsed: changedProperties(this, before),
       schemas: null,
+      mapEntry: undefined,
     };
     cache.set(this.tableId, fresh);
     this[ENTRY] = fresh;
@@ -155,7 +216,41 @@ export function patchTableMap(proto: TableMapPrototype | undefined): boolean {
     known.schemas ??= buildSchemas.call(this);
     return known.schemas;
   };
+
+  // zongji's handler calls this once it has set the table's entry. Only an
+  // entry holding this body's own cached column rows (the self-describing
+  // path) is one a repeat may keep; the INFORMATION_SCHEMA path's rows come
+  // from a query and never match.
+  proto.updateColumnInfo = function (this: TableMapThis): void {
+    updateColumnInfo.call(this);
+    const known = this[ENTRY];
+    if (known === undefined || known.schemas === null) return;
+    const entry = this.tableMap[this.tableId] as { columnSchemas?: unknown } | undefined;
+    if (entry !== undefined && entry.columnSchemas === known.schemas) known.mapEntry = entry;
+  };
   return true;
+}
+
+/**
+ * Whether the event reading its table id is a repeat: its body is its id's
+ * last one, byte for byte, and zongji's entry for the id is still the one
+ * built from that body. A repeat's filter writes go nowhere (NO_TABLE_MAP).
+ */
+function repeatOf(
+  event: TableMapThis,
+  zongji: ZongjiInstance,
+  parser: ZongjiParser,
+  start: number,
+): Repeat | undefined {
+  const known = zongji[CACHE]?.get(event.tableId);
+  if (known?.mapEntry === undefined) return undefined;
+  const tableMap = event.tableMap;
+  if (tableMap[event.tableId] !== known.mapEntry) return undefined;
+  const end = parser._packetEnd - (zongji.useChecksum === true ? 4 : 0);
+  if (known.body.compare(parser._buffer, start, end) !== 0) return undefined;
+  event.tableMap = NO_TABLE_MAP;
+  repeats++;
+  return { event, tableMap };
 }
 
 async function install(): Promise<boolean> {
@@ -174,7 +269,28 @@ async function install(): Promise<boolean> {
 /** True when zongji's TableMap parse is wrapped (see the module comment). */
 export const installed: boolean = await install();
 
-/** Turns reuse on for one ZongJi instance (call before `start()`); other instances parse in full. */
+/**
+ * Turns reuse on for one ZongJi instance (call before `start()`); other
+ * instances parse in full. Its `_skipSchema` (zongji's table filter, which
+ * the TableMap constructor asks right after the names) drops a repeat: the
+ * constructor then skips the rest of the body and marks the event filtered.
+ * A table the filter itself skips is dropped as zongji would, its entry
+ * deleted from the real table map.
+ */
 export function reuseTableMaps(zongji: object): void {
-  (zongji as ZongjiInstance)[CACHE] = new Map();
+  const z = zongji as ZongjiInstance;
+  z[CACHE] = new Map();
+  const tableMap = z.tableMap;
+  const skipSchema = z._skipSchema;
+  if (tableMap === undefined || typeof skipSchema !== 'function') return;
+  owners.set(tableMap, z);
+  z._skipSchema = function (this: ZongjiInstance, database: string, table: string): boolean {
+    const repeat = this[REPEAT];
+    this[REPEAT] = undefined;
+    const skipped = skipSchema.call(this, database, table);
+    if (repeat === undefined) return skipped;
+    // Filtered after all (another filter than the entry's): zongji's own drop.
+    if (skipped) repeat.event.tableMap = repeat.tableMap;
+    return true;
+  };
 }
