@@ -75,7 +75,7 @@ export class BinlogSource {
     this.log = options.logger.child({ component: 'source' });
     this.clock = options.clock ?? systemClock;
     this.reconnects = new ReconnectBackoff(options.reconnect, this.clock, this.log);
-    this.events = new EventTranslator(handler, options.stopAt);
+    this.events = new EventTranslator(handler, options.stopAt, options.tables);
     this.tableFilter = includeSchemaOf(options.tables);
     this.hosts = splitSourceHosts(options.url);
   }
