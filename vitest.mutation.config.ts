@@ -31,6 +31,8 @@ export default defineConfig({
       'test/integration/fencing.test.ts',
       'test/integration/schema-change.test.ts',
       'test/integration/source-identity.test.ts',
+      // Repeated TABLE_MAP events against the server, across two ALTERs (tableMapReuse).
+      'test/integration/table-map-repeats.test.ts',
       // The consistency audit against Redis and MariaDB (its own database; no CLI).
       'test/integration/CacheAuditor.test.ts',
     ],

@@ -339,6 +339,34 @@ describe('TABLE_MAP reuse', () => {
       expect(z.tableMap[71]).toBeUndefined();
     });
 
+    it('without checksums the body runs to the packet end: a changed last byte is not a repeat', () => {
+      const z = fakeZongji(true, false);
+      deliver(parse(tableMapEvent(71, 'users', USERS, null), z), z);
+      expect(parse(tableMapEvent(71, 'users', USERS, null), z)._filtered).toBe(true);
+      // The last byte of the event is the last letter of the last column name.
+      const last = parse(
+        tableMapEvent(
+          71,
+          'users',
+          [USERS[0] as Column, { name: 'emaix', type: 15, maxBytes: 1020 }],
+          null,
+        ),
+        z,
+      );
+      expect(last._filtered).toBeUndefined();
+      expect(last.columnNames).toEqual(['id', 'emaix']);
+    });
+
+    it('a zongji without a table map or without the filter method is left as it is (no repeats)', () => {
+      const noFilter = { tableMap: {}, useChecksum: true };
+      expect(() => reuseTableMaps(noFilter)).not.toThrow();
+      expect(noFilter).not.toHaveProperty('_skipSchema');
+      const filter = (): boolean => false;
+      const noMap = { useChecksum: true, _skipSchema: filter };
+      expect(() => reuseTableMaps(noMap)).not.toThrow();
+      expect(noMap._skipSchema).toBe(filter);
+    });
+
     it('each table id keeps its own entry', () => {
       const z = fakeZongji(true);
       deliver(parse(tableMapEvent(71, 'users', USERS), z), z);

@@ -107,7 +107,7 @@ export function tableMapRepeats(): number {
 }
 
 /** Each opted-in zongji by its table map (what a TableMap event holds when it reads its id). */
-const owners = new WeakMap<object, ZongjiInstance>();
+const owners = new WeakMap<object, ZongjiInstance & { [CACHE]: TableMapCache }>();
 
 /**
  * Where a repeat's `delete tableMap[tableId]` (zongji's filter path) lands:
@@ -238,11 +238,11 @@ export function patchTableMap(proto: TableMapPrototype | undefined): boolean {
  */
 function repeatOf(
   event: TableMapThis,
-  zongji: ZongjiInstance,
+  zongji: ZongjiInstance & { [CACHE]: TableMapCache },
   parser: ZongjiParser,
   start: number,
 ): Repeat | undefined {
-  const known = zongji[CACHE]?.get(event.tableId);
+  const known = zongji[CACHE].get(event.tableId);
   if (known?.mapEntry === undefined) return undefined;
   const tableMap = event.tableMap;
   if (tableMap[event.tableId] !== known.mapEntry) return undefined;
@@ -278,10 +278,11 @@ export const installed: boolean = await install();
  * deleted from the real table map.
  */
 export function reuseTableMaps(zongji: object): void {
-  const z = zongji as ZongjiInstance;
+  const z = zongji as ZongjiInstance & { [CACHE]: TableMapCache };
   z[CACHE] = new Map();
   const tableMap = z.tableMap;
   const skipSchema = z._skipSchema;
+  // Another layout (no table map, no filter method): the metadata reuse only.
   if (tableMap === undefined || typeof skipSchema !== 'function') return;
   owners.set(tableMap, z);
   z._skipSchema = function (this: ZongjiInstance, database: string, table: string): boolean {
