@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -13,9 +14,15 @@ interface Manifest {
   engines: { node: string };
 }
 interface LockEntry {
+  version?: string;
   dev?: boolean;
   devOptional?: boolean;
+  engines?: { node?: string };
 }
+
+const semver = createRequire(import.meta.url)('semver') as {
+  satisfies(version: string, range: string): boolean;
+};
 
 /** The packages (not node: modules, not relative paths) that src/ imports, type-only ones included. */
 function importedPackages(dir: string): Set<string> {
@@ -61,6 +68,25 @@ describe('the package as published and as the Docker image installs it', () => {
         devOptional: undefined,
       });
     }
+  });
+
+  it('every package the lock installs accepts the lowest version of each major `engines` allows', () => {
+    // `engine-strict` installs refuse a package whose own `engines` excludes
+    // the running Node: the tree must be as wide as our `engines` says.
+    const manifest = JSON.parse(read('package.json')) as Manifest;
+    expect(manifest.engines.node).toBe('^20.19.0 || ^24.0.0');
+    const lock = JSON.parse(read('package-lock.json')) as {
+      packages: Record<string, LockEntry>;
+    };
+    const refused: string[] = [];
+    for (const [path, entry] of Object.entries(lock.packages)) {
+      const range = entry.engines?.node;
+      if (path === '' || range === undefined) continue;
+      for (const node of ['20.19.0', '24.0.0'])
+        if (!semver.satisfies(node, range))
+          refused.push(`${path}@${entry.version}: ${range} (${node})`);
+    }
+    expect(refused).toEqual([]);
   });
 
   it("CI's Node 24 is the Docker image's base, and the README names it", () => {
