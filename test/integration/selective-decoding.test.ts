@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { BinlogSource } from '../../src/pipeline/source/BinlogSource.js';
 import { installed } from '../../src/pipeline/source/selectiveRows.js';
-import { comparePositions, type BinlogPosition } from '../../src/pipeline/position.js';
-import type { Row, RowChange } from '../../src/pipeline/change/RowChange.js';
+import type { BinlogPosition } from '../../src/pipeline/position.js';
+import type { Row } from '../../src/pipeline/change/RowChange.js';
+import { readRange } from '../helpers/binlogRange.js';
 import { TestDb } from '../helpers/db.js';
-import { randomServerId, testEnv } from '../helpers/env.js';
 
 /**
  * The source decodes only the template columns and steps over the others by
@@ -99,46 +97,11 @@ async function read(
   to: BinlogPosition,
   columns?: ReadonlySet<string>,
 ): Promise<Row[]> {
-  const table = `${db.name}.wide`;
   const images: Row[] = [];
-  await new Promise<void>((resolve, reject) => {
-    // A misaligned image decodes garbage or throws (and the source retries):
-    // fail fast instead of waiting for the test timeout.
-    const timer = setTimeout(() => {
-      void source.stop();
-      reject(new Error(`read timed out after ${images.length} images`));
-    }, 15_000);
-    const source = new BinlogSource(
-      {
-        url: testEnv.sourceUrl,
-        serverId: randomServerId(),
-        heartbeatMs: 1000,
-        reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
-        tables: [table],
-        ...(columns === undefined ? {} : { columns: new Map([[table, columns]]) }),
-        logger: pino({ level: 'silent' }),
-      },
-      {
-        onEvent: (ev) => {
-          if (ev.type === 'rows') {
-            for (const change of ev.changes as RowChange[]) {
-              if (change.kind !== 'insert') images.push(change.before);
-              if (change.kind !== 'delete') images.push(change.after);
-            }
-          } else if (ev.type === 'commit' && comparePositions(ev.position, to) >= 0) {
-            clearTimeout(timer);
-            void source.stop().then(resolve, reject);
-          }
-        },
-        onFatal: (err) => {
-          clearTimeout(timer);
-          void source.stop();
-          reject(err);
-        },
-      },
-    );
-    source.start({ kind: 'position', position: from });
-  });
+  for (const change of await readRange(`${db.name}.wide`, from, to, columns)) {
+    if (change.kind !== 'insert') images.push(change.before);
+    if (change.kind !== 'delete') images.push(change.after);
+  }
   return images;
 }
 

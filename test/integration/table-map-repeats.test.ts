@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import type { Row, RowChange } from '../../src/pipeline/change/RowChange.js';
-import { comparePositions, type BinlogPosition } from '../../src/pipeline/position.js';
-import { BinlogSource } from '../../src/pipeline/source/BinlogSource.js';
+import type { Row } from '../../src/pipeline/change/RowChange.js';
+import type { BinlogPosition } from '../../src/pipeline/position.js';
 import { tableMapRepeats } from '../../src/pipeline/source/tableMapReuse.js';
+import { readRange } from '../helpers/binlogRange.js';
 import { TestDb } from '../helpers/db.js';
-import { randomServerId, testEnv } from '../helpers/env.js';
 
 /**
  * A TABLE_MAP event whose body repeats the one its table's entry was built
@@ -21,45 +19,10 @@ async function read(
   to: BinlogPosition,
   columns?: ReadonlySet<string>,
 ): Promise<Array<{ kind: string; row: Row }>> {
-  const images: Array<{ kind: string; row: Row }> = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void source.stop();
-      reject(new Error(`read timed out after ${images.length} images`));
-    }, 15_000);
-    const source = new BinlogSource(
-      {
-        url: testEnv.sourceUrl,
-        serverId: randomServerId(),
-        heartbeatMs: 1000,
-        reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
-        tables: [table],
-        ...(columns === undefined ? {} : { columns: new Map([[table, columns]]) }),
-        logger: pino({ level: 'silent' }),
-      },
-      {
-        onEvent: (ev) => {
-          if (ev.type === 'rows') {
-            for (const change of ev.changes as RowChange[]) {
-              if (change.kind === 'insert') images.push({ kind: 'insert', row: change.after });
-              if (change.kind === 'update') images.push({ kind: 'update', row: change.after });
-              if (change.kind === 'delete') images.push({ kind: 'delete', row: change.before });
-            }
-          } else if (ev.type === 'commit' && comparePositions(ev.position, to) >= 0) {
-            clearTimeout(timer);
-            void source.stop().then(resolve, reject);
-          }
-        },
-        onFatal: (err) => {
-          clearTimeout(timer);
-          void source.stop();
-          reject(err);
-        },
-      },
-    );
-    source.start({ kind: 'position', position: from });
-  });
-  return images;
+  return (await readRange(table, from, to, columns)).map((change) => ({
+    kind: change.kind,
+    row: change.kind === 'delete' ? change.before : change.after,
+  }));
 }
 
 describe('repeated TABLE_MAP events against the server', () => {

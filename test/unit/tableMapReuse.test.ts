@@ -134,6 +134,12 @@ const USERS: readonly Column[] = [
   { name: 'email', type: 15, maxBytes: 1020 },
 ];
 
+/** USERS with the event's last byte changed (without a checksum: the last letter of the last column name). */
+const LAST_BYTE_CHANGED: readonly Column[] = [
+  USERS[0] as Column,
+  { name: 'emaix', type: 15, maxBytes: 1020 },
+];
+
 describe('TABLE_MAP reuse', () => {
   it('is installed on the zongji the project pins', () => {
     expect(installed).toBe(true);
@@ -163,16 +169,7 @@ describe('TABLE_MAP reuse', () => {
   it('without checksums the body runs to the packet end: a changed last byte parses in full', () => {
     const reusing = fakeZongji(true, false);
     parse(tableMapEvent(71, 'users', USERS, null), reusing);
-    // The last byte of the event is the last letter of the last column name.
-    const last = parse(
-      tableMapEvent(
-        71,
-        'users',
-        [USERS[0] as Column, { name: 'emaix', type: 15, maxBytes: 1020 }],
-        null,
-      ),
-      reusing,
-    );
+    const last = parse(tableMapEvent(71, 'users', LAST_BYTE_CHANGED, null), reusing);
     expect(last.columnNames).toEqual(['id', 'emaix']);
   });
 
@@ -343,16 +340,7 @@ describe('TABLE_MAP reuse', () => {
       const z = fakeZongji(true, false);
       deliver(parse(tableMapEvent(71, 'users', USERS, null), z), z);
       expect(parse(tableMapEvent(71, 'users', USERS, null), z)._filtered).toBe(true);
-      // The last byte of the event is the last letter of the last column name.
-      const last = parse(
-        tableMapEvent(
-          71,
-          'users',
-          [USERS[0] as Column, { name: 'emaix', type: 15, maxBytes: 1020 }],
-          null,
-        ),
-        z,
-      );
+      const last = parse(tableMapEvent(71, 'users', LAST_BYTE_CHANGED, null), z);
       expect(last._filtered).toBeUndefined();
       expect(last.columnNames).toEqual(['id', 'emaix']);
     });
