@@ -56,7 +56,7 @@ interface ZongjiInstance {
   _skipSchema?: (database: string, table: string) => boolean;
   [CACHE]?: TableMapCache;
   /** The repeat being constructed (set at its table id, read by `_skipSchema`). */
-  [REPEAT]?: Repeat | undefined;
+  [REPEAT]?: TableMapThis | undefined;
 }
 
 interface TableMapThis {
@@ -65,12 +65,6 @@ interface TableMapThis {
   tableMap: Record<number, object>;
   [START]?: number;
   [ENTRY]?: Entry;
-}
-
-/** A repeat under construction: the event and the table map the filter must not touch. */
-interface Repeat {
-  readonly event: TableMapThis;
-  readonly tableMap: Record<number, object>;
 }
 
 interface Entry {
@@ -182,7 +176,7 @@ export function patchTableMap(proto: TableMapPrototype | undefined): boolean {
       readOptional.call(this, parser, zongji);
       return;
     }
-    const end = parser._packetEnd - (zongji.useChecksum === true ? 4 : 0);
+    const end = bodyEnd(parser, zongji);
     const body = parser._buffer.subarray(start, end);
     const known = cache.get(this.tableId);
     if (known !== undefined && known.body.equals(body)) {
@@ -231,6 +225,11 @@ export function patchTableMap(proto: TableMapPrototype | undefined): boolean {
   return true;
 }
 
+/** Where the event's body ends: the packet's end, before the checksum if the stream has them. */
+function bodyEnd(parser: ZongjiParser, zongji: ZongjiInstance): number {
+  return parser._packetEnd - (zongji.useChecksum === true ? 4 : 0);
+}
+
 /**
  * Whether the event reading its table id is a repeat: its body is its id's
  * last one, byte for byte, and zongji's entry for the id is still the one
@@ -241,16 +240,14 @@ function repeatOf(
   zongji: ZongjiInstance & { [CACHE]: TableMapCache },
   parser: ZongjiParser,
   start: number,
-): Repeat | undefined {
+): TableMapThis | undefined {
   const known = zongji[CACHE].get(event.tableId);
   if (known?.mapEntry === undefined) return undefined;
-  const tableMap = event.tableMap;
-  if (tableMap[event.tableId] !== known.mapEntry) return undefined;
-  const end = parser._packetEnd - (zongji.useChecksum === true ? 4 : 0);
-  if (known.body.compare(parser._buffer, start, end) !== 0) return undefined;
+  if (event.tableMap[event.tableId] !== known.mapEntry) return undefined;
+  if (known.body.compare(parser._buffer, start, bodyEnd(parser, zongji)) !== 0) return undefined;
   event.tableMap = NO_TABLE_MAP;
   repeats++;
-  return { event, tableMap };
+  return event;
 }
 
 async function install(): Promise<boolean> {
@@ -290,8 +287,9 @@ export function reuseTableMaps(zongji: object): void {
     this[REPEAT] = undefined;
     const skipped = skipSchema.call(this, database, table);
     if (repeat === undefined) return skipped;
-    // Filtered after all (another filter than the entry's): zongji's own drop.
-    if (skipped) repeat.event.tableMap = repeat.tableMap;
+    // Filtered after all (another filter than the entry's): zongji's own
+    // drop, from the real table map.
+    if (skipped) repeat.tableMap = tableMap;
     return true;
   };
 }
