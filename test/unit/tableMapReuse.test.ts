@@ -345,7 +345,7 @@ describe('TABLE_MAP reuse', () => {
       expect(last.columnNames).toEqual(['id', 'emaix']);
     });
 
-    it('a zongji without a table map or without the filter method is left as it is (no repeats)', () => {
+    it('a zongji without a table map or without the filter method is left as it is (its filter not wrapped)', () => {
       const noFilter = { tableMap: {}, useChecksum: true };
       expect(() => reuseTableMaps(noFilter)).not.toThrow();
       expect(noFilter).not.toHaveProperty('_skipSchema');
