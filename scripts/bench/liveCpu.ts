@@ -46,9 +46,15 @@ const WARMUP = Number(process.env.BENCH_LIVE_WARMUP ?? 30);
 const TABLES = 4;
 /** BENCH_BASELINE_ROOT: another built checkout's daemon, measured in the same rounds. */
 const BASELINE = process.env.BENCH_BASELINE_ROOT;
+/** BENCH_BASELINE_INVALIDATION: the baseline daemon's own `invalidation` settings (JSON). */
+const BASELINE_SETTINGS = process.env.BENCH_BASELINE_INVALIDATION;
 /** A baseline daemon runs: another build, or this one with other settings. */
-const WITH_BASELINE =
-  BASELINE !== undefined || process.env.BENCH_BASELINE_INVALIDATION !== undefined;
+const WITH_BASELINE = BASELINE !== undefined || BASELINE_SETTINGS !== undefined;
+/** How the summary names the baseline. */
+const BASELINE_LABEL = [
+  BASELINE ?? 'this build',
+  ...(BASELINE_SETTINGS ? [BASELINE_SETTINGS] : []),
+].join(', ');
 const SHAPE: SysbenchShape = { tables: TABLES, tableSize: 10_000, threads: 8, rate: RATE };
 
 interface Measured {
@@ -140,16 +146,15 @@ async function main(): Promise<void> {
     channel: 'sluice:bench:live-cpu',
     rules,
   });
-  const baselineSettings = process.env.BENCH_BASELINE_INVALIDATION;
   const baselineConfig =
-    baselineSettings === undefined
+    BASELINE_SETTINGS === undefined
       ? config
       : writeConfig({
           name: 'bench-live-cpu-baseline',
           startFrom: 'end',
           channel: 'sluice:bench:live-cpu',
           rules,
-          invalidation: JSON.parse(baselineSettings) as Record<string, number>,
+          invalidation: JSON.parse(BASELINE_SETTINGS) as Record<string, number>,
         });
   const daemonOf = async (
     root: string,
@@ -231,7 +236,7 @@ async function main(): Promise<void> {
       return of('daemon') / of('baseline');
     });
     console.log(
-      `daemon ÷ baseline (${BASELINE ?? 'this build'}${process.env.BENCH_BASELINE_INVALIDATION === undefined ? '' : `, ${process.env.BENCH_BASELINE_INVALIDATION}`}) by round: ${vsBase.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsBase).toFixed(2)}×)`,
+      `daemon ÷ baseline (${BASELINE_LABEL}) by round: ${vsBase.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsBase).toFixed(2)}×)`,
     );
   }
   console.log(
