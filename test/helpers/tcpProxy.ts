@@ -10,6 +10,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  /** Client connections accepted since the start. */
+  accepted = 0;
+  /** Bytes the server sent that were handed on to clients (flushed to their sockets). */
+  bytesToClients = 0;
   private constructor(
     private target: { host: string; port: number },
     private port: number,
@@ -26,10 +30,18 @@ export class TcpProxy {
     return this.port;
   }
 
+  /** Client connections open now. */
+  get connections(): number {
+    let n = 0;
+    for (const s of this.sockets) if (s.localPort === this.port) n++;
+    return n;
+  }
+
   /** Accepts connections again (on the same port). */
   async up(): Promise<void> {
     if (this.server !== null) return;
     const server = createServer((client) => {
+      this.accepted++;
       const { host, port } = this.target;
       const upstream = connect(port, host);
       for (const s of [client, upstream]) {
@@ -41,7 +53,15 @@ export class TcpProxy {
         });
       }
       client.pipe(upstream);
-      upstream.pipe(client);
+      // upstream.pipe(client), counting what reached the client's socket.
+      upstream.on('data', (chunk: Buffer) => {
+        const more = client.write(chunk, () => (this.bytesToClients += chunk.length));
+        if (!more) {
+          upstream.pause();
+          client.once('drain', () => upstream.resume());
+        }
+      });
+      upstream.on('end', () => client.end());
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

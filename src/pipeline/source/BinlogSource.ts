@@ -104,11 +104,15 @@ export class BinlogSource {
     await this.closeZongji();
   }
 
-  /** Backpressure: stop reading from the socket (the server buffers, then blocks). */
+  /**
+   * Backpressure: stop reading from the socket (the server buffers, then
+   * blocks). A connection not yet checked is paused once it is (verify),
+   * so its handshake does not run into the server's connect_timeout.
+   */
   pause(): void {
     if (this.paused) return;
     this.paused = true;
-    this.zongji?.connection?.pause();
+    if (this.verified) this.zongji?.connection?.pause();
     this.log.debug('binlog paused (backpressure)');
   }
 
@@ -158,7 +162,6 @@ export class BinlogSource {
     this.hostInUse = hostOf(url);
     const zongji = createZongji(url, this.options.columns);
     this.zongji = zongji;
-    this.stall?.activity();
     this.connectedAt = null;
     if (this.options.columns !== undefined && !selectiveDecoding && this.reconnects.attempt === 0) {
       this.log.warn(
@@ -192,10 +195,6 @@ export class BinlogSource {
     zongji.on('error', (err: StreamError) => {
       if (gen !== this.generation) return;
       this.onError(err);
-    });
-    zongji.on('ready', () => {
-      if (gen !== this.generation) return;
-      this.stall?.activity();
     });
 
     zongji.start(startOptions(this.options.serverId, this.tableFilter, from));
@@ -258,6 +257,10 @@ export class BinlogSource {
       this.events.gtids.seed(kind, undefined);
     }
     this.verified = true;
+    // Paused for backpressure before this connection was checked (a
+    // reconnect while the pipeline is full): it stops reading here, ahead
+    // of the dump request, until resume().
+    if (this.paused) this.zongji?.connection?.pause();
     // A server demoted since locatePrimary chose it is left at the first check.
     if (this.hosts.length > 1) {
       this.primaryWatch = new PrimaryWatch(
@@ -292,6 +295,7 @@ export class BinlogSource {
   /** The boundary at or past `stopAt` was handed on: nothing more is read. */
   private reachedStop(): void {
     this.stopped = true;
+    this.clearTimers();
     void this.closeZongji();
   }
 
