@@ -31,6 +31,11 @@ export default defineConfig({
       'test/integration/fencing.test.ts',
       'test/integration/schema-change.test.ts',
       'test/integration/source-identity.test.ts',
+      // Backpressure (rule 4): Redis cut off while rows stream, in process.
+      'test/integration/backpressure.test.ts',
+      // The binlog source against the server through a proxy the test cuts, on a
+      // manual clock: reconnects, stalls, backpressure, hosts, fatal errors.
+      'test/integration/binlog-source.test.ts',
       // Repeated TABLE_MAP events against the server, across two ALTERs (tableMapReuse).
       'test/integration/table-map-repeats.test.ts',
       // The consistency audit against Redis and MariaDB (its own database; no CLI).
