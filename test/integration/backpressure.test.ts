@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { formatPosition } from '../../src/pipeline/position.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
@@ -9,12 +10,13 @@ import { plant, survivors, testRedis } from '../helpers/redis.js';
 import { TcpProxy } from '../helpers/tcpProxy.js';
 
 /**
- * Rule 4 in process: Redis unreachable while rows stream, so the keys read
- * stay unacknowledged; past `maxInFlightKeys` the daemon pauses the binlog
- * (memory bounded by pausing, nothing dropped) and resumes at half, once
- * Redis answers again. The daemon's Redis client goes through a proxy the
- * test cuts; the chaos suite does the same to a whole process and a paused
- * Redis with 200,000 rows.
+ * Redis unreachable while rows stream, in process: the keys read stay
+ * unacknowledged. Rule 4: past `maxInFlightKeys` the daemon pauses the
+ * binlog (memory bounded by pausing, nothing dropped) and resumes at half,
+ * once Redis answers again. A graceful stop sends what was read before it
+ * returns. The daemon's Redis client goes through a proxy the test cuts;
+ * the chaos suite does the same to a whole process (a paused Redis with
+ * 200,000 rows, SIGTERM during a burst).
  */
 describe('backpressure: Redis unreachable while rows stream', () => {
   const MAX_IN_FLIGHT = 50;
@@ -94,5 +96,58 @@ describe('backpressure: Redis unreachable while rows stream', () => {
     expect(released.length).toBeGreaterThanOrEqual(1);
     expect(Number(released[0]?.inFlightKeys)).toBeLessThanOrEqual(MAX_IN_FLIGHT / 2);
     expect(formatPosition(inv.storedCheckpoint!.position)).toBe(formatPosition(head));
+  });
+  it('stop() while Redis is cut off: returns once the keys read are deleted and the checkpoint stored; the status record removed', async () => {
+    const p = `st${randomId()}`;
+    const target = new URL(testEnv.redisUrl);
+    proxy = await TcpProxy.start(target.hostname, Number(target.port));
+    const { logger, lines } = capturedLogger('info');
+    daemon = await startDaemon(
+      { [`${db.name}.t`]: [`${p}:{id}`] },
+      {
+        redis: () => {
+          const client = new Redis(`redis://127.0.0.1:${proxy.listenPort}`, {
+            maxRetriesPerRequest: 1,
+          });
+          client.on('error', () => undefined);
+          return client;
+        },
+        logger,
+      },
+    );
+    const inv = daemon.invalidator;
+    const ids = [1001, 1002, 1003, 1004, 1005];
+    const keys = ids.map((id) => `${p}:${id}`);
+    await plant(redis, keys);
+    const status = RedisKeys.status(daemon.source);
+    await vi.waitFor(async () => expect(await redis.exists(status)).toBe(1), {
+      timeout: 15_000,
+      interval: 50,
+    });
+
+    await proxy.down();
+    for (const id of ids) await db.sql('INSERT INTO t VALUES (?, 1)', [id]);
+    const head = await db.head();
+    await vi.waitFor(() => expect(inv.stats.transactions).toBe(ids.length), {
+      timeout: 15_000,
+      interval: 20,
+    });
+    expect(await survivors(redis, keys)).toEqual(keys);
+
+    const stopping = inv.stop(20_000);
+    await proxy.up();
+    await stopping;
+    await expect(inv.done).resolves.toBeUndefined();
+    expect(await survivors(redis, keys)).toEqual([]);
+    expect(inv.storedCheckpoint?.position).toEqual(head);
+    expect(await redis.exists(status)).toBe(0);
+    expect(lines.filter((l) => l.msg === 'pipeline stopped')).toEqual([
+      expect.objectContaining({
+        component: 'pipeline',
+        checkpoint: formatPosition(head),
+        rows: ids.length,
+        transactions: ids.length,
+      }),
+    ]);
   });
 });

@@ -1,3 +1,5 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SluiceError } from '../../src/errors/index.js';
 import type { RowChange, SourceEvent } from '../../src/pipeline/change/RowChange.js';
@@ -9,6 +11,8 @@ import {
   type ServerChange,
   type StartPoint,
 } from '../../src/pipeline/source/BinlogSource.js';
+import { BinlogStream } from '../../src/pipeline/source/BinlogStream.js';
+import { locatePrimary } from '../../src/pipeline/source/locatePrimary.js';
 import { TestDb } from '../helpers/db.js';
 import { freePort, randomServerId, testEnv } from '../helpers/env.js';
 import { capturedLogger } from '../helpers/logs.js';
@@ -207,6 +211,7 @@ describe('BinlogSource against the server', () => {
       }),
     ]);
     expect(h.lines.filter((l) => Number(l.level) >= 40)).toEqual([]);
+    expect(JSON.stringify(h.lines)).not.toContain(SOURCE.password);
     expect(h.fatal).toEqual([]);
   });
 
@@ -292,6 +297,7 @@ describe('BinlogSource against the server', () => {
       ),
     );
     expect(h.source.host).toBe('');
+    expect(JSON.stringify(h.lines)).not.toContain(SOURCE.password);
 
     await proxy.up();
     h.clock.advance(RETRY_MS);
@@ -384,6 +390,25 @@ describe('BinlogSource against the server', () => {
     // Reading again: silence counts again.
     h.clock.advance(5 * HEARTBEAT_MS);
     expect(h.retries.map(([code]) => code)).toEqual(['E_SOURCE_STALLED']);
+  });
+
+  it('paused before the connection is checked: the check runs, then nothing is read until resumed', async () => {
+    const host = await viaProxy();
+    const from = await db.head();
+    const h = (harness = new Harness(urlFor(host), table));
+    h.source.start({ kind: 'position', position: from });
+    h.source.pause(); // connecting: the handshake and the server check go on
+    await vi.waitFor(
+      () => expect(h.source.server).toEqual(expect.objectContaining({ kind: 'mariadb' })),
+      WAIT,
+    );
+    const a = await insert();
+    await quietFor(300);
+    expect(h.events).toEqual([]);
+    h.source.resume();
+    await h.committed(a.at);
+    expect(h.ids).toEqual([a.id]);
+    expect(h.connected).toEqual([from]);
   });
 
   it('paused across a reconnect: the new connection stays paused until resumed', async () => {
@@ -536,5 +561,97 @@ describe('BinlogSource against the server', () => {
     await quietFor(300);
     expect(h.events).toHaveLength(count);
     expect(h.retries).toEqual([]);
+  });
+});
+
+describe('BinlogStream: one source at a time', () => {
+  let db: TestDb;
+
+  beforeAll(async () => {
+    db = await TestDb.create();
+    await db.sql('CREATE TABLE t (id INT PRIMARY KEY)');
+  });
+
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('active once started; the server in use named; paused and resumed; stop keeps it, drop forgets it', async () => {
+    const table = `${db.name}.t`;
+    const events: SourceEvent[] = [];
+    const stream = new BinlogStream(
+      {
+        url: testEnv.sourceUrl,
+        serverId: randomServerId(),
+        heartbeatMs: HEARTBEAT_MS,
+        reconnect: { initialDelayMs: RETRY_MS, maxDelayMs: RETRY_MS },
+      },
+      { tables: [table], decodeColumns: () => new Map([[table, new Set(['id'])]]) },
+      pino({ level: 'silent' }),
+      { onEvent: (e) => events.push(e), onFatal: (err) => expect.fail(err.message) },
+    );
+    expect([stream.active, stream.paused, stream.serverInUse]).toEqual([false, false, null]);
+    stream.pause();
+    stream.resume();
+    expect(stream.stop()).toBeUndefined();
+    expect(stream.drop()).toBeUndefined();
+
+    stream.start({ kind: 'end' });
+    expect(stream.active).toBe(true);
+    const named = `${describeServer(await db.identity())} at ${SERVER_HOST}`;
+    await vi.waitFor(() => expect(stream.serverInUse).toBe(named), WAIT);
+    stream.pause();
+    expect(stream.paused).toBe(true);
+    stream.resume();
+    expect(stream.paused).toBe(false);
+    await db.sql('INSERT INTO t VALUES (1)');
+    await vi.waitFor(() => expect(events.some((e) => e.type === 'rows')).toBe(true), WAIT);
+
+    await stream.stop();
+    expect([stream.active, stream.serverInUse]).toEqual([true, named]);
+    stream.start({ kind: 'end' }); // a fresh source
+    await stream.drop();
+    expect([stream.active, stream.paused, stream.serverInUse]).toEqual([false, false, null]);
+  });
+});
+
+describe('locatePrimary: the first host that answers as a primary', () => {
+  let silent: Server;
+  let silentHost: string;
+  const held = new Set<Socket>();
+
+  beforeAll(async () => {
+    // Accepts connections and never greets: a host that does not answer
+    // (mysql2's connect timeout, the same bound, reports it first).
+    silent = createServer((socket) => void held.add(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const address = silent.address();
+    silentHost = `127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+  });
+
+  afterAll(async () => {
+    for (const s of held) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  });
+
+  it('skips hosts that refuse or do not answer, in order', async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    const urls = [urlFor(dead), urlFor(silentHost), testEnv.sourceUrl];
+    await expect(locatePrimary(urls, 200)).resolves.toBe(testEnv.sourceUrl);
+  });
+
+  it('none: E_SOURCE_CONNECT naming what each host answered', async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    const err = await locatePrimary([urlFor(dead), urlFor(silentHost)], 200).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SluiceError);
+    expect(err).toMatchObject({ code: 'E_SOURCE_CONNECT', details: { hosts: [dead, silentHost] } });
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^no primary among the source hosts: ${dead} cannot connect \\(.*ECONNREFUSED.*\\); ` +
+          `${silentHost} cannot connect \\(connect ETIMEDOUT\\)$`,
+      ),
+    );
   });
 });
