@@ -63,6 +63,18 @@ export default {
     'src/pipeline/transport/UnlinkCommand.ts',
     'src/pipeline/source/EventTranslator.ts',
     'src/pipeline/source/GtidTracker.ts',
+    // The binlog source's protections (test/integration/binlog-source.test.ts
+    // in process; the chaos suite on the daemon's process): the connection's
+    // life, one source at a time, the primary among several hosts, fatal or
+    // retried errors and their backoff, the server check, the policy.
+    'src/pipeline/source/BinlogSource.ts',
+    'src/pipeline/source/BinlogStream.ts',
+    'src/pipeline/source/locatePrimary.ts',
+    'src/pipeline/source/ErrorTriage.ts',
+    'src/pipeline/source/ReconnectBackoff.ts',
+    'src/pipeline/source/ServerCheck.ts',
+    'src/pipeline/source/PrimaryWatch.ts',
+    'src/pipeline/policies/sourcePolicy.ts',
   ],
   coverageAnalysis: 'perTest',
   // Two cores: the machines' size.

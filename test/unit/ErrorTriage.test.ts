@@ -52,6 +52,15 @@ describe('ErrorTriage', () => {
     }
   });
 
+  it('retries a server error that carries only its errno (no code), however often', () => {
+    const triage = new ErrorTriage();
+    const lost = Object.assign(new Error('Lost connection to server during query'), {
+      errno: 2013,
+    });
+    for (let i = 0; i < 5; i++) expect(triage.judge(lost, FROM).fatal).toBe(false);
+    expect(triage.judge(lost, FROM).error.code).toBe('E_SOURCE_CONNECT');
+  });
+
   it('takes the third decode failure in a row at the same start point as fatal E_SOURCE_DECODE', () => {
     const triage = new ErrorTriage();
     const plain = new Error('bad row image');

@@ -71,14 +71,27 @@ describe('judgeServer: a FILE:POS is streamed only from its own server', () => {
       verdict: 'stream',
       assumed: true,
     });
-    expect(judgeServer({ kind: 'gtid', gtid: '0-1-42' }, answer(MARIA_2)).verdict).toBe('stream');
-    expect(judgeServer({ kind: 'end' }, answer(MARIA_2)).verdict).toBe('stream');
+    expect(judgeServer({ kind: 'gtid', gtid: '0-1-42' }, answer(MARIA_2))).toEqual({
+      verdict: 'stream',
+      assumed: false,
+    });
+    expect(judgeServer({ kind: 'end' }, answer(MARIA_2))).toEqual({
+      verdict: 'stream',
+      assumed: false,
+    });
+  });
+
+  it('only a MariaDB binlog is checked at the offset: a MySQL server of the position streams', () => {
+    const mysql = { kind: 'mysql', serverId: 1, uuid: 'u' } as const;
+    expect(
+      judgeServer(at({ server: mysql, gtid: 'u:1-5' }), { probe: probe(mysql), gtidThere: 'x' }),
+    ).toEqual({ verdict: 'stream', assumed: false });
   });
 });
 
 describe('gtidSeed: where the GTID tracker starts', () => {
   it('a GTID start, the head for an end start, MariaDB’s own answer at a position, else the stored GTIDs', () => {
-    expect(gtidSeed({ kind: 'gtid', gtid: '0-1-9' }, answer(MARIA_1))).toBe('0-1-9');
+    expect(gtidSeed({ kind: 'gtid', gtid: '0-1-9' }, answer(MARIA_1, '0-1-5'))).toBe('0-1-9');
     expect(gtidSeed({ kind: 'end' }, answer(MARIA_1))).toBe('0-2-3');
     expect(gtidSeed(at(), answer(MARIA_1, '0-1-42,1-1-5'))).toBe('0-1-42,1-1-5');
     expect(gtidSeed(at(), answer(MARIA_1))).toBe('0-1-42');
@@ -146,6 +159,17 @@ describe('askServer: the questions queued on the binlog connection', () => {
     expect(end.statements).toEqual([PROBE_SQL]);
   });
 
+  it('BINLOG_GTID_POS answering no row: answered without it', async () => {
+    const conn = fakeConnection({
+      'SHOW GLOBAL VARIABLES': MARIADB_ROWS,
+      'SELECT BINLOG_GTID_POS': [],
+    });
+    const a = await new Promise<ServerAnswer | undefined>((resolve) =>
+      askServer(conn, at(), (_err, answer) => resolve(answer)),
+    );
+    expect(a).toEqual({ probe: probe(MARIA_2), gtidThere: undefined });
+  });
+
   it('a failed probe is the one error reported', async () => {
     const conn = fakeConnection({
       'SHOW GLOBAL VARIABLES': new Error('gone'),
@@ -193,6 +217,34 @@ describe('PrimaryWatch: several hosts, the server in use must stay the primary',
     expect([conn.asked, demoted]).toEqual([3, 1]);
     clock.advance(5000);
     expect([conn.asked, demoted]).toEqual([3, 1]);
+  });
+
+  it('asks @@GLOBAL.read_only; an answer after stop(), or with no row, is no demotion', () => {
+    const clock = new ManualClock();
+    const asked: string[] = [];
+    const pending: Array<(err: unknown, rows?: unknown) => void> = [];
+    const conn = {
+      query(sql: string, cb: (err: unknown, rows?: unknown) => void): void {
+        asked.push(sql);
+        pending.push(cb);
+      },
+    } as unknown as Connection;
+    let demoted = 0;
+    const watch = new PrimaryWatch(
+      1000,
+      clock,
+      () => conn,
+      () => demoted++,
+    );
+    watch.start();
+    clock.advance(1000);
+    expect(asked).toEqual(['SELECT @@GLOBAL.read_only AS ro']);
+    pending.shift()?.(null, []);
+    expect(demoted).toBe(0);
+    clock.advance(1000);
+    watch.stop();
+    pending.shift()?.(null, [{ ro: 1 }]);
+    expect(demoted).toBe(0);
   });
 
   it('stopped, or without a connection, it asks nothing', () => {

@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../src/errors/index.js';
 import type { Checkpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
@@ -6,6 +5,7 @@ import { parseStartFrom, SourcePolicy } from '../../src/pipeline/policies/source
 import { position } from '../../src/pipeline/position.js';
 import type { ServerChange, StartPoint } from '../../src/pipeline/source/BinlogSource.js';
 import { thrown } from '../helpers/errors.js';
+import { capturedLogger } from '../helpers/logs.js';
 
 describe('parseStartFrom', () => {
   it('end, gtid:SET and FILE:POS are start points; checkpoint defers to the stored one', () => {
@@ -22,6 +22,7 @@ describe('parseStartFrom', () => {
     const err = thrown(() => parseStartFrom('binlog.000003'));
     expect(err.code).toBe('E_POSITION_INVALID');
     expect(err.message).toContain('source.startFrom');
+    expect(thrown(() => parseStartFrom('gtid:x-y')).message).toContain('source.startFrom');
   });
 });
 
@@ -41,6 +42,7 @@ function setup(
   const restarts: StartPoint[] = [];
   const failed: SluiceError[] = [];
   let followed = 0;
+  const { logger, lines } = capturedLogger('info');
   const policy = new SourcePolicy({
     startFrom: o.startFrom ?? 'checkpoint',
     onPositionLost: o.onPositionLost ?? 'fail',
@@ -60,9 +62,15 @@ function setup(
     stopping: () => o.stopping ?? false,
     fail: (err) => failed.push(err),
     followed: () => followed++,
-    log: pino({ level: 'silent' }),
+    log: logger,
   });
-  return { policy, seeded, flushes, restarts, failed, followed: () => followed };
+  /** What operators read: [message, fields] per line. */
+  const logged = (): Array<[unknown, Record<string, unknown>]> =>
+    lines.map(({ msg, level: _level, time: _time, pid: _pid, hostname: _host, ...fields }) => [
+      msg,
+      fields,
+    ]);
+  return { policy, seeded, flushes, restarts, failed, followed: () => followed, logged };
 }
 
 const MARIA_1 = { kind: 'mariadb', serverId: 1, domainId: 0 } as const;
@@ -85,8 +93,12 @@ const lost = (): SluiceError => new SluiceError('E_POSITION_LOST', 'binlog.00000
 
 describe('SourcePolicy', () => {
   it('resumes from the stored checkpoint, seeding the writer; it becomes the start point', async () => {
-    const { policy, seeded } = setup({ stored });
+    const { policy, seeded, logged } = setup({ stored });
+    expect(policy.startPoint).toEqual({ kind: 'end' });
     const from = await policy.resolveStart();
+    expect(logged()).toEqual([
+      ['resuming from checkpoint', { checkpoint: 'binlog.000002:900', gtid: '0-1-10' }],
+    ]);
     expect(from).toEqual({
       kind: 'position',
       position: stored.position,
@@ -98,9 +110,15 @@ describe('SourcePolicy', () => {
   });
 
   it('without a stored checkpoint starts at the end, which the first connection resolves', async () => {
-    const { policy, seeded } = setup();
+    const { policy, seeded, logged } = setup();
     expect(await policy.resolveStart()).toEqual({ kind: 'end' });
     expect(seeded).toEqual([]);
+    expect(logged()).toEqual([
+      [
+        'no checkpoint stored: starting from the current end of the binlog',
+        { key: 'sluice:checkpoint:test' },
+      ],
+    ]);
     policy.onConnected(null);
     expect(policy.startPoint).toEqual({ kind: 'end' });
     policy.onConnected(position('binlog.000004', 4));
@@ -125,9 +143,19 @@ describe('SourcePolicy', () => {
   });
 
   it('a lost position flushes every mapped key space and continues from the end (flush)', () => {
-    const { policy, failed, flushes, restarts } = setup({ onPositionLost: 'flush' });
+    const { policy, failed, flushes, restarts, logged } = setup({ onPositionLost: 'flush' });
     policy.onPositionLost(lost());
     expect(failed).toEqual([]);
+    expect(logged()).toEqual([
+      [
+        'checkpoint lost: flushing every mapped key space and continuing from the current end (onPositionLost: flush)',
+        {
+          code: 'E_POSITION_LOST',
+          err: 'binlog.000002 was purged',
+          patterns: ['user:*', 'email:*', 'order:*'],
+        },
+      ],
+    ]);
     expect(flushes).toEqual([
       { patterns: ['user:*', 'email:*', 'order:*'], flushAll: true, boundary: null },
     ]);
@@ -166,5 +194,15 @@ describe('SourcePolicy', () => {
     ]);
     expect(flushing.restarts).toEqual([{ kind: 'end' }]);
     expect(flushing.followed()).toBe(0);
+    const [line] = flushing.logged();
+    expect(line?.[0]).toBe(
+      'source server changed: flushing every mapped key space and continuing from its current end (onSourceChanged: flush)',
+    );
+    expect(line?.[1]).toMatchObject({
+      code: 'E_SOURCE_CHANGED',
+      previous: 'mariadb server_id 1 (domain 0)',
+      now: 'mariadb server_id 2 (domain 0)',
+      patterns: ['user:*', 'email:*', 'order:*'],
+    });
   });
 });
