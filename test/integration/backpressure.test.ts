@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
+import type { Invalidator, InvalidatorOptions } from '../../src/pipeline/Invalidator.js';
 import { formatPosition } from '../../src/pipeline/position.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
@@ -44,15 +45,24 @@ describe('backpressure: Redis unreachable while rows stream', () => {
     redis.disconnect();
   });
 
-  it(`pauses past ${MAX_IN_FLIGHT} unacknowledged keys, holds at most one more transaction, resumes and deletes every key`, async () => {
-    const p = `bp${randomId()}`;
+  /** A daemon for `t` (keys `<p>:{id}`, `p` new) whose Redis client goes through a new proxy; its info lines. */
+  async function daemonBehindProxy(
+    prefix: string,
+    invalidation: Partial<InvalidatorOptions['invalidation']> = {},
+  ): Promise<{
+    p: string;
+    lines: Array<Record<string, unknown>>;
+    inv: Invalidator;
+    source: string;
+  }> {
+    const p = `${prefix}${randomId()}`;
     const target = new URL(testEnv.redisUrl);
     proxy = await TcpProxy.start(target.hostname, Number(target.port));
     const { logger, lines } = capturedLogger('info');
     daemon = await startDaemon(
       { [`${db.name}.t`]: [`${p}:{id}`] },
       {
-        invalidation: { maxInFlightKeys: MAX_IN_FLIGHT, batchMaxKeys: 10 },
+        invalidation,
         redis: () => {
           const client = new Redis(`redis://127.0.0.1:${proxy.listenPort}`, {
             maxRetriesPerRequest: 1,
@@ -63,7 +73,14 @@ describe('backpressure: Redis unreachable while rows stream', () => {
         logger,
       },
     );
-    const inv = daemon.invalidator;
+    return { p, lines, inv: daemon.invalidator, source: daemon.source };
+  }
+
+  it(`pauses past ${MAX_IN_FLIGHT} unacknowledged keys, holds at most one more transaction, resumes and deletes every key`, async () => {
+    const { p, lines, inv } = await daemonBehindProxy('bp', {
+      maxInFlightKeys: MAX_IN_FLIGHT,
+      batchMaxKeys: 10,
+    });
     const keys = Array.from({ length: PER_TX * TXS }, (_, i) => `${p}:${i + 1}`);
     await plant(redis, keys);
 
@@ -98,28 +115,11 @@ describe('backpressure: Redis unreachable while rows stream', () => {
     expect(formatPosition(inv.storedCheckpoint!.position)).toBe(formatPosition(head));
   });
   it('stop() while Redis is cut off: returns once the keys read are deleted and the checkpoint stored; the status record removed', async () => {
-    const p = `st${randomId()}`;
-    const target = new URL(testEnv.redisUrl);
-    proxy = await TcpProxy.start(target.hostname, Number(target.port));
-    const { logger, lines } = capturedLogger('info');
-    daemon = await startDaemon(
-      { [`${db.name}.t`]: [`${p}:{id}`] },
-      {
-        redis: () => {
-          const client = new Redis(`redis://127.0.0.1:${proxy.listenPort}`, {
-            maxRetriesPerRequest: 1,
-          });
-          client.on('error', () => undefined);
-          return client;
-        },
-        logger,
-      },
-    );
-    const inv = daemon.invalidator;
+    const { p, lines, inv, source } = await daemonBehindProxy('st');
     const ids = [1001, 1002, 1003, 1004, 1005];
     const keys = ids.map((id) => `${p}:${id}`);
     await plant(redis, keys);
-    const status = RedisKeys.status(daemon.source);
+    const status = RedisKeys.status(source);
     await vi.waitFor(async () => expect(await redis.exists(status)).toBe(1), {
       timeout: 15_000,
       interval: 50,

@@ -169,6 +169,22 @@ describe('BinlogSource against the server', () => {
     return `127.0.0.1:${proxy.listenPort}`;
   }
 
+  /** A source through a new proxy, from the binlog's end, that has read one row (`a`): connected. */
+  async function streamingOne(): Promise<{
+    host: string;
+    from: BinlogPosition;
+    h: Harness;
+    a: { id: number; at: BinlogPosition };
+  }> {
+    const host = await viaProxy();
+    const from = await db.head();
+    const h = (harness = new Harness(urlFor(host), table));
+    h.source.start({ kind: 'position', position: from });
+    const a = await insert();
+    await h.committed(a.at);
+    return { host, from, h, a };
+  }
+
   it('streams its table from a position: rows, then their commit; connected once, at the start; host and server named', async () => {
     const host = await viaProxy();
     const from = await db.head();
@@ -239,12 +255,7 @@ describe('BinlogSource against the server', () => {
   });
 
   it('a cut connection is retried with backoff from the last commit: the rows in between arrive once', async () => {
-    const host = await viaProxy();
-    const from = await db.head();
-    const h = (harness = new Harness(urlFor(host), table));
-    h.source.start({ kind: 'position', position: from });
-    const a = await insert();
-    await h.committed(a.at);
+    const { from, h, a } = await streamingOne();
 
     await proxy.down();
     await vi.waitFor(() => expect(h.retries).toHaveLength(1), WAIT);
@@ -325,12 +336,7 @@ describe('BinlogSource against the server', () => {
   });
 
   it('silent for more than 3 heartbeat periods: a stall; that connection is closed and a new one resumes from the last commit', async () => {
-    const host = await viaProxy();
-    const from = await db.head();
-    const h = (harness = new Harness(urlFor(host), table));
-    h.source.start({ kind: 'position', position: from });
-    const a = await insert();
-    await h.committed(a.at);
+    const { from, h, a } = await streamingOne();
     expect(proxy.connections).toBe(2);
 
     // The clock moves, nothing arrives in between: checks at 1 s (the events
@@ -353,12 +359,7 @@ describe('BinlogSource against the server', () => {
   });
 
   it('paused: nothing is read and silence is no stall; resumed: the rows follow', async () => {
-    const host = await viaProxy();
-    const from = await db.head();
-    const h = (harness = new Harness(urlFor(host), table));
-    h.source.start({ kind: 'position', position: from });
-    const a = await insert();
-    await h.committed(a.at);
+    const { h, a } = await streamingOne();
 
     h.source.pause();
     h.source.pause(); // idempotent
@@ -412,12 +413,7 @@ describe('BinlogSource against the server', () => {
   });
 
   it('paused across a reconnect: the new connection stays paused until resumed', async () => {
-    const host = await viaProxy();
-    const from = await db.head();
-    const h = (harness = new Harness(urlFor(host), table));
-    h.source.start({ kind: 'position', position: from });
-    const a = await insert();
-    await h.committed(a.at);
+    const { h, a } = await streamingOne();
 
     await proxy.down();
     await vi.waitFor(() => expect(h.retries).toHaveLength(1), WAIT);
@@ -545,12 +541,7 @@ describe('BinlogSource against the server', () => {
   });
 
   it('stop(): the connection closed, no timer left, nothing handed on after it', async () => {
-    const host = await viaProxy();
-    const from = await db.head();
-    const h = (harness = new Harness(urlFor(host), table));
-    h.source.start({ kind: 'position', position: from });
-    const a = await insert();
-    await h.committed(a.at);
+    const { h } = await streamingOne();
     await h.stop();
     await h.stop(); // idempotent
     await vi.waitFor(() => expect(proxy.connections).toBe(0), WAIT);
