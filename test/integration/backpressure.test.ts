@@ -112,7 +112,6 @@ describe('backpressure: Redis unreachable while rows stream', () => {
     const released = lines.filter((l) => l.msg === 'backpressure released: resuming the binlog');
     expect(released.length).toBeGreaterThanOrEqual(1);
     expect(Number(released[0]?.inFlightKeys)).toBeLessThanOrEqual(MAX_IN_FLIGHT / 2);
-    expect(formatPosition(inv.storedCheckpoint!.position)).toBe(formatPosition(head));
   });
   it('stop() while Redis is cut off: returns once the keys read are deleted and the checkpoint stored; the status record removed', async () => {
     const { p, lines, inv, source } = await daemonBehindProxy('st');
