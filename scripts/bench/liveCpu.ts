@@ -22,6 +22,10 @@
 //     (with 5 s the daemon was still compiling: its helper threads took
 //     15.5 µs per transaction, 1.7 µs after 40 s; docs/benchmarks.md)
 //   BENCH_LIVE_PERF=1  perf record -e cpu-clock of each pass (.data/bench/work)
+//   BENCH_LIVE_MINIMAL=1  a third listener, the least an invalidator must do
+//     (workers/zongjiRounds.ts: the floor's decoding, plus the same keys sent
+//     in rounds of one UNLINK and one PUBLISH on a bare socket, on the
+//     daemon's batching delay; BENCH_LIVE_MINIMAL_DELAY=2 to change it)
 // A diagnostic for issue 15 (docs/benchmarks.md), not part of `npm run bench`.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -50,6 +54,10 @@ const BASELINE = process.env.BENCH_BASELINE_ROOT;
 const BASELINE_SETTINGS = process.env.BENCH_BASELINE_INVALIDATION;
 /** A baseline daemon runs: another build, or this one with other settings. */
 const WITH_BASELINE = BASELINE !== undefined || BASELINE_SETTINGS !== undefined;
+/** BENCH_LIVE_MINIMAL=1: also measure the minimal invalidator (workers/zongjiRounds.ts). */
+const WITH_MINIMAL = process.env.BENCH_LIVE_MINIMAL === '1';
+/** Its batching delay: the daemon's default `batchMaxDelayMs` (BENCH_LIVE_MINIMAL_DELAY to change). */
+const MINIMAL_DELAY_MS = Number(process.env.BENCH_LIVE_MINIMAL_DELAY ?? 2);
 /** How the summary names the baseline. */
 const BASELINE_LABEL = [
   BASELINE ?? 'this build',
@@ -192,13 +200,30 @@ async function main(): Promise<void> {
       await p.waitFor((l) => l.ready === true);
       return p;
     },
+    minimal: async (): Promise<Proc> => {
+      const p = startWorker(
+        'zongjiRounds.ts',
+        [
+          String(randomServerId()),
+          rules.map((r) => r.table).join(','),
+          String(MINIMAL_DELAY_MS),
+          'sluice:bench:live-cpu',
+        ],
+        extraEnv('BENCH_LIVE_FLOOR_NODE_OPTIONS'),
+      );
+      await p.waitFor((l) => l.ready === true);
+      return p;
+    },
   };
   const results: Array<{ round: number; who: string; m: Measured; rounds: number | undefined }> =
     [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const who3: ReadonlyArray<keyof typeof listeners> = WITH_BASELINE
-      ? ['daemon', 'baseline', 'floor']
-      : ['daemon', 'floor'];
+    const who3: ReadonlyArray<keyof typeof listeners> = [
+      'daemon',
+      ...(WITH_BASELINE ? (['baseline'] as const) : []),
+      ...(WITH_MINIMAL ? (['minimal'] as const) : []),
+      'floor',
+    ];
     const order = round % 2 === 1 ? who3 : [...who3].reverse();
     for (const who of order) {
       const p = await listeners[who]();
@@ -237,6 +262,16 @@ async function main(): Promise<void> {
     });
     console.log(
       `daemon ÷ baseline (${BASELINE_LABEL}) by round: ${vsBase.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsBase).toFixed(2)}×)`,
+    );
+  }
+  if (WITH_MINIMAL) {
+    const vsMin = Array.from({ length: ROUNDS }, (_, i) => {
+      const of = (who: string): number =>
+        results.find((r) => r.round === i + 1 && r.who === who)?.m.usPerTx as number;
+      return of('daemon') / of('minimal');
+    });
+    console.log(
+      `daemon ÷ minimal invalidator (zongjiRounds.ts, ${MINIMAL_DELAY_MS} ms) by round: ${vsMin.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsMin).toFixed(2)}×)`,
     );
   }
   console.log(

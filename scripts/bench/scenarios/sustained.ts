@@ -11,7 +11,10 @@
 // decodes the same tables and UNLINKs the probe key at once
 // (workers/zongjiUnlink.ts, on bench.probe_floor): the floor, i.e. what the
 // loaded machine itself adds (binlog delivery, decoding, scheduling on 2
-// cores). One listener at a time: a second binlog reader on 2 cores would
+// cores). A third listener, the least an invalidator must do, sends the
+// same keys in rounds on the daemon's batching delay (workers/zongjiRounds.ts,
+// on bench.probe_min): what any invalidator that batches as the daemon does
+// would cost. One listener at a time: a second binlog reader on 2 cores would
 // take CPU from the first. Listeners and sysbench each run in a session of
 // their own, as separate services would (lib/procs.ts).
 // The listener's CPU (and MariaDB's and Redis's) is sampled every second.
@@ -62,6 +65,8 @@ const WARMUP_SECONDS = Number(process.env.BENCH_SUSTAINED_WARMUP ?? 20);
 const SETTLE_SECONDS = Number(process.env.BENCH_SUSTAINED_SETTLE ?? 20);
 /** The nice value of the daemon's session in the CPU-weight pass (BENCH_DAEMON_NICE overrides). */
 const WEIGHT_NICE = process.env.BENCH_DAEMON_NICE ?? '-10';
+/** The least invalidator's batching delay: the daemon's default batchMaxDelayMs. */
+const MINIMAL_DELAY_MS = 2;
 const log = (text: string): void => progress(NAME, text);
 
 const SHAPE: SysbenchShape = {
@@ -83,6 +88,7 @@ runScenario(NAME, async () => {
   const keyspace = benchRedis();
   let daemon: Proc | null = null;
   let floorWorker: Proc | null = null;
+  let minimalWorker: Proc | null = null;
   const oldNotify = (await redis.config('GET', 'notify-keyspace-events'))[1] ?? '';
   try {
     log(`sysbench prepare (${TABLES} tables × ${TABLE_SIZE} rows)`);
@@ -97,6 +103,9 @@ runScenario(NAME, async () => {
     await conn.query('DROP TABLE IF EXISTS probe_floor');
     await conn.query('CREATE TABLE probe_floor (id INT PRIMARY KEY, v BIGINT NOT NULL)');
     await conn.query('INSERT INTO probe_floor VALUES (1, 0)');
+    await conn.query('DROP TABLE IF EXISTS probe_min');
+    await conn.query('CREATE TABLE probe_min (id INT PRIMARY KEY, v BIGINT NOT NULL)');
+    await conn.query('INSERT INTO probe_min VALUES (1, 0)');
 
     const rules = [...sysbenchRules(TABLES), { table: 'bench.probe', keys: ['probe:{id}'] }];
     const config = writeConfig({
@@ -119,7 +128,11 @@ runScenario(NAME, async () => {
       if (event === 'del')
         deletedAt.set(channel.slice('__keyspace@0__:'.length), performance.now());
     });
-    await keyspace.psubscribe('__keyspace@0__:probe:1', '__keyspace@0__:floor:1');
+    await keyspace.psubscribe(
+      '__keyspace@0__:probe:1',
+      '__keyspace@0__:floor:1',
+      '__keyspace@0__:probe_min:1',
+    );
 
     /** One probe: commit acknowledged → key gone, in ms. */
     const probe = async (table: string, key: string): Promise<number> => {
@@ -223,13 +236,13 @@ runScenario(NAME, async () => {
     const tcpFirst = process.env.BENCH_SOCKET_FIRST !== '1';
     const tcpRun = async () => {
       log(
-        `sysbench run ${tcpFirst ? 1 : 2}/4: ${THREADS} threads, ${SECONDS} s, the daemon streaming; probing its lag every ${PROBE_EVERY_MS} ms`,
+        `sysbench run ${tcpFirst ? 1 : 2}/5: ${THREADS} threads, ${SECONDS} s, the daemon streaming; probing its lag every ${PROBE_EVERY_MS} ms`,
       );
       return daemonPass(undefined);
     };
     const socketRun = async () => {
       log(
-        `sysbench run ${tcpFirst ? 2 : 1}/4: the same, the daemon reaching Redis by its Unix socket`,
+        `sysbench run ${tcpFirst ? 2 : 1}/5: the same, the daemon reaching Redis by its Unix socket`,
       );
       return daemonPass(undefined, socketConfig);
     };
@@ -243,11 +256,11 @@ runScenario(NAME, async () => {
       main = await tcpRun();
     }
     log(
-      `sysbench run 3/4: the same over TCP, the daemon's session at nice ${WEIGHT_NICE} (a CPU weight)`,
+      `sysbench run 3/5: the same over TCP, the daemon's session at nice ${WEIGHT_NICE} (a CPU weight)`,
     );
     const weightedPass = await daemonPass(WEIGHT_NICE);
 
-    log(`sysbench run 4/4: the same, with the floor listener instead of the daemon`);
+    log(`sysbench run 4/5: the same, with the floor listener instead of the daemon`);
     floorWorker = startWorker('zongjiUnlink.ts', [
       String(randomServerId()),
       'bench',
@@ -259,6 +272,26 @@ runScenario(NAME, async () => {
     const floorPass = await loadPass(floorWorker, 'probe_floor', 'floor:1');
     await floorWorker.stop();
     floorWorker = null;
+
+    log(
+      `sysbench run 5/5: the same, with the least an invalidator must do (rounds on the daemon's ${MINIMAL_DELAY_MS} ms delay)`,
+    );
+    minimalWorker = startWorker('zongjiRounds.ts', [
+      String(randomServerId()),
+      [
+        ...Array.from({ length: TABLES }, (_, i) => `sbtest.sbtest${i + 1}`),
+        'bench.probe_min',
+      ].join(','),
+      String(MINIMAL_DELAY_MS),
+      'sluice:bench:sustained-minimal',
+    ]);
+    await minimalWorker.waitFor((l) => l.ready === true);
+    const minimalPass = await loadPass(minimalWorker, 'probe_min', 'probe_min:1');
+    await minimalWorker.stop();
+    const minimalStopped = minimalWorker.lines.find((l) => l.msg === 'pipeline stopped');
+    const minimalRoundsPerTx =
+      Number(minimalStopped?.rounds) / Number(minimalStopped?.transactions);
+    minimalWorker = null;
 
     const { samples, cpu, perSecond, output } = main;
     const floor = floorPass.samples.map((x) => x.lag);
@@ -285,6 +318,10 @@ runScenario(NAME, async () => {
       10;
     const grows = lastP50 > 2 * firstP50 + 1 || lastP99 > 2 * firstP99 + 5;
     const sock = distribution(socketPass.samples.map((x) => x.lag));
+    const m = distribution(minimalPass.samples.map((x) => x.lag));
+    const minimalTps = Number(
+      /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(minimalPass.output)?.[1] ?? Number.NaN,
+    );
     const wLags = weightedPass.samples.map((x) => x.lag);
     const w = distribution(wLags);
     const wThird = Math.floor(wLags.length / 3);
@@ -349,13 +386,22 @@ runScenario(NAME, async () => {
           target: "CPU per transaction ≤ 1 × the floor's",
           met: socketPass.usPerTx <= floorPass.usPerTx,
         },
+        {
+          scenario: `sustained load (sysbench oltp_write_only, ${THREADS} threads, ${SECONDS} s)`,
+          metric:
+            "reference, not a target: the least an invalidator must do (bare zongji decoding the same tables, the same keys in rounds of one UNLINK and one PUBLISH on a bare socket, on the daemon's batching delay), default weight: CPU time per sysbench transaction; lag p50/p99",
+          sluice: `the daemon ${main.usPerTx.toFixed(0)} µs per transaction; ${d.p50.toFixed(2)} / ${d.p99.toFixed(2)} ms`,
+          compared: `the least invalidator ${minimalPass.usPerTx.toFixed(0)} µs per transaction (${minimalRoundsPerTx.toFixed(3)} round trips per transaction, at ${minimalTps.toFixed(0)} tx/s), lag ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} ms → the daemon **${(main.usPerTx / minimalPass.usPerTx).toFixed(2)}×** its CPU, lag p99 ${(d.p99 / m.p99).toFixed(2)}×; it ÷ the floor: CPU ${(minimalPass.usPerTx / floorPass.usPerTx).toFixed(2)}×, lag p99 ${(m.p99 / f.p99).toFixed(2)}×`,
+          target: '—',
+          met: null,
+        },
       ],
       details: [
         `${version}: \`${describeSysbench('run', SHAPE)}\` → ${tps.toFixed(0)} transactions/s (each: 2 UPDATEs, 1 DELETE, 1 INSERT), ${errors} ignored errors.`,
         `Lag probe: every ${PROBE_EVERY_MS} ms, SET probe:1, commit \`UPDATE bench.probe SET v = v + 1\`, wait for the keyspace \`del\` of probe:1 (${samples.length} probes). ` +
           `p50 first third ${firstP50.toFixed(2)} ms → last third ${lastP50.toFixed(2)} ms; p99 ${firstP99.toFixed(2)} → ${lastP99.toFixed(2)} ms; ` +
           `least-squares slope ${slope.toFixed(2)} ms per 10 s. "Growth" = the last third's p50 more than 2× (+1 ms) or its p99 more than 2× (+5 ms) the first third's.`,
-        `Four sysbench runs, one listener each: the daemon at the default CPU weight over TCP, the same daemon reaching Redis by its Unix socket, the daemon over TCP with its session at nice ${WEIGHT_NICE} (BENCH_DAEMON_NICE), the floor at the default weight. Each listener, sysbench, MariaDB and Redis run in sessions of their own, so with the kernel's autogroup scheduling each gets an equal share of the CPU when all want more than there is.`,
+        `Five sysbench runs, one listener each: the daemon at the default CPU weight over TCP, the same daemon reaching Redis by its Unix socket, the daemon over TCP with its session at nice ${WEIGHT_NICE} (BENCH_DAEMON_NICE), the floor at the default weight, the least invalidator (workers/zongjiRounds.ts) at the default weight. Each listener, sysbench, MariaDB and Redis run in sessions of their own, so with the kernel's autogroup scheduling each gets an equal share of the CPU when all want more than there is.`,
         'The daemon status record has `lastEventAt`, but binlog event timestamps have 1-second resolution, so "now − last event time" from it cannot resolve lags of milliseconds; the probe measures the same lag end to end.',
       ],
     };
@@ -363,6 +409,7 @@ runScenario(NAME, async () => {
     await redis.config('SET', 'notify-keyspace-events', oldNotify).catch(() => undefined);
     await (daemon as Proc | null)?.stop(); // assigned inside daemonPass
     await floorWorker?.stop();
+    await minimalWorker?.stop();
     await conn.end();
     redis.disconnect();
     keyspace.disconnect();
