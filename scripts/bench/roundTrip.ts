@@ -4,13 +4,16 @@
 // in one process: the client CPU (user + system) per round of each, and
 // Redis's own CPU per round (INFO cpu, all its threads). What a round trip
 // costs the daemon, without the binlog, sysbench or the run-to-run drift of
-// the sustained scenario.
+// the sustained scenario. A third client, over TCP, is a plain ioredis one
+// without createRedisClient's readRepliesInline: its replies reach the
+// parser a tick later, as ioredis leaves them (docs/benchmarks.md, ninth
+// sitting).
 //   npm run build && node --import tsx scripts/bench/roundTrip.ts [ROUNDS_PER_BLOCK] [BLOCKS]
 import { pino } from 'pino';
 import { createRedisClient } from '../../src/infra/redis.js';
 import { systemClock } from '../../src/infra/clock.js';
 import { SingleRedisTransport } from '../../src/pipeline/transport/SingleRedisTransport.js';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { position } from '../../src/pipeline/position.js';
 import { bench, servicesUp } from './lib/env.js';
 import { median } from './lib/stats.js';
@@ -23,6 +26,10 @@ const logger = pino({ level: 'silent' });
 const clients = {
   tcp: createRedisClient({ url: bench.redisUrl }, 'roundtrip-tcp') as Redis,
   socket: createRedisClient({ url: bench.redisSocketUrl }, 'roundtrip-socket') as Redis,
+  tcpDeferred: new Redis(bench.redisUrl, {
+    connectionName: 'sluice:roundtrip-deferred',
+    maxRetriesPerRequest: 1,
+  }),
 };
 const transports = Object.fromEntries(
   Object.entries(clients).map(([k, c]) => [
@@ -62,14 +69,17 @@ async function block(
   return { client: (c.user + c.system) / n, redis: ((r1 - r0) * 1000) / n };
 }
 
-await block('tcp', 500); // warm-up: compiled paths, scripts loaded
-await block('socket', 500);
+const kinds = ['tcp', 'socket', 'tcpDeferred'] as const;
+for (const kind of kinds) await block(kind, 500); // warm-up: compiled paths, scripts loaded
 const results = {
   tcp: [] as Array<{ client: number; redis: number }>,
   socket: [] as Array<{ client: number; redis: number }>,
+  tcpDeferred: [] as Array<{ client: number; redis: number }>,
 };
 for (let b = 0; b < blocks; b++) {
-  for (const kind of b % 2 === 0 ? (['tcp', 'socket'] as const) : (['socket', 'tcp'] as const)) {
+  // Each block a different order: none always goes first.
+  for (let i = 0; i < kinds.length; i++) {
+    const kind = kinds[(b + i) % kinds.length] as (typeof kinds)[number];
     results[kind].push(await block(kind, perBlock));
   }
 }
@@ -80,9 +90,21 @@ const summary = (kind: keyof typeof clients) => ({
 });
 const tcp = summary('tcp');
 const socket = summary('socket');
+const tcpDeferred = summary('tcpDeferred');
+// Per block, the inline TCP client's CPU over the deferred one's (same block).
+const inlineByBlock = results.tcp.map((r, b) => r.client / (results.tcpDeferred[b]?.client ?? NaN));
 console.log(
   JSON.stringify(
-    { perBlock, blocks, tcp, socket, clientRatio: socket.clientUs / tcp.clientUs },
+    {
+      perBlock,
+      blocks,
+      tcp,
+      socket,
+      tcpDeferred,
+      clientRatio: socket.clientUs / tcp.clientUs,
+      inlineRatioByBlock: inlineByBlock.map((r) => Number(r.toFixed(3))),
+      inlineRatio: median(inlineByBlock),
+    },
     null,
     1,
   ),

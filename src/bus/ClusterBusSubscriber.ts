@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Redis, type Cluster } from 'ioredis';
 import { backoffDelay, REDIS_BACKOFF } from '../infra/backoff.js';
 import { systemClock, type Clock, type Timer } from '../infra/clock.js';
+import { readRepliesInline } from '../infra/redis.js';
 import type { SubscriberConnection } from './BusSubscriber.js';
 
 export interface ClusterBusSubscriberOptions {
@@ -100,17 +101,19 @@ export class ClusterBusSubscriber extends EventEmitter implements SubscriberConn
     }
     const base = this.cluster.options.redisOptions ?? {};
     const hopAfter = this.options.hopAfter ?? 3;
-    const conn = new Redis({
-      host: target.host,
-      port: target.port,
-      ...(base.username === undefined ? {} : { username: base.username }),
-      ...(base.password === undefined ? {} : { password: base.password }),
-      ...(base.tls === undefined ? {} : { tls: base.tls }),
-      connectionName: this.options.connectionName ?? 'sluice:subscriber',
-      maxRetriesPerRequest: 1,
-      // null ends the connection: then another node is tried.
-      retryStrategy: (times) => (times > hopAfter ? null : backoffDelay(times, REDIS_BACKOFF)),
-    });
+    const conn = readRepliesInline(
+      new Redis({
+        host: target.host,
+        port: target.port,
+        ...(base.username === undefined ? {} : { username: base.username }),
+        ...(base.password === undefined ? {} : { password: base.password }),
+        ...(base.tls === undefined ? {} : { tls: base.tls }),
+        connectionName: this.options.connectionName ?? 'sluice:subscriber',
+        maxRetriesPerRequest: 1,
+        // null ends the connection: then another node is tried.
+        retryStrategy: (times) => (times > hopAfter ? null : backoffDelay(times, REDIS_BACKOFF)),
+      }),
+    );
     conn.on('error', () => undefined); // state changes arrive as events below
     conn.on('message', (channel: string, message: string) =>
       this.emit('message', channel, message),

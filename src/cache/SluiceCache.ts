@@ -8,7 +8,7 @@ import { encodeInvalidation } from '../bus/codec.js';
 import { parseFenceToken, type FenceToken } from '../bus/Watermark.js';
 import { backoffDelay, type BackoffOptions } from '../infra/backoff.js';
 import { systemClock, type Clock } from '../infra/clock.js';
-import { isCluster } from '../infra/redis.js';
+import { isCluster, readRepliesInline } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { CacheStats, type CacheStatsSnapshot } from './CacheStats.js';
 import { ABSENT, encodeEntry, type Entry } from './codec.js';
@@ -166,7 +166,9 @@ export class SluiceCache {
         ? new ClusterBusSubscriber(options.redis)
         : // Its own settings, whatever the command client uses: a subscription
           // is queued until the connection is up, and never auto-pipelined.
-          options.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true }));
+          readRepliesInline(
+            options.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true }),
+          ));
     this.subscriber.on('error', () => undefined); // state changes are handled by the bus
     this.bus = new BusSubscriber({
       connection: this.subscriber,

@@ -42,6 +42,27 @@ type ClientOptions = Omit<RedisOptions, 'replyMapping'>;
  */
 const reconnectOnReadonly = (err: Error): boolean => err.message.startsWith('READONLY');
 
+const noop = (): void => undefined;
+
+/**
+ * Makes `client` hand each reply to its parser in the socket read that
+ * received it. Node's Readable calls its 'data' listeners straight from the
+ * read only when a listener was added with `on('data')`; ioredis adds its
+ * parser with `prependListener`, which does not count, so every reply was
+ * buffered and delivered on a later tick (emitReadable, flow, read): ~10 %
+ * of a round trip's CPU (docs/benchmarks.md, ninth sitting). A no-op
+ * listener added the usual way on each new connection's socket turns the
+ * direct path on; ioredis's parser still runs first. For clients Sluice
+ * makes (this module's, the cache's own subscriber); call before connecting.
+ */
+export function readRepliesInline<T extends Redis>(client: T): T {
+  client.on('connect', () => {
+    const stream = client.stream as NodeJS.ReadableStream | undefined;
+    if (stream !== undefined && !stream.listeners('data').includes(noop)) stream.on('data', noop);
+  });
+  return client;
+}
+
 /** The options every single-server client shares (one per role). */
 function baseOptions(role: string): ClientOptions {
   return {
@@ -64,9 +85,9 @@ export function createRedis(url: string, role: string, extra: ClientOptions = {}
     const socket = parseRedisSocketUrl(url);
     // The configuration refused a bad one already; the message never repeats the URL.
     if ('error' in socket) throw new Error(`createRedis: redis.url ${socket.error}`);
-    return new Redis({ ...socket, ...baseOptions(role), ...extra });
+    return readRepliesInline(new Redis({ ...socket, ...baseOptions(role), ...extra }));
   }
-  return new Redis(url, { ...baseOptions(role), ...extra });
+  return readRepliesInline(new Redis(url, { ...baseOptions(role), ...extra }));
 }
 
 /**
@@ -77,21 +98,27 @@ export function createRedis(url: string, role: string, extra: ClientOptions = {}
  * checks which dataset it reached: PrimaryWatch).
  */
 function createSentinelClient(target: RedisTarget, role: string, extra: ClientOptions): Redis {
-  return new Redis({
-    ...baseOptions(role),
-    sentinels: (target.sentinels ?? []).map(hostPort),
-    name: target.name ?? 'mymaster',
-    role: 'master',
-    failoverDetector: true,
-    ...(target.username === undefined ? {} : { username: target.username }),
-    ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.db === undefined ? {} : { db: target.db }),
-    ...(target.tls === true ? { tls: {}, enableTLSForSentinelMode: true } : {}),
-    ...(target.sentinelUsername === undefined ? {} : { sentinelUsername: target.sentinelUsername }),
-    ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
-    ...(target.sentinelTls === true ? { sentinelTLS: {} } : {}),
-    ...extra,
-  });
+  return readRepliesInline(
+    new Redis({
+      ...baseOptions(role),
+      sentinels: (target.sentinels ?? []).map(hostPort),
+      name: target.name ?? 'mymaster',
+      role: 'master',
+      failoverDetector: true,
+      ...(target.username === undefined ? {} : { username: target.username }),
+      ...(target.password === undefined ? {} : { password: target.password }),
+      ...(target.db === undefined ? {} : { db: target.db }),
+      ...(target.tls === true ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+      ...(target.sentinelUsername === undefined
+        ? {}
+        : { sentinelUsername: target.sentinelUsername }),
+      ...(target.sentinelPassword === undefined
+        ? {}
+        : { sentinelPassword: target.sentinelPassword }),
+      ...(target.sentinelTls === true ? { sentinelTLS: {} } : {}),
+      ...extra,
+    }),
+  );
 }
 
 /** `HOST:PORT` (IPv6 in brackets) as ioredis wants it. */
@@ -132,13 +159,16 @@ export function createRedisClient(
     ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
     ...extra,
   };
-  return new Cluster(seeds, {
+  const cluster = new Cluster(seeds, {
     redisOptions,
     clusterRetryStrategy: backoff,
     enableOfflineQueue: extra.enableOfflineQueue ?? true,
     enableAutoPipelining: extra.enableAutoPipelining ?? false,
     lazyConnect: false,
   });
+  // Each node's client as it joins the pool (before it connects).
+  cluster.on('+node', (node: Redis) => void readRepliesInline(node));
+  return cluster;
 }
 
 /** True for an ioredis `Cluster` client. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
 import { pino } from 'pino';
 import { ClusterBusSubscriber } from '../../src/bus/ClusterBusSubscriber.js';
@@ -16,6 +16,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, randomServerId, testEnv } from '../helpers/env.js';
 import { collectMessages, plant, survivors } from '../helpers/redis.js';
+import { deliveries } from '../helpers/redisReplies.js';
 
 /**
  * The core invalidation and race tests again, on a three-master Redis Cluster
@@ -82,6 +83,45 @@ describe('Redis Cluster: invalidation, checkpoint, cache races', () => {
 
   const range = (from: number, to: number): number[] =>
     Array.from({ length: to - from }, (_, i) => from + i);
+
+  it("the daemon's client parses each node's replies in the read that received them", async () => {
+    const client = sinkClient();
+    try {
+      await client.ping(); // the slot map, and a node connected
+      const nodes = client.nodes('master');
+      expect(nodes).toHaveLength(3);
+      for (const node of nodes) {
+        expect(await node.ping()).toBe('PONG'); // connected (nodes connect on first use)
+        const inline = await deliveries(node, async () => {
+          for (let i = 0; i < 3; i++) await node.ping();
+        });
+        expect(inline).toEqual([true, true, true]);
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("the cache's cluster subscriber gets bus messages in the read that received them", async () => {
+    const channel = `sluice:test:replies-${randomId()}`;
+    const subscriber = new ClusterBusSubscriber(redis);
+    try {
+      await subscriber.subscribe(channel);
+      // Private: the node connection the subscriber made for itself.
+      const conn = (subscriber as unknown as { conn: Redis }).conn;
+      let received = 0;
+      subscriber.on('message', () => void received++);
+      const inline = await deliveries(conn, async () => {
+        for (let seq = 1; seq <= 3; seq++) {
+          await redis.publish(channel, JSON.stringify({ v: 1, src: 'test', seq, keys: [] }));
+          await vi.waitFor(() => expect(received).toBe(seq), { timeout: 5000 });
+        }
+      });
+      expect(inline).toEqual([true, true, true]);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
 
   describe('invalidation', () => {
     it('insert, update and delete of 300 rows remove exactly their keys, spread over every master', async () => {

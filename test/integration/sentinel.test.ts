@@ -3,12 +3,14 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cacheFromConfig } from '../../src/cli/cacheFromConfig.js';
 import { loadConfig } from '../../src/config/loader.js';
+import { createRedisClient } from '../../src/infra/redis.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { CliProcess, runCli, writeConfig, type CliResult } from '../helpers/cli.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, randomServerId, testEnv } from '../helpers/env.js';
 import { atOrAfter } from '../helpers/positions.js';
 import { checkpointText, plant, survivors } from '../helpers/redis.js';
+import { deliveries } from '../helpers/redisReplies.js';
 import { sentinelGroup, type SentinelGroup } from '../helpers/sentinel.js';
 
 /**
@@ -77,6 +79,22 @@ api:
     expect(Date.now() - started, `${args.join(' ')} took too long`).toBeLessThan(10_000);
     return res;
   }
+
+  it("a client of redis.sentinels parses the primary's replies in the read that received them", async () => {
+    const client = createRedisClient(
+      { sentinels: group.sentinels, name: group.name },
+      'test',
+    ) as Redis;
+    try {
+      expect(await client.ping()).toBe('PONG');
+      const inline = await deliveries(client, async () => {
+        for (let i = 0; i < 3; i++) await client.ping();
+      });
+      expect(inline).toEqual([true, true, true]);
+    } finally {
+      client.disconnect();
+    }
+  });
 
   it('run (with its delayed second delete), serve and the operator commands go through the Sentinels', async () => {
     const run = start('run');
