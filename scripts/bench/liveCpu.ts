@@ -249,33 +249,21 @@ async function main(): Promise<void> {
       );
     }
   }
-  const ratios = Array.from({ length: ROUNDS }, (_, i) => {
-    const d = results.find((r) => r.round === i + 1 && r.who === 'daemon')?.m.usPerTx as number;
-    const f = results.find((r) => r.round === i + 1 && r.who === 'floor')?.m.usPerTx as number;
-    return d / f;
-  });
-  if (WITH_BASELINE) {
-    const vsBase = Array.from({ length: ROUNDS }, (_, i) => {
-      const of = (who: string): number =>
-        results.find((r) => r.round === i + 1 && r.who === who)?.m.usPerTx as number;
-      return of('daemon') / of('baseline');
-    });
+  /** `a`'s CPU per transaction over `b`'s, by round, and their median, as printed. */
+  const byRound = (a: string, b: string): string => {
+    const of = (who: string, round: number): number =>
+      results.find((r) => r.round === round && r.who === who)?.m.usPerTx as number;
+    const ratios = Array.from({ length: ROUNDS }, (_, i) => of(a, i + 1) / of(b, i + 1));
+    return `${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}×)`;
+  };
+  if (WITH_BASELINE)
+    console.log(`daemon ÷ baseline (${BASELINE_LABEL}) by round: ${byRound('daemon', 'baseline')}`);
+  if (WITH_MINIMAL)
     console.log(
-      `daemon ÷ baseline (${BASELINE_LABEL}) by round: ${vsBase.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsBase).toFixed(2)}×)`,
+      `daemon ÷ minimal invalidator (zongjiRounds.ts, ${MINIMAL_DELAY_MS} ms) by round: ${byRound('daemon', 'minimal')}`,
     );
-  }
-  if (WITH_MINIMAL) {
-    const vsMin = Array.from({ length: ROUNDS }, (_, i) => {
-      const of = (who: string): number =>
-        results.find((r) => r.round === i + 1 && r.who === who)?.m.usPerTx as number;
-      return of('daemon') / of('minimal');
-    });
-    console.log(
-      `daemon ÷ minimal invalidator (zongjiRounds.ts, ${MINIMAL_DELAY_MS} ms) by round: ${vsMin.map((r) => r.toFixed(2)).join(', ')} (median ${median(vsMin).toFixed(2)}×)`,
-    );
-  }
   console.log(
-    `sysbench oltp_write_only at ${RATE} tx/s, ${SECONDS} s per pass; daemon ÷ floor CPU per transaction by round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}×)`,
+    `sysbench oltp_write_only at ${RATE} tx/s, ${SECONDS} s per pass; daemon ÷ floor CPU per transaction by round: ${byRound('daemon', 'floor')}`,
   );
 }
 
