@@ -49,8 +49,8 @@ const noop = (): void => undefined;
  * received it. Node's Readable calls its 'data' listeners straight from the
  * read only when a listener was added with `on('data')`; ioredis adds its
  * parser with `prependListener`, which does not count, so every reply was
- * buffered and delivered on a later tick (emitReadable, flow, read): 5–12 %
- * of a round trip's CPU (docs/benchmarks.md, ninth sitting). A no-op
+ * buffered and delivered on a later tick (emitReadable, flow, read; about
+ * 2 % of a round trip's client CPU, docs/benchmarks.md, ninth sitting). A no-op
  * listener added the usual way on each new connection's socket turns the
  * direct path on; ioredis's parser still runs first. For clients Sluice
  * makes (this module's, the cache's own subscriber); call before connecting.
