@@ -27,5 +27,9 @@ EXPOSE 8080
 # is healthy while it runs (it exits on a fatal error; the restart policy acts).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "deploy/healthcheck.js"]
-ENTRYPOINT ["node", "bin/sluice.js"]
+# Node 24's young generation grows to 128 MB (Node 20's: 32 MB): the daemon's
+# RSS peak in the replay bench went from ~160 MB to 200–265 MB. Semi-spaces of
+# 16 MB (Node 20's) keep it at ~160 MB with no loss of throughput
+# (docs/benchmarks.md, ninth sitting).
+ENTRYPOINT ["node", "--max-semi-space-size=16", "bin/sluice.js"]
 CMD ["run"]

@@ -100,4 +100,14 @@ describe('the package as published and as the Docker image installs it', () => {
     expect(bases).toEqual([ci, ci]);
     expect(read('README.md')).toContain(`Node ${ci}`);
   });
+
+  it("the image's daemon keeps Node 20's young generation (16 MB semi-spaces), and the README says why", () => {
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(read('Dockerfile'))?.[1];
+    expect(JSON.parse(entry ?? 'null')).toEqual([
+      'node',
+      '--max-semi-space-size=16',
+      'bin/sluice.js',
+    ]);
+    expect(read('README.md')).toContain('--max-semi-space-size=16');
+  });
 });
