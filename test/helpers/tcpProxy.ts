@@ -14,6 +14,8 @@ export class TcpProxy {
   accepted = 0;
   /** Bytes the server sent that were handed on to clients (flushed to their sockets). */
   bytesToClients = 0;
+  /** Per accepted connection (1 = the first since the start), ms by which the server's replies are held. */
+  private readonly slow = new Map<number, number>();
   private constructor(
     private target: { host: string; port: number },
     private port: number,
@@ -37,11 +39,21 @@ export class TcpProxy {
     return n;
   }
 
+  /**
+   * Holds every chunk the server sends on the `nth` connection accepted
+   * since the start (counting as `accepted` does) for `ms` before handing it
+   * on, in order: a slow link for one connection.
+   */
+  slowDown(nth: number, ms: number): void {
+    this.slow.set(nth, ms);
+  }
+
   /** Accepts connections again (on the same port). */
   async up(): Promise<void> {
     if (this.server !== null) return;
     const server = createServer((client) => {
       this.accepted++;
+      const delay = this.slow.get(this.accepted) ?? 0;
       const { host, port } = this.target;
       const upstream = connect(port, host);
       for (const s of [client, upstream]) {
@@ -54,12 +66,25 @@ export class TcpProxy {
       }
       client.pipe(upstream);
       // upstream.pipe(client), counting what reached the client's socket.
-      upstream.on('data', (chunk: Buffer) => {
+      const forward = (chunk: Buffer): void => {
         const more = client.write(chunk, () => (this.bytesToClients += chunk.length));
         if (!more) {
           upstream.pause();
           client.once('drain', () => upstream.resume());
         }
+      };
+      upstream.on('data', (chunk: Buffer) => {
+        if (delay === 0) {
+          forward(chunk);
+          return;
+        }
+        // Held, in order: nothing more is read until this chunk went on.
+        upstream.pause();
+        setTimeout(() => {
+          if (client.destroyed) return;
+          forward(chunk);
+          if (client.writableNeedDrain === false) upstream.resume();
+        }, delay);
       });
       upstream.on('end', () => client.end());
     });

@@ -444,6 +444,30 @@ describe('BinlogSource against the server', () => {
     expect(h.ids).toEqual([a.id, b.id, c.id]);
   });
 
+  it("paused while zongji's own setup lags the server check: the dump starts once resumed", async () => {
+    const { h, a } = await streamingOne();
+
+    await proxy.down();
+    await vi.waitFor(() => expect(h.retries).toHaveLength(1), WAIT);
+    h.source.pause();
+    // The reconnect's control connection (zongji's setup queries) answers
+    // slowly: the source checks the server on the binlog connection, and
+    // pauses it, before zongji adds its dump command there.
+    proxy.slowDown(3, 150);
+    await proxy.up();
+    const b = await insert();
+    h.clock.advance(RETRY_MS);
+    await vi.waitFor(() => expect(proxy.accepted).toBe(4), WAIT);
+    await vi.waitFor(() => expect(h.logged('binlog connecting')).toHaveLength(2), WAIT);
+    await quietFor(1000); // zongji's setup done meanwhile, its dump command added
+    expect(h.ids).toEqual([a.id]);
+
+    h.source.resume();
+    await h.committed(b.at);
+    expect(h.ids).toEqual([a.id, b.id]);
+    expect(h.retries).toHaveLength(1); // no stall, no reconnect needed
+  });
+
   it('a position the server no longer has is fatal (E_POSITION_LOST): no retry, the connection closed', async () => {
     const host = await viaProxy();
     const head = await db.head();
