@@ -28,3 +28,12 @@ export async function deliveries(client: Redis, run: () => Promise<unknown>): Pr
   }
   return inline;
 }
+
+/** `deliveries` of `n` PINGs on `client` (each answered PONG, one reply per chunk). */
+export async function pingDeliveries(client: Redis, n: number): Promise<boolean[]> {
+  return deliveries(client, async () => {
+    for (let i = 0; i < n; i++) {
+      if ((await client.ping()) !== 'PONG') throw new Error('PING: no PONG');
+    }
+  });
+}

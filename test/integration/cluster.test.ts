@@ -16,7 +16,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, randomServerId, testEnv } from '../helpers/env.js';
 import { collectMessages, plant, survivors } from '../helpers/redis.js';
-import { deliveries } from '../helpers/redisReplies.js';
+import { deliveries, pingDeliveries } from '../helpers/redisReplies.js';
 
 /**
  * The core invalidation and race tests again, on a three-master Redis Cluster
@@ -92,10 +92,7 @@ describe('Redis Cluster: invalidation, checkpoint, cache races', () => {
       expect(nodes).toHaveLength(3);
       for (const node of nodes) {
         expect(await node.ping()).toBe('PONG'); // connected (nodes connect on first use)
-        const inline = await deliveries(node, async () => {
-          for (let i = 0; i < 3; i++) await node.ping();
-        });
-        expect(inline).toEqual([true, true, true]);
+        expect(await pingDeliveries(node, 3)).toEqual([true, true, true]);
       }
     } finally {
       client.disconnect();

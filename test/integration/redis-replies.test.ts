@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SluiceCache } from '../../src/cache/SluiceCache.js';
 import { createRedisClient } from '../../src/infra/redis.js';
 import { randomId, testEnv } from '../helpers/env.js';
-import { deliveries } from '../helpers/redisReplies.js';
+import { deliveries, pingDeliveries } from '../helpers/redisReplies.js';
 
 /**
  * How a reply reaches ioredis's parser. Node's Readable calls 'data'
@@ -28,13 +28,9 @@ describe('Redis replies are parsed in the read that received them', () => {
     return client;
   }
 
-  const pings = (client: Redis) => async (): Promise<void> => {
-    for (let i = 0; i < 5; i++) expect(await client.ping()).toBe('PONG');
-  };
-
   it('on a client of redis.url, for every reply', async () => {
     const client = await ready(testEnv.redisUrl);
-    expect(await deliveries(client, pings(client))).toEqual([true, true, true, true, true]);
+    expect(await pingDeliveries(client, 5)).toEqual([true, true, true, true, true]);
   });
 
   it('on the new socket after a reconnect', async () => {
@@ -48,7 +44,7 @@ describe('Redis replies are parsed in the read that received them', () => {
       },
       { timeout: 5000 },
     );
-    expect(await deliveries(client, pings(client))).toEqual([true, true, true, true, true]);
+    expect(await pingDeliveries(client, 5)).toEqual([true, true, true, true, true]);
   });
 
   it("on the cache's own subscriber (a duplicate of its client), for bus messages", async () => {

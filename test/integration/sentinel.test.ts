@@ -10,7 +10,7 @@ import { TestDb } from '../helpers/db.js';
 import { randomId, randomServerId, testEnv } from '../helpers/env.js';
 import { atOrAfter } from '../helpers/positions.js';
 import { checkpointText, plant, survivors } from '../helpers/redis.js';
-import { deliveries } from '../helpers/redisReplies.js';
+import { pingDeliveries } from '../helpers/redisReplies.js';
 import { sentinelGroup, type SentinelGroup } from '../helpers/sentinel.js';
 
 /**
@@ -87,10 +87,7 @@ api:
     ) as Redis;
     try {
       expect(await client.ping()).toBe('PONG');
-      const inline = await deliveries(client, async () => {
-        for (let i = 0; i < 3; i++) await client.ping();
-      });
-      expect(inline).toEqual([true, true, true]);
+      expect(await pingDeliveries(client, 3)).toEqual([true, true, true]);
     } finally {
       client.disconnect();
     }
