@@ -3,12 +3,11 @@ import type { Cluster, Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { BusSubscriber, type SubscriberConnection } from '../bus/BusSubscriber.js';
-import { ClusterBusSubscriber } from '../bus/ClusterBusSubscriber.js';
 import { encodeInvalidation } from '../bus/codec.js';
+import { subscriberConnection } from '../bus/subscriberConnection.js';
 import { parseFenceToken, type FenceToken } from '../bus/Watermark.js';
 import { backoffDelay, type BackoffOptions } from '../infra/backoff.js';
 import { systemClock, type Clock } from '../infra/clock.js';
-import { isCluster, readRepliesInline } from '../infra/redis.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { CacheStats, type CacheStatsSnapshot } from './CacheStats.js';
 import { ABSENT, encodeEntry, type Entry } from './codec.js';
@@ -160,15 +159,7 @@ export class SluiceCache {
       redisErrors: () => this.l2.errors,
     });
     this.ownsSubscriber = options.subscriber === undefined;
-    this.subscriber =
-      options.subscriber ??
-      (isCluster(options.redis)
-        ? new ClusterBusSubscriber(options.redis)
-        : // Its own settings, whatever the command client uses: a subscription
-          // is queued until the connection is up, and never auto-pipelined.
-          readRepliesInline(
-            options.redis.duplicate({ enableAutoPipelining: false, enableOfflineQueue: true }),
-          ));
+    this.subscriber = options.subscriber ?? subscriberConnection(options.redis);
     this.subscriber.on('error', () => undefined); // state changes are handled by the bus
     this.bus = new BusSubscriber({
       connection: this.subscriber,

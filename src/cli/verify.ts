@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { collectProcessMetrics } from '../infra/processMetrics.js';
-import { ClusterBusSubscriber } from '../bus/ClusterBusSubscriber.js';
+import { subscriberConnection } from '../bus/subscriberConnection.js';
 import { describeRedis, redactUrl } from '../config/redact.js';
 import { parseListen } from '../config/schema.js';
 import { createPool } from '../db/createPool.js';
@@ -86,14 +86,7 @@ export async function runVerify(opts: VerifyOptions): Promise<void> {
     redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
     lifecycle.add('redis', () => closeRedis(redis));
     // Its own subscription connection: the monitor must see every invalidation.
-    const subscriber = isCluster(redis)
-      ? new ClusterBusSubscriber(redis, { connectionName: 'sluice:verify-subscriber' })
-      : // Same server (a URL or the Sentinels' primary), its own connection.
-        redis.duplicate({
-          connectionName: 'sluice:verify-subscriber',
-          enableAutoPipelining: false,
-          enableOfflineQueue: true,
-        });
+    const subscriber = subscriberConnection(redis, 'sluice:verify-subscriber');
     subscriber.on('error', () => undefined); // reconnects on its own; checks fail meanwhile
     lifecycle.add('subscriber', () => subscriber.disconnect());
     const db = createPool(

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { subscriberConnection } from '../../src/bus/subscriberConnection.js';
 import { SluiceCache } from '../../src/cache/SluiceCache.js';
 import { createRedisClient } from '../../src/infra/redis.js';
 import { randomId, testEnv } from '../helpers/env.js';
@@ -69,5 +70,26 @@ describe('Redis replies are parsed in the read that received them', () => {
     } finally {
       await cache.close();
     }
+  });
+
+  it("on a subscriber connection made for a role (sluice verify's), named for it", async () => {
+    const channel = `sluice:test:replies-${randomId()}`;
+    const client = await ready(testEnv.redisUrl);
+    const subscriber = subscriberConnection(client, 'sluice:test-subscriber') as Redis;
+    opened.push(subscriber);
+    await vi.waitFor(() => expect(subscriber.status).toBe('ready'), { timeout: 5000 });
+    expect(await subscriber.client('GETNAME')).toBe('sluice:test-subscriber');
+    expect(await client.client('GETNAME')).toBe('sluice:test'); // the client keeps its own
+    await subscriber.subscribe(channel);
+    const publisher = await ready(testEnv.redisUrl);
+    let received = 0;
+    subscriber.on('message', () => void received++);
+    const inline = await deliveries(subscriber, async () => {
+      for (let seq = 1; seq <= 3; seq++) {
+        await publisher.publish(channel, `m${seq}`);
+        await vi.waitFor(() => expect(received).toBe(seq), { timeout: 5000 });
+      }
+    });
+    expect(inline).toEqual([true, true, true]);
   });
 });
