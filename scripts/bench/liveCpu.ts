@@ -224,7 +224,12 @@ async function main(): Promise<void> {
       ...(WITH_MINIMAL ? (['minimal'] as const) : []),
       'floor',
     ];
-    const order = round % 2 === 1 ? who3 : [...who3].reverse();
+    // Rotated, so that over the rounds each listener takes each place in the
+    // order (reversing every other round left the middle one always in the
+    // middle: a place's own effect, e.g. what the pass before it left
+    // behind, then looked like the listener's).
+    const shift = (round - 1) % who3.length;
+    const order = [...who3.slice(shift), ...who3.slice(0, shift)];
     for (const who of order) {
       const p = await listeners[who]();
       const m = await measure(p, who, round);
