@@ -12,7 +12,7 @@ const cp = (pos: number): Checkpoint => ({
   gtid: '0-1-9',
 });
 
-function setup(fence?: { key: string; token: () => number }) {
+function setup(fence?: { key: string; token: () => number }, primary?: () => string | null) {
   const clock = new ManualClock();
   let due = 0;
   const writer = new CheckpointWriter({
@@ -20,6 +20,7 @@ function setup(fence?: { key: string; token: () => number }) {
     clock,
     onDue: () => due++,
     ...(fence === undefined ? {} : { fence }),
+    ...(primary === undefined ? {} : { primary }),
   });
   return { writer, clock, due: () => due };
 }
@@ -52,24 +53,64 @@ describe('CheckpointWriter: coalescing', () => {
     expect(writer.forRound(true)?.checkpoint).toEqual(cp(2));
   });
 
-  it('when the stream goes quiet the pending checkpoint is due after exactly delayMs', () => {
+  it('when the stream goes quiet long after the last write, the checkpoint is due exactly delayMs later', () => {
     const { writer, clock, due } = setup();
     writer.offer(cp(1));
-    writer.written(writer.forRound(false)!);
+    writer.written(writer.forRound(false)!); // at 0
+    clock.advance(15);
     writer.offer(cp(2));
-    writer.idle();
+    writer.idle(); // at 15
     writer.idle(); // one timer, not two
     expect(clock.pending).toBe(1);
     clock.advance(9);
     expect(due()).toBe(0);
     expect(writer.wanted(false)).toBe(false);
-    clock.advance(1);
+    clock.advance(1); // 25
     expect(due()).toBe(1);
     expect(writer.wanted(false)).toBe(true);
     const w = writer.forRound(false)!;
     writer.written(w);
     expect(writer.wanted(false)).toBe(false); // due is cleared by the write
     expect(writer.pending).toBe(null);
+  });
+
+  it('rounds every 3 ms carry the checkpoint: none goes alone', () => {
+    // As the dispatcher does at a few hundred transactions a second: a round,
+    // then idle(), every 3 ms. Rounds may carry the checkpoint from 10 ms
+    // after the last write; the quiet timer must not fire first.
+    const { writer, clock, due } = setup();
+    writer.offer(cp(1));
+    writer.written(writer.forRound(false)!); // the write at 0
+    const rode: number[] = [];
+    for (let round = 1; round <= 10; round++) {
+      writer.offer(cp(round + 1)); // the round before acknowledged a boundary
+      writer.idle();
+      clock.advance(3);
+      const w = writer.forRound(false);
+      if (w !== null) {
+        rode.push(clock.now());
+        writer.written(w);
+      }
+    }
+    expect(due()).toBe(0);
+    expect(rode).toEqual([12, 24]); // the first round at or past 10 ms since the last write
+    expect(writer.writes).toBe(3);
+  });
+
+  it('idle() right after a write: rounds get delayMs to carry it, so it is due 2 × delayMs after the write', () => {
+    const { writer, clock, due } = setup();
+    writer.offer(cp(1));
+    writer.written(writer.forRound(false)!); // at 0
+    clock.advance(1);
+    writer.offer(cp(2));
+    writer.idle(); // at 1: rounds may carry it from 10 on
+    clock.advance(18); // 19
+    expect(due()).toBe(0);
+    expect(writer.wanted(false)).toBe(false);
+    clock.advance(1); // 20
+    expect(due()).toBe(1);
+    expect(writer.wanted(false)).toBe(true);
+    expect(clock.pending).toBe(0);
   });
 
   it('idle() with nothing pending arms nothing', () => {
@@ -128,6 +169,18 @@ describe('CheckpointWriter: the record and its fence', () => {
     expect(writer.forRound(false)?.fence).toEqual({ key: 'sluice:fence:{main}', token: 3 });
     token = 4;
     expect(writer.forRound(false)?.fence).toEqual({ key: 'sluice:fence:{main}', token: 4 });
+  });
+
+  it('carries the Redis primary the acknowledgements came from, as it is when the write is built', () => {
+    let primary: string | null = 'run-a:repl-a';
+    const { writer } = setup(undefined, () => primary);
+    writer.offer(cp(1));
+    expect(writer.forRound(false)?.primary).toBe('run-a:repl-a');
+    primary = null; // the watch does not know yet: unchecked
+    expect(writer.forRound(false)?.primary).toBe(null);
+    const unwatched = setup().writer;
+    unwatched.offer(cp(1));
+    expect(unwatched.forRound(false)?.primary).toBe(null);
   });
 
   it('seed() reports the stored checkpoint until the first write', () => {
