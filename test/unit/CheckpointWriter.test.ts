@@ -113,6 +113,22 @@ describe('CheckpointWriter: coalescing', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('a wall clock stepped back does not hold the checkpoint: due at most 2 × delayMs after idle()', () => {
+    const { writer, clock, due } = setup();
+    clock.advance(1000);
+    writer.offer(cp(1));
+    writer.written(writer.forRound(false)!); // at 1000
+    clock.advance(-500); // NTP steps the clock back: now 500
+    writer.offer(cp(2));
+    writer.idle();
+    expect(writer.forRound(false)).toBe(null); // no round may carry it before 1010 by this clock
+    clock.advance(19);
+    expect(due()).toBe(0);
+    clock.advance(1); // 20 ms after idle()
+    expect(due()).toBe(1);
+    expect(writer.forRound(false)?.checkpoint).toEqual(cp(2)); // due: written whatever the clock says
+  });
+
   it('idle() with nothing pending arms nothing', () => {
     const { writer, clock } = setup();
     writer.idle();

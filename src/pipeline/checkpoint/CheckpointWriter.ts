@@ -125,12 +125,14 @@ export class CheckpointWriter {
    * checkpoint: at a few hundred transactions a second (a round every few
    * milliseconds, the batcher idle in between) most checkpoints then went in
    * a round trip of their own, 0.17 extra per transaction at 300/s
-   * (docs/benchmarks.md, tenth sitting).
+   * (docs/benchmarks.md, tenth sitting). Never longer than twice `delayMs`:
+   * a wall clock stepped back must not hold the checkpoint (a due one is
+   * written whatever the clock says).
    */
   idle(): void {
     if (this.pendingCp === null || this.timer !== null) return;
-    const now = this.options.clock.now();
-    const wait = Math.max(this.delayMs, this.lastWrite + 2 * this.delayMs - now);
+    const sinceWrite = this.options.clock.now() - this.lastWrite;
+    const wait = Math.min(2 * this.delayMs, Math.max(this.delayMs, 2 * this.delayMs - sinceWrite));
     this.timer = this.options.clock.setTimeout(() => {
       this.timer = null;
       this.due = true;
