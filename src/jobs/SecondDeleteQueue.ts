@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { systemClock } from '../infra/clock.js';
 import { withTimeout } from '../infra/timeout.js';
 import { RedisKeys } from '../keys/RedisKeys.js';
 import { logErrors } from './workerLifecycle.js';
@@ -129,7 +130,7 @@ export class SecondDeleteQueue {
 
   private dropped(keys: number, reason: string): void {
     this.stats.dropped++;
-    const now = Date.now();
+    const now = systemClock.now();
     if (now - this.lastDropLog < 5000) return;
     this.lastDropLog = now;
     this.log.warn(

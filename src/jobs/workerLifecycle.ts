@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { systemClock } from '../infra/clock.js';
 import { TIMED_OUT, withTimeout } from '../infra/timeout.js';
 
 const ERROR_LOG_EVERY_MS = 5000;
@@ -17,7 +18,7 @@ export function logErrors(
   let last = 0;
   let suppressed = 0;
   emitter.on('error', (err: Error) => {
-    const now = Date.now();
+    const now = systemClock.now();
     if (now - last < ERROR_LOG_EVERY_MS) {
       suppressed++;
       return;
@@ -35,9 +36,6 @@ export function logErrors(
  * by the exit is retried as stalled). Never throws.
  */
 export async function closeWorker(worker: Worker, timeoutMs: number): Promise<boolean> {
-  const closed = worker.close().then(
-    () => true,
-    () => true,
-  );
+  const closed = worker.close().catch(() => undefined);
   return (await withTimeout(closed, timeoutMs)) !== TIMED_OUT;
 }

@@ -126,8 +126,9 @@ export class CheckpointWriter {
    * milliseconds, the batcher idle in between) most checkpoints then went in
    * a round trip of their own, 0.17 extra per transaction at 300/s
    * (docs/benchmarks.md, tenth sitting). Never longer than twice `delayMs`:
-   * a wall clock stepped back must not hold the checkpoint (a due one is
-   * written whatever the clock says).
+   * a clock stepped back must not hold the checkpoint (a due one is written
+   * whatever the clock says). The system clock is monotonic; an injected one
+   * need not be.
    */
   idle(): void {
     if (this.pendingCp === null || this.timer !== null) return;
