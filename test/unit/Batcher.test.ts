@@ -352,6 +352,22 @@ describe('Batcher: the streaming share', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it("other tables' commits between watched ones are no company: each watched commit goes out at once", () => {
+    const { batcher, clock } = setup();
+    for (let i = 1; i <= 20; i++) {
+      batcher.commit(cp(2 * i)); // another table's transaction: a boundary alone, waiting
+      clock.advance(1); // the next watched commit comes before the delay (5 ms) ends
+      batcher.add([`w${i}`]);
+      batcher.commit(cp(2 * i + 1));
+      expect(clock.pending).toBe(0);
+      const round = batcher.take();
+      expect(keysOf(round)).toEqual([[`w${i}`]]);
+      expect(round[0]?.boundary).toEqual(cp(2 * i + 1));
+      batcher.done();
+      clock.advance(1);
+    }
+  });
+
   it('a done() with nothing gathered seals nothing, arms nothing and signals nothing', () => {
     for (const n of [0, 5]) {
       const { batcher, clock, ready } = streamed(n);

@@ -74,6 +74,8 @@ export const STREAM_SHARE = 0.25;
 export class Batcher {
   private open = new Set<string>();
   private openBoundary: Checkpoint | null = null;
+  /** The open batch holds keys of a committed transaction (not only a boundary). */
+  private openCommitted = false;
   private readonly queue: Item[] = [];
   private queuedKeys = 0;
   private nextId = 1;
@@ -122,8 +124,15 @@ export class Batcher {
    */
   commit(boundary: Checkpoint): void {
     if (this.open.size > 0) {
-      const shared = this.sending > 0 || this.openBoundary !== null;
+      // Shared: a round is in flight, or an earlier transaction's keys still
+      // wait. A boundary alone (a transaction on tables nothing maps) is no
+      // company: counted as such, other tables' commits within
+      // batchMaxDelayMs before each watched one made the batcher stream,
+      // and every watched commit then waited batchMaxDelayMs (the live
+      // latency bench with the floor's updates interleaved: p50 0.4 → 2.5 ms).
+      const shared = this.sending > 0 || this.openCommitted;
       this.sharedCommits = this.sharedCommits * 0.9 + (shared ? 0.1 : 0);
+      this.openCommitted = true;
     }
     this.openBoundary = boundary;
     if (this.sending === 0 && this.open.size > 0 && !this.streaming()) this.seal();
@@ -228,6 +237,7 @@ export class Batcher {
     };
     this.open = new Set();
     this.openBoundary = null;
+    this.openCommitted = false;
     this.enqueue(item);
   }
 
