@@ -9,7 +9,8 @@
 //     bare zongji listener that UNLINKs each row's key as soon as its row
 //     event arrives (workers/zongjiUnlink.ts): what binlog delivery and
 //     one Redis round trip cost on this machine;
-//   pass 1 (passive observers, nothing polls):
+//   pass 1 (passive observers, nothing polls), interleaved with pass 0 one
+//     update each (both listeners run throughout):
 //     - key gone from Redis: Redis keyspace notification (`del`, enabled on
 //       the bench Redis only with CONFIG SET notify-keyspace-events Kg);
 //     - invalidation message received by a subscriber of the channel (the
@@ -140,7 +141,11 @@ runScenario(NAME, async () => {
       throw new Error(`/v1/lat/${id} never came from L1 (is the daemon heartbeat reaching serve?)`);
     };
 
-    // Pass 0: the floor (bare zongji + one UNLINK per row).
+    // Passes 0 and 1, interleaved: the floor (bare zongji + one UNLINK per
+    // row, on its own table) and the daemon (passive observers) take turns,
+    // one update each, the first of each pair alternating. Both listeners run
+    // throughout, so each also receives (and skips) the other's events: the
+    // same background for both, and no drift of the machine between them.
     const floorWorker = startWorker('zongjiUnlink.ts', [
       String(randomServerId()),
       'bench',
@@ -150,42 +155,51 @@ runScenario(NAME, async () => {
     procs.push(floorWorker);
     await floorWorker.waitFor((l) => l.ready === true);
     const floor: number[] = [];
-    log(`pass 0 (floor): ${WARMUP} + ${UPDATES} updates with a bare zongji + UNLINK listener`);
-    let floorCpu = 0;
-    for (let i = 0; i < WARMUP + UPDATES; i++) {
-      if (i === WARMUP) floorCpu = schedCpuMs(floorWorker.pid);
-      const key = `${FLOOR_PREFIX}${i + 1}`;
-      await redis.set(key, 'x');
-      deleted.reset(key);
-      const acked = await update(conn, i + 1, FLOOR_TABLE);
-      const gone = await deleted.wait(key);
-      if (i >= WARMUP) floor.push(Math.max(0, gone - acked));
-    }
-    floorCpu = schedCpuMs(floorWorker.pid) - floorCpu;
-    await floorWorker.stop();
-
-    // Pass 1: passive observers.
     const toRedis: number[] = [];
     const toBus: number[] = [];
     let early = 0;
-    log(`warm-up (${WARMUP} updates), then ${UPDATES} updates (pass 1: keyspace + channel)`);
-    let daemonCpu = 0;
-    for (let i = 0; i < WARMUP + UPDATES; i++) {
-      if (i === WARMUP) daemonCpu = schedCpuMs(daemon.pid);
-      const id = i + 1;
+    const floorUpdate = async (id: number, measured: boolean): Promise<void> => {
+      const key = `${FLOOR_PREFIX}${id}`;
+      await redis.set(key, 'x');
+      deleted.reset(key);
+      const acked = await update(conn, id, FLOOR_TABLE);
+      const gone = await deleted.wait(key);
+      if (measured) floor.push(Math.max(0, gone - acked));
+    };
+    const daemonUpdate = async (id: number, measured: boolean): Promise<void> => {
       const key = `${KEY_PREFIX}${id}`;
       await redis.set(key, 'x');
       deleted.reset(key);
       messaged.reset(key);
       const acked = await update(conn, id);
       const [gone, heard] = await Promise.all([deleted.wait(key), messaged.wait(key)]);
-      if (i < WARMUP) continue;
+      if (!measured) return;
       if (gone < acked) early++;
       toRedis.push(Math.max(0, gone - acked));
       toBus.push(Math.max(0, heard - acked));
+    };
+    log(
+      `warm-up (${WARMUP} pairs), then ${UPDATES} updates each, interleaved: pass 0 (the floor, bare zongji + UNLINK) and pass 1 (the daemon: keyspace + channel)`,
+    );
+    let floorCpu = 0;
+    let daemonCpu = 0;
+    for (let i = 0; i < WARMUP + UPDATES; i++) {
+      if (i === WARMUP) {
+        floorCpu = schedCpuMs(floorWorker.pid);
+        daemonCpu = schedCpuMs(daemon.pid);
+      }
+      const measured = i >= WARMUP;
+      if (i % 2 === 0) {
+        await floorUpdate(i + 1, measured);
+        await daemonUpdate(i + 1, measured);
+      } else {
+        await daemonUpdate(i + 1, measured);
+        await floorUpdate(i + 1, measured);
+      }
     }
-
+    floorCpu = schedCpuMs(floorWorker.pid) - floorCpu;
     daemonCpu = schedCpuMs(daemon.pid) - daemonCpu;
+    await floorWorker.stop();
 
     // Pass 2: L1 eviction in serve, observed through the API.
     log(`${UPDATES} updates (pass 2: polling serve until X-Cache leaves l1)`);
@@ -252,7 +266,8 @@ runScenario(NAME, async () => {
               return `| ${name as string} | ${x.p50.toFixed(2)} ms | ${x.p90.toFixed(2)} ms | ${x.p99.toFixed(2)} ms | ${x.max.toFixed(2)} ms |`;
             })
             .join('\n'),
-        `CPU per committed UPDATE (all threads of the listening process over the ${UPDATES} measured updates, scheduler time from /proc/PID/task/*/schedstat): ` +
+        `Passes 0 and 1 are interleaved, one update each in turn (the first of each pair alternating), with both listeners running throughout: each also receives and skips the other's updates, so both see the same background and the same moments of the machine.`,
+        `CPU per committed UPDATE (all threads of the listening process over the ${UPDATES} measured pairs, its own update and the other's it skips; scheduler time from /proc/PID/task/*/schedstat): ` +
           `daemon ${((daemonCpu * 1000) / UPDATES).toFixed(0)} µs, floor ${((floorCpu * 1000) / UPDATES).toFixed(0)} µs.`,
         `Key gone from Redis = arrival of the keyspace notification (\`notify-keyspace-events Kg\`, set on the bench Redis for this scenario only); ` +
           `${early} of ${UPDATES} notifications arrived before the client had processed its commit acknowledgement (counted as 0 ms).`,
