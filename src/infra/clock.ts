@@ -29,15 +29,15 @@ export type Timer = { readonly __timer: unique symbol } | NodeJS.Timeout;
  * monotonic clock (`performance`), so a stepped wall clock cannot hold a
  * quiet checkpoint, age every heartbeat at once or end a wait early. It looks
  * the globals up on every call, so vitest's fake timers (installed after
- * import) still drive it. One-shot timers keep the
- * process alive like any pending work (a reconnect delay is work to do);
- * intervals are unref'd: housekeeping (heartbeats, stall checks) never keeps
- * a process that is otherwise done from exiting.
+ * import) still drive it. One-shot timers keep the process alive like any
+ * pending work (a reconnect delay is work to do); intervals are unref'd:
+ * housekeeping (heartbeats, stall checks) never keeps a process that is
+ * otherwise done from exiting.
  */
 export const systemClock: Clock = {
   now: () => Math.floor(performance.timeOrigin + performance.now()),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
-  // null is no timer.
+  // Node's clear functions take undefined, not null, as no timer.
   clearTimeout: (timer) => clearTimeout((timer ?? undefined) as NodeJS.Timeout | undefined),
   setInterval(fn, ms) {
     const t = setInterval(fn, ms);
