@@ -37,7 +37,7 @@ export type Timer = { readonly __timer: unique symbol } | NodeJS.Timeout;
 export const systemClock: Clock = {
   now: () => Math.floor(performance.timeOrigin + performance.now()),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
-  // Node's clear functions take undefined, not null, as no timer.
+  // Node's typings take undefined, not null, for no timer.
   clearTimeout: (timer) => clearTimeout((timer ?? undefined) as NodeJS.Timeout | undefined),
   setInterval(fn, ms) {
     const t = setInterval(fn, ms);
