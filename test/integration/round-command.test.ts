@@ -1,11 +1,13 @@
 // The single-Redis transport against a real Redis: a round trip is one write
-// of its UNLINKs and one EVALSHA of the round script (checkpoint, PUBLISHes).
+// of its UNLINKs and one EVALSHA of the round script (checkpoint, PUBLISHes),
+// or for one batch without a checkpoint one plain PUBLISH.
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/infra/clock.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import type { CheckpointWrite } from '../../src/pipeline/checkpoint/CheckpointWriter.js';
+import { roundScriptSha } from '../../src/pipeline/transport/RoundCommand.js';
 import { SingleRedisTransport } from '../../src/pipeline/transport/SingleRedisTransport.js';
 import {
   TransportClosed,
@@ -77,36 +79,44 @@ describe('SingleRedisTransport: one round trip, one write', () => {
     expect(await messages(2)).toEqual([batch(['a', 'b'], 1).message, batch(['c', 'd'], 2).message]);
   });
 
-  it('on one subscriber connection the deletion of every key is seen before the message that announces it', async () => {
-    const { id, transport, key, batch } = await setup();
-    const events: string[] = [];
-    const watcher = testRedis();
-    suite.open.push(() => watcher.disconnect());
-    const previous = (await suite.redis.config('GET', 'notify-keyspace-events'))[1] ?? '';
-    await suite.redis.config('SET', 'notify-keyspace-events', 'Kg');
-    suite.open.push(() => suite.redis.config('SET', 'notify-keyspace-events', previous));
-    // Keyspace notifications and channel messages reach one connection in the order Redis ran the commands.
-    watcher.on('pmessage', (_p: string, channel: string, event: string) => {
-      events.push(`${event} ${channel.slice(channel.lastIndexOf(':') + 1)}`);
-    });
-    watcher.on('message', (_c: string, message: string) => {
-      events.push(`message ${(JSON.parse(message) as { seq: number }).seq}`);
-    });
-    await watcher.psubscribe(`__keyspace@0__:rc:${id}:*`);
-    await watcher.subscribe(`rc:${id}:chan`);
-    await plant(suite.redis, ['a', 'b', 'c'].map(key));
-    await transport.send({ checkpoint: null, batches: [batch(['a', 'b'], 1), batch(['c'], 2)] });
-    await expect
-      .poll(() => events.filter((e) => e.startsWith('message')).length, { timeout: 5000 })
-      .toBe(2);
-    expect(events.filter((e) => !e.startsWith('set'))).toEqual([
-      'del a',
-      'del b',
-      'del c',
-      'message 1',
-      'message 2',
-    ]);
-  });
+  it.each([
+    ['the script', [['a', 'b'], ['c']]],
+    ['a plain PUBLISH', [['a', 'b', 'c']]],
+  ])(
+    'on one subscriber connection the deletion of every key is seen before the message that announces it (%s)',
+    async (_how, lists) => {
+      const { id, transport, key, batch } = await setup();
+      const events: string[] = [];
+      const watcher = testRedis();
+      suite.open.push(() => watcher.disconnect());
+      const previous = (await suite.redis.config('GET', 'notify-keyspace-events'))[1] ?? '';
+      await suite.redis.config('SET', 'notify-keyspace-events', 'Kg');
+      suite.open.push(() => suite.redis.config('SET', 'notify-keyspace-events', previous));
+      // Keyspace notifications and channel messages reach one connection in the order Redis ran the commands.
+      watcher.on('pmessage', (_p: string, channel: string, event: string) => {
+        events.push(`${event} ${channel.slice(channel.lastIndexOf(':') + 1)}`);
+      });
+      watcher.on('message', (_c: string, message: string) => {
+        events.push(`message ${(JSON.parse(message) as { seq: number }).seq}`);
+      });
+      await watcher.psubscribe(`__keyspace@0__:rc:${id}:*`);
+      await watcher.subscribe(`rc:${id}:chan`);
+      await plant(suite.redis, ['a', 'b', 'c'].map(key));
+      await transport.send({
+        checkpoint: null,
+        batches: lists.map((names, i) => batch(names, i + 1)),
+      });
+      await expect
+        .poll(() => events.filter((e) => e.startsWith('message')).length, { timeout: 5000 })
+        .toBe(lists.length);
+      expect(events.filter((e) => !e.startsWith('set'))).toEqual([
+        'del a',
+        'del b',
+        'del c',
+        ...lists.map((_l, i) => `message ${i + 1}`),
+      ]);
+    },
+  );
 
   it('a round without a checkpoint writes none; a checkpoint alone is written; an empty round sends nothing', async () => {
     const { transport, key, batch, cpWrite, messages } = await setup();
@@ -159,21 +169,39 @@ describe('SingleRedisTransport: one round trip, one write', () => {
   it('after SCRIPT FLUSH (a restarted or new Redis) the round loads the script and goes through once', async () => {
     const { client, transport, key, batch, messages } = await setup();
     const loads = vi.spyOn(client, 'script');
-    await plant(suite.redis, [key('a')]);
+    await plant(suite.redis, [key('a'), key('b')]);
+    await suite.redis.script('FLUSH');
+    expect(
+      await transport.send({ checkpoint: null, batches: [batch(['a'], 1), batch(['b'], 2)] }),
+    ).toEqual({ checkpoint: 'none' });
+    expect(await survivors(suite.redis, [key('a'), key('b')])).toEqual([]);
+    // Published once, not retried.
+    expect(await messages(2)).toEqual([batch(['a'], 1).message, batch(['b'], 2).message]);
+    expect(transport.retries).toBe(0);
+    expect(loads).toHaveBeenCalledTimes(1);
+  });
+
+  it('one batch without a checkpoint is its UNLINK and a plain PUBLISH: no script, none loaded after SCRIPT FLUSH', async () => {
+    const { client, transport, key, batch, messages } = await setup();
+    const loads = vi.spyOn(client, 'script');
+    const sends = vi.spyOn(client, 'sendCommand');
+    await plant(suite.redis, [key('a'), RedisKeys.lease(key('a'))]);
     await suite.redis.script('FLUSH');
     expect(await transport.send({ checkpoint: null, batches: [batch(['a'], 1)] })).toEqual({
       checkpoint: 'none',
     });
-    expect(await survivors(suite.redis, [key('a')])).toEqual([]);
-    expect(await messages(1)).toEqual([batch(['a'], 1).message]); // published once, not retried
+    expect(sends.mock.calls.map(([command]) => command.name)).toEqual(['unlink', 'publish']);
+    expect(await survivors(suite.redis, [key('a'), RedisKeys.lease(key('a'))])).toEqual([]);
+    expect(await messages(1)).toEqual([batch(['a'], 1).message]);
     expect(transport.retries).toBe(0);
-    expect(loads).toHaveBeenCalledTimes(1);
+    expect(loads).not.toHaveBeenCalled();
   });
 
   it("any other error is the transport's to retry: the script is not loaded again", async () => {
     const { id, client, transport, cpWrite } = await setup();
     const fenceKey = `sluice:fence:{rc:${id}}`;
     await suite.redis.hset(fenceKey, 'x', '1'); // the script's GET fails: WRONGTYPE
+    await client.script('LOAD', roundScriptSha().script); // whatever SCRIPT FLUSH ran before
     const loads = vi.spyOn(client, 'script');
     const sent = transport.send({
       checkpoint: cpWrite({ fence: { key: fenceKey, token: 1 } }),

@@ -42,7 +42,7 @@ const checkpointWrites = fc.oneof(
     .map((over) => checkpoint(over)),
 );
 
-describe('RoundCommand (the end of a round trip: one EVALSHA of the round script)', () => {
+describe('RoundCommand (the end of a round trip: one EVALSHA of the round script, or one PUBLISH)', () => {
   it("encodes EVALSHA sha 2, the checkpoint's keys and arguments, the channel, each batch's message in order (never a key: the UNLINKs go before it)", () => {
     fc.assert(
       fc.property(
@@ -56,6 +56,9 @@ describe('RoundCommand (the end of a round trip: one EVALSHA of the round script
         ),
         (cp, batches) => {
           fc.pre(cp !== null || batches.length > 0);
+          // One batch without a checkpoint is a plain PUBLISH (next test).
+          fc.pre(cp !== null || batches.length > 1);
+          expect(RoundCommand.of({ checkpoint: cp, batches }, 'chan')?.name).toBe('evalsha');
           expect(sent({ checkpoint: cp, batches })).toEqual([
             'EVALSHA',
             roundScriptSha().sha,
@@ -72,6 +75,36 @@ describe('RoundCommand (the end of a round trip: one EVALSHA of the round script
         },
       ),
     );
+  });
+
+  it('one batch and no checkpoint: a plain PUBLISH of its message on the channel (no script to run in Redis)', () => {
+    fc.assert(
+      fc.property(messageArb, messageArb, (channel, message) => {
+        const round = { checkpoint: null, batches: [{ keys: ['k'], message }] };
+        expect(RoundCommand.of(round, channel)?.name).toBe('publish');
+        expect(sent(round, channel)).toEqual(['PUBLISH', channel, message]);
+      }),
+    );
+  });
+
+  it('one batch with a checkpoint, or two batches without: the script', () => {
+    const one = { keys: ['k'], message: 'm1' };
+    const two = { keys: ['j'], message: 'm2' };
+    expect(sent({ checkpoint: checkpoint({}), batches: [one] })[0]).toBe('EVALSHA');
+    expect(sent({ checkpoint: null, batches: [one, two] })).toEqual([
+      'EVALSHA',
+      roundScriptSha().sha,
+      '2',
+      '',
+      '',
+      '',
+      '',
+      '',
+      '',
+      'chan',
+      'm1',
+      'm2',
+    ]);
   });
 
   it('an unfenced checkpoint names its own key as the counter (same slot) and an empty token', () => {
@@ -94,14 +127,20 @@ describe('RoundCommand (the end of a round trip: one EVALSHA of the round script
     expect(RoundCommand.of({ checkpoint: null, batches: [] }, 'chan')).toBe(null);
   });
 
-  it('again() is a new command with the same bytes', () => {
+  it('again() is a new command with the same name and bytes', () => {
     const first = RoundCommand.of(
-      { checkpoint: null, batches: [{ keys: ['a'], message: 'm' }] },
+      { checkpoint: checkpoint({}), batches: [{ keys: ['a'], message: 'm' }] },
       'c',
     );
     const again = first?.again();
     expect(again).not.toBe(first);
+    expect(again?.name).toBe('evalsha');
     expect(again?.toWritable()).toBe(first?.toWritable());
+    const publish = RoundCommand.of(
+      { checkpoint: null, batches: [{ keys: ['a'], message: 'm' }] },
+      'c',
+    );
+    expect(publish?.again().name).toBe('publish');
   });
 
   it('the script is checkpoint-set-2 as a function, then round-2; the SHA1 is of that text', () => {

@@ -34,6 +34,14 @@ export function roundScriptSha(): { script: string; sha: string } {
  * plain commands (UnlinkCommand): Redis deletes a key given on the command
  * line for a fraction of what the same key costs it through a script.
  *
+ * A round of one batch and no checkpoint (the common round: a checkpoint
+ * rides at most every CHECKPOINT_DELAY_MS) ends with a plain
+ * `PUBLISH <channel> <message>` instead: Redis runs the script for about
+ * ten times what the PUBLISH costs it (7.5 against 0.6 µs warm), and runs
+ * it between the deletion and the moment it hands the deletion's
+ * notification and the message to their subscribers (docs/benchmarks.md,
+ * twelfth sitting).
+ *
  * Why one command for the rest: a round trip is what the daemon pays most
  * for under a stream of small transactions (docs/benchmarks.md). As an
  * ioredis pipeline it cost a Pipeline, a Command and a promise per PUBLISH
@@ -41,14 +49,25 @@ export function roundScriptSha(): { script: string; sha: string } {
  * checkpoint script's full text with every write (plain EVAL).
  */
 export class RoundCommand extends EncodedCommand {
-  private constructor(wire: Buffer) {
-    super('evalsha', wire);
+  private constructor(
+    /** 'evalsha' (the round script: NOSCRIPT is possible) or 'publish'. */
+    name: 'evalsha' | 'publish',
+    wire: Buffer,
+  ) {
+    super(name, wire);
   }
 
   /** The command ending `round` on `channel`, or null when it has neither a checkpoint nor batches. */
   static of(round: Round, channel: string): RoundCommand | null {
     const cp = round.checkpoint;
     if (cp === null && round.batches.length === 0) return null;
+    const only = round.batches.length === 1 ? round.batches[0] : undefined;
+    if (cp === null && only !== undefined) {
+      return new RoundCommand(
+        'publish',
+        Buffer.from(`*3\r\n$7\r\nPUBLISH\r\n${bulk(channel)}${bulk(only.message)}`),
+      );
+    }
     let messages = '';
     for (const batch of round.batches) messages += bulk(batch.message);
     const head =
@@ -62,11 +81,14 @@ export class RoundCommand extends EncodedCommand {
           bulk(cp.fence === null ? '' : String(cp.fence.token)) +
           bulk(cp.json) +
           bulk(cp.primary ?? '');
-    return new RoundCommand(Buffer.from(head + checkpointArgs + bulk(channel) + messages));
+    return new RoundCommand(
+      'evalsha',
+      Buffer.from(head + checkpointArgs + bulk(channel) + messages),
+    );
   }
 
   /** The same bytes as a new command (after NOSCRIPT: a command is sent once). */
   again(): RoundCommand {
-    return new RoundCommand(this.toWritable());
+    return new RoundCommand(this.name as 'evalsha' | 'publish', this.toWritable());
   }
 }

@@ -19,8 +19,9 @@ export const SCAN_COUNT = 1000;
 /**
  * A single Redis: a round is its UNLINKs (keys and lease keys, pre-encoded
  * in commands of UNLINK_CHUNK arguments, see UnlinkCommand), then one
- * command for the rest (RoundCommand: the checkpoint write and every
- * batch's PUBLISH), then with `redis.waitReplicas` a WAIT, all in one write
+ * command for the rest (RoundCommand: the round script with the checkpoint
+ * write and every batch's PUBLISH, or for one batch and no checkpoint a
+ * plain PUBLISH), then with `redis.waitReplicas` a WAIT, all in one write
  * to the socket. Redis runs a connection's commands in order, so a
  * subscriber that sees a message finds its keys already gone.
  */
@@ -43,9 +44,9 @@ export class SingleRedisTransport extends Transport {
     try {
       reply = await this.write([...unlinks, end]);
     } catch (err) {
-      // The script is not in this server's cache (the first round on a
-      // server, a restarted or failed-over Redis, SCRIPT FLUSH): the UNLINKs
-      // ran, the script did not. Load it and send the script once more; any
+      // The script is not in this server's cache (the first scripted round
+      // on a server, a restarted or failed-over Redis, SCRIPT FLUSH): the
+      // UNLINKs ran, the script did not. (A plain PUBLISH never gets here.) Load it and send the script once more; any
       // other error is the transport's to retry (the whole round again).
       if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
       await this.redis.script('LOAD', roundScriptSha().script);

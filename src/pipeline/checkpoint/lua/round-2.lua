@@ -3,8 +3,9 @@
 -- acknowledged earlier, then each batch's PUBLISH, in order. The round's
 -- UNLINKs (keys and lease keys) are plain commands written just before it on
 -- the same connection, so a subscriber that sees a message finds its keys
--- already gone. Not a script on its own: RoundCommand prefixes it with
--- checkpoint-set-2 as the function checkpoint_set(KEYS, ARGV).
+-- already gone. A round of one batch without a checkpoint does not use it:
+-- it ends with a plain PUBLISH. Not a script on its own: RoundCommand
+-- prefixes it with checkpoint-set-2 as the function checkpoint_set(KEYS, ARGV).
 -- KEYS[1] fencing counter of the source (checkpoint-set-2's KEYS[1])
 -- KEYS[2] checkpoint key of the source (checkpoint-set-2's KEYS[2])
 -- ARGV[1] '1' when a checkpoint write rides, '' when none does
