@@ -46,8 +46,9 @@ export class SingleRedisTransport extends Transport {
     } catch (err) {
       // The script is not in this server's cache (the first scripted round
       // on a server, a restarted or failed-over Redis, SCRIPT FLUSH): the
-      // UNLINKs ran, the script did not. (A plain PUBLISH never gets here.) Load it and send the script once more; any
-      // other error is the transport's to retry (the whole round again).
+      // UNLINKs ran, the script did not (a plain PUBLISH never gets here).
+      // Load it and send the script once more; any other error is the
+      // transport's to retry (the whole round again).
       if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
       await this.redis.script('LOAD', roundScriptSha().script);
       reply = await this.write([end.again()]);
