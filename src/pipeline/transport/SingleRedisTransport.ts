@@ -46,7 +46,7 @@ export class SingleRedisTransport extends Transport {
     } catch (err) {
       // The script is not in this server's cache (the first scripted round
       // on a server, a restarted or failed-over Redis, SCRIPT FLUSH): the
-      // UNLINKs ran, the script did not (a plain PUBLISH never gets here).
+      // UNLINKs ran, the script did not (a plain PUBLISH never answers that).
       // Load it and send the script once more; any other error is the
       // transport's to retry (the whole round again).
       if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
