@@ -257,6 +257,7 @@ export class Invalidator {
       case 'heartbeat':
         // Caught up: the server had nothing newer to send.
         this.stats.lastEventAt = Date.now();
+        this.delivery.batcher.caughtUp();
         this.redisPolicy.announceRepairAt(null);
         return;
     }

@@ -46,6 +46,29 @@ describe('binlog surprises and awkward keys', () => {
     );
   });
 
+  it('an XA transaction (its rows end with XA PREPARE, no XID): keys deleted once the source is caught up', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE xa (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+    await db.sql('INSERT INTO xa VALUES (1, 1)');
+    daemon = await startDaemon({ [`${db.name}.xa`]: [`${p}:xa:{id}`] });
+    const gone = await plant(redis, [`${p}:xa:1`]);
+    const kept = await plant(redis, [`${p}:xa:2`]);
+    const xid = `x${randomId()}`;
+    await db.sql(`XA START '${xid}'`);
+    await db.sql('UPDATE xa SET v = 2 WHERE id = 1');
+    await db.sql(`XA END '${xid}'`);
+    await db.sql(`XA PREPARE '${xid}'`);
+    try {
+      // No other transaction follows: only the server's heartbeat (1 s) tells the daemon it has all.
+      await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]), {
+        timeout: 5000,
+      });
+      expect(await survivors(redis, kept)).toEqual(kept);
+    } finally {
+      await db.sql(`XA COMMIT '${xid}'`); // a prepared transaction would block the database's drop
+    }
+  });
+
   it('a 20 MB row is decoded and its key deleted', async () => {
     const p = `s${randomId()}`;
     await db.sql('CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT) ENGINE=InnoDB');

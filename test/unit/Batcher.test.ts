@@ -46,15 +46,65 @@ describe('Batcher: when a batch is sealed', () => {
     expect(keysOf(round)).toEqual([['a', 'b']]);
   });
 
-  it('keys without a commit wait exactly batchMaxDelayMs', () => {
+  it('keys wait for their commit: no timer, however long, then sealed with its boundary', () => {
     const { batcher, clock, ready } = setup();
     batcher.add(['a']);
+    batcher.add(['b']);
+    expect(clock.pending).toBe(0);
+    clock.advance(1000);
+    expect(batcher.hasQueued).toBe(false);
+    expect(ready()).toBe(0);
+    batcher.commit(cp(3));
+    const round = batcher.take();
+    expect(keysOf(round)).toEqual([['a', 'b']]);
+    expect(round[0]?.boundary).toEqual(cp(3));
+  });
+
+  it('caughtUp(): keys that no commit followed are sealed without a boundary; nothing open, nothing sealed', () => {
+    const { batcher, ready } = setup();
+    batcher.caughtUp();
+    expect(ready()).toBe(0);
+    expect(batcher.hasQueued).toBe(false);
+    batcher.add(['xa']); // rows ending with XA PREPARE: no XID follows
+    batcher.caughtUp();
+    expect(ready()).toBe(1);
+    const round = batcher.take();
+    expect(keysOf(round)).toEqual([['xa']]);
+    expect(round[0]?.boundary).toBe(null);
+  });
+
+  it('during a drain, keys without a commit wait batchMaxDelayMs at most', () => {
+    const { batcher, clock } = setup();
+    batcher.hurry();
+    batcher.add(['a']);
+    expect(clock.pending).toBe(1);
     clock.advance(4);
     expect(batcher.hasQueued).toBe(false);
     clock.advance(1);
-    expect(batcher.hasQueued).toBe(true);
-    expect(ready()).toBe(1);
     expect(keysOf(batcher.take())).toEqual([['a']]);
+  });
+
+  it('while streaming, keys wait batchMaxDelayMs from their commit, not from their rows', () => {
+    const { batcher, clock } = setup();
+    batcher.add(['x']);
+    batcher.commit(cp(0));
+    batcher.take(); // in flight
+    for (let i = 1; i <= 6; i++) {
+      batcher.add([`k${i}`]);
+      batcher.commit(cp(i)); // shared: the share reaches 0.469
+    }
+    batcher.done(); // streaming: the gathered batch waits on its timer
+    clock.advance(5);
+    expect(keysOf(batcher.take())).toEqual([['k1', 'k2', 'k3', 'k4', 'k5', 'k6']]);
+    batcher.done();
+    batcher.add(['r']);
+    clock.advance(3); // rows read 3 ms before their commit
+    expect(clock.pending).toBe(0);
+    batcher.commit(cp(7)); // not shared (0.422), still streaming: waits, from now
+    clock.advance(4);
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(1);
+    expect(keysOf(batcher.take())).toEqual([['r']]);
   });
 
   it('a batch is sealed when it reaches batchMaxKeys, not one key before', () => {
@@ -276,10 +326,15 @@ describe('Batcher: rounds', () => {
 
   it('abandon() drops the delay timer and the round in flight', () => {
     const { batcher, clock } = setup();
-    batcher.add(['a']);
+    batcher.commit(cp(1)); // a boundary alone: waits on the timer
     expect(clock.pending).toBe(1);
     batcher.abandon();
     expect(clock.pending).toBe(0);
+    batcher.add(['a']);
+    batcher.commit(cp(2));
+    expect(keysOf(batcher.take())).toEqual([['a']]); // in flight
+    batcher.abandon();
+    expect(() => batcher.take()).not.toThrow(); // no round in flight any more
   });
 });
 
@@ -417,21 +472,22 @@ describe('Batcher: rounds of many batches', () => {
 });
 
 describe('Batcher: the delay timer', () => {
-  it('one timer per open batch: a second add does not re-arm, a seal clears it', () => {
+  it('one timer per open batch, armed by a commit: a second does not re-arm, a seal clears it', () => {
     const { batcher, clock } = setup();
-    batcher.add(['a']);
-    clock.advance(1);
-    batcher.add(['b']);
+    batcher.commit(cp(1)); // a boundary alone waits for company
     expect(clock.pending).toBe(1);
-    batcher.commit(cp(1)); // sealed at once
-    expect(clock.pending).toBe(0);
-    batcher.take();
-    batcher.done();
-    batcher.add(['c']); // its own delay, from now
-    clock.advance(4);
-    expect(batcher.hasQueued).toBe(false);
     clock.advance(1);
-    expect(keysOf(batcher.take())).toEqual([['c']]);
+    batcher.commit(cp(2));
+    expect(clock.pending).toBe(1);
+    clock.advance(4); // 5 ms after the first commit
+    expect(batcher.take()[0]).toMatchObject({ kind: 'keys', boundary: cp(2) });
+    batcher.done();
+    batcher.commit(cp(3)); // its own delay, from now
+    batcher.add(['a']);
+    expect(clock.pending).toBe(1);
+    batcher.commit(cp(4)); // keys, nothing in flight, not streaming: sealed at once
+    expect(clock.pending).toBe(0);
+    expect(keysOf(batcher.take())).toEqual([['a']]);
   });
 
   it('keys gathered during a round without a commit are sealed when it ends (no timer ran for them)', () => {

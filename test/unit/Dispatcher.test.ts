@@ -632,15 +632,16 @@ describe('Dispatcher: when the checkpoint goes', () => {
     s.txn(['a'], 100);
     await settle();
     s.clock.advance(8);
-    s.batcher.add(['b']); // the open batch seals at 8 + 5 = 13
-    s.clock.advance(2); // 10: the checkpoint is due, and a round is 3 ms away
+    s.batcher.add(['b']); // the open batch waits for its commit
+    s.clock.advance(2); // 10: the checkpoint is due, and a round comes with the commit
     await settle();
     expect(s.transport.sent).toEqual(['send a#1@binlog.000001:100']);
     s.clock.advance(3);
+    s.batcher.commit(cp(130));
     await settle();
     expect(s.transport.sent).toEqual([
       'send a#1@binlog.000001:100',
-      'send cp@100 b#2@binlog.000001:100',
+      'send cp@100 b#2@binlog.000001:130',
     ]);
     expect(s.writer.stored).toEqual(cp(100));
     expect(s.dispatcher.stats).toMatchObject({ rounds: 2, checkpoints: 1 });

@@ -110,11 +110,33 @@ export class Batcher {
     return this.paused;
   }
 
-  /** Adds a row event's keys to the open batch; seals it when full. */
+  /**
+   * Adds a row event's keys to the open batch; seals it when full. Nothing
+   * else: the keys wait for their transaction's commit, which decides
+   * (`commit`). The server sends a transaction's events only once it has
+   * committed, all of them together, so the commit is read right behind its
+   * rows; a timer armed here was nearly always cleared by it a few
+   * microseconds later, and arming and clearing it was ~15 % of the CPU from
+   * a commit to its round's write in a cold cache (docs/benchmarks.md,
+   * thirteenth sitting). A transaction larger than batchMaxKeys goes out in
+   * full batches meanwhile, whatever gathers during a round is sealed when
+   * the round ends (`done`), and rows that no commit follows (an XA
+   * transaction's, which end with XA PREPARE) go once the source is caught
+   * up (`caughtUp`). During a drain the keys wait batchMaxDelayMs at most.
+   */
   add(keys: readonly string[]): void {
     for (const k of keys) this.open.add(k);
     if (this.open.size >= this.options.batchMaxKeys) this.seal();
-    else this.arm();
+    else if (this.urgent) this.arm();
+  }
+
+  /**
+   * The source is caught up (a heartbeat: the server had nothing newer to
+   * send). Keys still waiting for a commit will not get one soon: they are
+   * sealed now.
+   */
+  caughtUp(): void {
+    if (this.open.size > 0) this.seal();
   }
 
   /**
