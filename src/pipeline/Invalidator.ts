@@ -254,6 +254,9 @@ export class Invalidator {
         this.schemaPolicy.onDdl(ev);
         this.redisPolicy.announceRepairAt(ev.position);
         return;
+      case 'xaEnd':
+        this.delivery.batcher.groupEnd();
+        return;
       case 'heartbeat':
         // Caught up: the server had nothing newer to send.
         this.stats.lastEventAt = Date.now();

@@ -60,12 +60,28 @@ describe('Batcher: when a batch is sealed', () => {
     expect(round[0]?.boundary).toEqual(cp(3));
   });
 
+  it('groupEnd(): the keys of a group without a checkpoint (XA END, a replay) wait exactly batchMaxDelayMs, sealed without a boundary; nothing open, no timer', () => {
+    const { batcher, clock, ready } = setup();
+    batcher.groupEnd();
+    expect(clock.pending).toBe(0);
+    batcher.add(['xa']);
+    batcher.groupEnd();
+    expect(clock.pending).toBe(1);
+    clock.advance(4);
+    expect(batcher.hasQueued).toBe(false);
+    clock.advance(1);
+    expect(ready()).toBe(1);
+    const round = batcher.take();
+    expect(keysOf(round)).toEqual([['xa']]);
+    expect(round[0]?.boundary).toBe(null);
+  });
+
   it('caughtUp(): keys that no commit followed are sealed without a boundary; nothing open, nothing sealed', () => {
     const { batcher, ready } = setup();
     batcher.caughtUp();
     expect(ready()).toBe(0);
     expect(batcher.hasQueued).toBe(false);
-    batcher.add(['xa']); // rows ending with XA PREPARE: no XID follows
+    batcher.add(['xa']); // rows whose group's end the source did not recognise
     batcher.caughtUp();
     expect(ready()).toBe(1);
     const round = batcher.take();

@@ -229,6 +229,25 @@ describe('EventTranslator', () => {
     ]);
   });
 
+  it("takes XA END (any case, as MariaDB and MySQL log it) as an xaEnd, no boundary; the XA's other statements are no event", () => {
+    const { events, translator } = setup(position('binlog.000003', 1));
+    const past = { filename: 'binlog.000009', position: 1 };
+    for (const query of [
+      "XA START X'7831',X'',1",
+      "XA END X'7831',X'',1",
+      "xa  end 'x2'",
+      "XA COMMIT X'7831',X'',1",
+      "XA ROLLBACK 'x2'",
+      'XA ENDING', // no such statement: not XA END
+    ]) {
+      // Never the end of a replay's range, even past it.
+      expect(translator.translate('query', event('query', { query, schema: 'app' }), past)).toBe(
+        false,
+      );
+    }
+    expect(events).toEqual([{ type: 'xaEnd' }, { type: 'xaEnd' }]);
+  });
+
   it('hands DDL on as a ddl boundary with the trimmed statement, its tables and the GTIDs', () => {
     const { events, translator } = setup();
     const ev = event('query', {

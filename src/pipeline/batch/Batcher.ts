@@ -112,17 +112,19 @@ export class Batcher {
 
   /**
    * Adds a row event's keys to the open batch; seals it when full. Nothing
-   * else: the keys wait for their transaction's commit, which decides
-   * (`commit`). The server sends a transaction's events only once it has
-   * committed, all of them together, so the commit is read right behind its
-   * rows; a timer armed here was nearly always cleared by it a few
-   * microseconds later, and arming and clearing it was ~15 % of the CPU from
-   * a commit to its round's write in a cold cache (docs/benchmarks.md,
-   * thirteenth sitting). A transaction larger than batchMaxKeys goes out in
-   * full batches meanwhile, whatever gathers during a round is sealed when
-   * the round ends (`done`), and rows that no commit follows (an XA
-   * transaction's, which end with XA PREPARE) go once the source is caught
-   * up (`caughtUp`). During a drain the keys wait batchMaxDelayMs at most.
+   * else: the keys wait for the end of their transaction, which decides.
+   * The server sends a transaction's events only once it has committed, all
+   * of them together, so its end is read right behind its rows; a timer
+   * armed here was nearly always cleared by the commit a few microseconds
+   * later, and arming and clearing it was ~15 % of the CPU from a commit to
+   * its round's write in a cold cache (docs/benchmarks.md, thirteenth
+   * sitting). The ends: a commit (`commit`); an end without a checkpoint
+   * (`groupEnd`: an XA transaction's rows, which end with XA END and XA
+   * PREPARE, no XID; a replay's transaction); and, for an end the source
+   * did not recognise, the source caught up (`caughtUp`). A transaction
+   * larger than batchMaxKeys goes out in full batches meanwhile, and
+   * whatever gathers during a round is sealed when the round ends (`done`).
+   * During a drain the keys wait batchMaxDelayMs at most.
    */
   add(keys: readonly string[]): void {
     for (const k of keys) this.open.add(k);
@@ -131,9 +133,20 @@ export class Batcher {
   }
 
   /**
+   * The rows so far end a group that carries no checkpoint: an XA
+   * transaction's (XA END; its XA PREPARE has no XID), or a replay's
+   * transaction (a replay has no checkpoint). They wait batchMaxDelayMs at
+   * most, as a commit's keys do while commits stream.
+   */
+  groupEnd(): void {
+    if (this.open.size > 0) this.arm();
+  }
+
+  /**
    * The source is caught up (a heartbeat: the server had nothing newer to
-   * send). Keys still waiting for a commit will not get one soon: they are
-   * sealed now.
+   * send). Keys still waiting for the end of their group will not get one
+   * soon: they are sealed now. A safety net for an end `groupEnd` does not
+   * know of.
    */
   caughtUp(): void {
     if (this.open.size > 0) this.seal();

@@ -55,4 +55,10 @@ export type SourceEvent =
       readonly server: ServerIdentity | undefined;
       readonly timestamp: number;
     }
+  /**
+   * The rows since the last commit end an XA transaction's part (XA END):
+   * no XID follows them (XA PREPARE), and XA COMMIT comes later, in a group
+   * of its own. Not a place to resume from.
+   */
+  | { readonly type: 'xaEnd' }
   | { readonly type: 'heartbeat'; readonly position: BinlogPosition };

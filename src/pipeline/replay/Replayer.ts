@@ -223,8 +223,10 @@ export class Replayer {
               );
               return;
             }
-            if (ev.type !== 'rows') this.stats.position = ev.position;
-            if (done || (ev.type !== 'rows' && comparePositions(ev.position, until) >= 0)) finish();
+            // Rows and XA END are no place to stop at; a commit or DDL is.
+            const at = ev.type === 'rows' || ev.type === 'xaEnd' ? null : ev.position;
+            if (at !== null) this.stats.position = at;
+            if (done || (at !== null && comparePositions(at, until) >= 0)) finish();
           },
           onFatal: (err) => finish(err),
         },
@@ -253,8 +255,10 @@ export class Replayer {
         return;
       }
       case 'commit':
+      case 'xaEnd':
         // No batcher.commit(): a replay has no checkpoint to advance, and its
         // batches are sealed by size and delay (throughput, not latency).
+        this.stages?.batcher.groupEnd();
         return;
       case 'ddl':
         this.onDdl(ev);

@@ -10,6 +10,12 @@ import type { StartPoint } from './StartPoint.js';
 /** Table ids remembered with their names at most (a server assigns new ids as tables are reopened). */
 const MAX_TABLE_IDS = 4096;
 
+/**
+ * XA END: the rows before it are an XA transaction's, and no XID follows
+ * them (MariaDB and MySQL log XA END as a query, then XA PREPARE).
+ */
+const XA_END = /^XA\s+END\b/i;
+
 /** Where the event that is being translated ends: zongji's `options` (read, never kept). */
 export interface BinlogCursor {
   readonly filename?: string | undefined;
@@ -95,6 +101,10 @@ export class EventTranslator {
           // COMMIT ends a transaction on non-transactional engines (Aria/MyISAM);
           // ROLLBACK appears when such rows were already written: both are boundaries.
           return this.boundary(positionAt(cursor), event);
+        }
+        if (upper.startsWith('XA') && XA_END.test(text)) {
+          this.sink.onEvent({ type: 'xaEnd' });
+          return false;
         }
         const ddl = parseDdl(text, q.schema);
         if (ddl === null) return false;
