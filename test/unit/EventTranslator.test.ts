@@ -239,6 +239,7 @@ describe('EventTranslator', () => {
       "XA COMMIT X'7831',X'',1",
       "XA ROLLBACK 'x2'",
       'XA ENDING', // no such statement: not XA END
+      "SET @note = 'XA END'", // the words, not the statement
     ]) {
       // Never the end of a replay's range, even past it.
       expect(translator.translate('query', event('query', { query, schema: 'app' }), past)).toBe(

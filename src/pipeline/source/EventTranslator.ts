@@ -102,7 +102,7 @@ export class EventTranslator {
           // ROLLBACK appears when such rows were already written: both are boundaries.
           return this.boundary(positionAt(cursor), event);
         }
-        if (upper.startsWith('XA') && XA_END.test(text)) {
+        if (XA_END.test(text)) {
           this.sink.onEvent({ type: 'xaEnd' });
           return false;
         }
