@@ -31,6 +31,8 @@ export default {
     // publisher, stall detection, replay rate limit.
     'src/pipeline/batch/Batcher.ts',
     'src/pipeline/batch/RateLimiter.ts',
+    // The keys of prepared XA transactions, deleted again at XA COMMIT.
+    'src/pipeline/batch/PreparedXa.ts',
     'src/pipeline/Dispatcher.ts',
     'src/pipeline/checkpoint/CheckpointTracker.ts',
     'src/pipeline/checkpoint/CheckpointWriter.ts',

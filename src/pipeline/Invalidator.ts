@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SluiceError } from '../errors/index.js';
 import { systemClock } from '../infra/clock.js';
+import { PreparedXa } from './batch/PreparedXa.js';
 import type { SourceEvent } from './change/RowChange.js';
 import { checkpointOf, type Checkpoint } from './checkpoint/Checkpoint.js';
 import { CheckpointStore } from './checkpoint/CheckpointStore.js';
@@ -29,6 +30,11 @@ export {
   type SecondDeleteScheduler,
 } from './InvalidatorOptions.js';
 
+/** An XA transaction with more keys is not kept for its XA COMMIT (PreparedXa). */
+const XA_MAX_GROUP_KEYS = 10_000;
+/** Keys kept for all prepared XA transactions together (a few MB at most). */
+const XA_MAX_PREPARED_KEYS = 100_000;
+
 /**
  * The daemon's composition root: binlog source (BinlogStream) → key mapper
  * → batcher → transport → checkpoint tracker → checkpoint writer, with the
@@ -52,6 +58,11 @@ export class Invalidator {
   private readonly redisPolicy: RedisPolicy;
   private readonly stream: BinlogStream;
   private readonly debugRows: boolean;
+  /** Keys of prepared XA transactions, deleted again at their XA COMMIT. */
+  private readonly preparedXa = new PreparedXa({
+    maxGroupKeys: XA_MAX_GROUP_KEYS,
+    maxPreparedKeys: XA_MAX_PREPARED_KEYS,
+  });
   private settle!: { resolve: () => void; reject: (err: SluiceError) => void };
   private stopping: Promise<void> | null = null;
   /** Settles when the daemon stops: resolves on stop(), rejects on a fatal error. */
@@ -240,9 +251,11 @@ export class Invalidator {
           }
         }
         this.delivery.batcher.add(keys);
+        this.preparedXa.rows(keys);
         return;
       }
       case 'commit':
+        this.preparedXa.ended();
         this.stats.transactions++;
         this.stats.lastEventAt = ev.timestamp;
         this.readPosition = ev.position;
@@ -255,7 +268,12 @@ export class Invalidator {
         this.redisPolicy.announceRepairAt(ev.position);
         return;
       case 'xaEnd':
+        this.preparedXa.prepare(ev.xid);
         this.delivery.batcher.groupEnd();
+        return;
+      case 'xaOutcome':
+        if (ev.committed) this.xaCommitted(ev.xid);
+        else this.preparedXa.rollback(ev.xid);
         return;
       case 'heartbeat':
         // Caught up: the server had nothing newer to send.
@@ -264,6 +282,24 @@ export class Invalidator {
         this.redisPolicy.announceRepairAt(null);
         return;
     }
+  }
+
+  /**
+   * XA COMMIT: the XA's rows are visible only now, and a reader may have
+   * refilled their keys from the rows before it since its XA END deleted
+   * them. They are deleted again.
+   */
+  private xaCommitted(xid: string): void {
+    const keys = this.preparedXa.commit(xid);
+    if (keys === null) {
+      this.log.warn(
+        { xid },
+        'XA COMMIT of a transaction whose keys this daemon did not keep (prepared before it started, or too many keys): not deleted again; a read between its XA PREPARE and XA COMMIT may have cached the old rows',
+      );
+      return;
+    }
+    this.delivery.batcher.add(keys);
+    this.delivery.batcher.groupEnd();
   }
 
   /** Backpressure (rule 4): the batcher holds too many unacknowledged keys. */

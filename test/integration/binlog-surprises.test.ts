@@ -74,6 +74,54 @@ describe('binlog surprises and awkward keys', () => {
     }
   });
 
+  it('an XA transaction: a key refilled between XA PREPARE and XA COMMIT is deleted again at XA COMMIT; after XA ROLLBACK it is not', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE xa2 (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+    await db.sql('INSERT INTO xa2 VALUES (1, 1), (2, 1), (3, 1)');
+    daemon = await startDaemon({ [`${db.name}.xa2`]: [`${p}:xa:{id}`] });
+    const [one, two, three] = [`${p}:xa:1`, `${p}:xa:2`, `${p}:xa:3`];
+    const committed = `c${randomId()}`;
+    const rolledBack = `r${randomId()}`;
+    await plant(redis, [one, two, three]);
+    const prepare = async (xid: string, id: number) => {
+      await db.sql(`XA START '${xid}'`);
+      await db.sql(`UPDATE xa2 SET v = 2 WHERE id = ${id}`);
+      await db.sql(`XA END '${xid}'`);
+      await db.sql(`XA PREPARE '${xid}'`);
+    };
+    const open = new Set<string>();
+    try {
+      // An ordinary transaction first: its key, refilled after its commit, is fresh.
+      await db.sql('UPDATE xa2 SET v = 2 WHERE id = 3');
+      await vi.waitFor(async () => expect(await survivors(redis, [three])).toEqual([]));
+      await plant(redis, [three]);
+      // One XA at a time: a session holds its prepared XA until it ends.
+      open.add(committed);
+      await prepare(committed, 1);
+      await vi.waitFor(async () => expect(await survivors(redis, [one])).toEqual([]));
+      await plant(redis, [one]); // a reader refills it from the row as it was: not committed yet
+      await db.sql(`XA COMMIT '${committed}'`);
+      open.delete(committed);
+      await vi.waitFor(async () => expect(await survivors(redis, [one])).toEqual([]));
+      expect(await survivors(redis, [three])).toEqual([three]); // exactly the XA's keys again
+
+      open.add(rolledBack);
+      await prepare(rolledBack, 2);
+      await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      await plant(redis, [two]);
+      await db.sql(`XA ROLLBACK '${rolledBack}'`);
+      open.delete(rolledBack);
+      // A later transaction's key gone: the daemon has read past the rollback.
+      await plant(redis, [three]);
+      await db.sql('UPDATE xa2 SET v = 4 WHERE id = 3');
+      await vi.waitFor(async () => expect(await survivors(redis, [three])).toEqual([]));
+      expect(await survivors(redis, [two])).toEqual([two]);
+    } finally {
+      // A prepared transaction would block the database's drop (one not yet prepared is gone).
+      for (const xid of open) await db.sql(`XA ROLLBACK '${xid}'`).catch(() => undefined);
+    }
+  });
+
   it('a 20 MB row is decoded and its key deleted', async () => {
     const p = `s${randomId()}`;
     await db.sql('CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT) ENGINE=InnoDB');

@@ -229,7 +229,7 @@ describe('EventTranslator', () => {
     ]);
   });
 
-  it("takes XA END (any case, as MariaDB and MySQL log it) as an xaEnd, no boundary; the XA's other statements are no event", () => {
+  it('takes XA END, XA COMMIT and XA ROLLBACK (any case, as MariaDB and MySQL log them) with their xid as XA steps, no boundary; XA START is no event', () => {
     const { events, translator } = setup(position('binlog.000003', 1));
     const past = { filename: 'binlog.000009', position: 1 };
     for (const query of [
@@ -237,16 +237,23 @@ describe('EventTranslator', () => {
       "XA END X'7831',X'',1",
       "xa  end 'x2'",
       "XA COMMIT X'7831',X'',1",
-      "XA ROLLBACK 'x2'",
-      'XA ENDING', // no such statement: not XA END
-      "SET @note = 'XA END'", // the words, not the statement
+      "XA ROLLBACK X'7832',X'',1",
+      "XA COMMIT X'7833',X'',1 ONE PHASE", // MySQL's one-phase commit: the same xid
+      'XA ENDING', // no such statement
+      "SET @note = 'XA END x'", // the words, not the statement
     ]) {
       // Never the end of a replay's range, even past it.
       expect(translator.translate('query', event('query', { query, schema: 'app' }), past)).toBe(
         false,
       );
     }
-    expect(events).toEqual([{ type: 'xaEnd' }, { type: 'xaEnd' }]);
+    expect(events).toEqual([
+      { type: 'xaEnd', xid: "X'7831',X'',1" },
+      { type: 'xaEnd', xid: "'x2'" },
+      { type: 'xaOutcome', xid: "X'7831',X'',1", committed: true },
+      { type: 'xaOutcome', xid: "X'7832',X'',1", committed: false },
+      { type: 'xaOutcome', xid: "X'7833',X'',1", committed: true },
+    ]);
   });
 
   it('hands DDL on as a ddl boundary with the trimmed statement, its tables and the GTIDs', () => {

@@ -223,8 +223,8 @@ export class Replayer {
               );
               return;
             }
-            // Rows and XA END are no place to stop at; a commit or DDL is.
-            const at = ev.type === 'rows' || ev.type === 'xaEnd' ? null : ev.position;
+            // Only a commit or DDL is a place to stop at (not rows, nor an XA's steps).
+            const at = ev.type === 'commit' || ev.type === 'ddl' ? ev.position : null;
             if (at !== null) this.stats.position = at;
             if (done || (at !== null && comparePositions(at, until) >= 0)) finish();
           },
@@ -262,6 +262,10 @@ export class Replayer {
         return;
       case 'ddl':
         this.onDdl(ev);
+        return;
+      case 'xaOutcome':
+        // No second delete: a replay repairs history, read after the XA
+        // was committed, and its keys went at the XA's XA END (above).
         return;
     }
   }

@@ -11,10 +11,13 @@ import type { StartPoint } from './StartPoint.js';
 const MAX_TABLE_IDS = 4096;
 
 /**
- * XA END: the rows before it are an XA transaction's, and no XID follows
- * them (MariaDB and MySQL log XA END as a query, then XA PREPARE).
+ * An XA transaction in the binlog (MariaDB and MySQL): its rows, then XA END
+ * and XA PREPARE (no XID), and later, in a group of its own with no rows,
+ * XA COMMIT or XA ROLLBACK. The server logs the xid in one canonical form
+ * (`X'…',X'…',n`), the same in each statement; MySQL's one-phase commit adds
+ * ONE PHASE.
  */
-const XA_END = /^XA\s+END\b/i;
+const XA_STEP = /^XA\s+(END|COMMIT|ROLLBACK)\s+(.+?)(?:\s+ONE\s+PHASE)?$/is;
 
 /** Where the event that is being translated ends: zongji's `options` (read, never kept). */
 export interface BinlogCursor {
@@ -102,8 +105,15 @@ export class EventTranslator {
           // ROLLBACK appears when such rows were already written: both are boundaries.
           return this.boundary(positionAt(cursor), event);
         }
-        if (XA_END.test(text)) {
-          this.sink.onEvent({ type: 'xaEnd' });
+        const xa = XA_STEP.exec(text);
+        if (xa !== null) {
+          const step = (xa[1] as string).toUpperCase();
+          const xid = xa[2] as string;
+          this.sink.onEvent(
+            step === 'END'
+              ? { type: 'xaEnd', xid }
+              : { type: 'xaOutcome', xid, committed: step === 'COMMIT' },
+          );
           return false;
         }
         const ddl = parseDdl(text, q.schema);
