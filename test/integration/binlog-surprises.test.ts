@@ -24,6 +24,14 @@ describe('binlog surprises and awkward keys', () => {
     redis.disconnect();
   });
 
+  /** XA transaction `xid` runs `statement` and is prepared (not committed) on the test session. */
+  const prepareXa = async (xid: string, statement: string): Promise<void> => {
+    await db.sql(`XA START '${xid}'`);
+    await db.sql(statement);
+    await db.sql(`XA END '${xid}'`);
+    await db.sql(`XA PREPARE '${xid}'`);
+  };
+
   it('a table without a primary key, an Aria and a MyISAM table: keys deleted, checkpoint at the COMMIT', async () => {
     const p = `s${randomId()}`;
     await db.sql('CREATE TABLE nopk (a INT, b VARCHAR(10)) ENGINE=InnoDB');
@@ -59,10 +67,7 @@ describe('binlog surprises and awkward keys', () => {
     const gone = await plant(redis, [`${p}:xa:1`]);
     const kept = await plant(redis, [`${p}:xa:2`]);
     const xid = `x${randomId()}`;
-    await db.sql(`XA START '${xid}'`);
-    await db.sql('UPDATE xa SET v = 2 WHERE id = 1');
-    await db.sql(`XA END '${xid}'`);
-    await db.sql(`XA PREPARE '${xid}'`);
+    await prepareXa(xid, 'UPDATE xa SET v = 2 WHERE id = 1');
     try {
       // No other transaction follows.
       await vi.waitFor(async () => expect(await survivors(redis, gone)).toEqual([]), {
@@ -83,12 +88,6 @@ describe('binlog surprises and awkward keys', () => {
     const committed = `c${randomId()}`;
     const rolledBack = `r${randomId()}`;
     await plant(redis, [one, two, three]);
-    const prepare = async (xid: string, id: number) => {
-      await db.sql(`XA START '${xid}'`);
-      await db.sql(`UPDATE xa2 SET v = 2 WHERE id = ${id}`);
-      await db.sql(`XA END '${xid}'`);
-      await db.sql(`XA PREPARE '${xid}'`);
-    };
     const open = new Set<string>();
     try {
       // An ordinary transaction first: its key, refilled after its commit, is fresh.
@@ -97,7 +96,7 @@ describe('binlog surprises and awkward keys', () => {
       await plant(redis, [three]);
       // One XA at a time: a session holds its prepared XA until it ends.
       open.add(committed);
-      await prepare(committed, 1);
+      await prepareXa(committed, 'UPDATE xa2 SET v = 2 WHERE id = 1');
       await vi.waitFor(async () => expect(await survivors(redis, [one])).toEqual([]));
       await plant(redis, [one]); // a reader refills it from the row as it was: not committed yet
       await db.sql(`XA COMMIT '${committed}'`);
@@ -106,7 +105,7 @@ describe('binlog surprises and awkward keys', () => {
       expect(await survivors(redis, [three])).toEqual([three]); // exactly the XA's keys again
 
       open.add(rolledBack);
-      await prepare(rolledBack, 2);
+      await prepareXa(rolledBack, 'UPDATE xa2 SET v = 2 WHERE id = 2');
       await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
       await plant(redis, [two]);
       await db.sql(`XA ROLLBACK '${rolledBack}'`);
