@@ -52,6 +52,8 @@ export default {
     'src/pipeline/DeliveryStages.ts',
     // The daemon composed: the Invalidator's wiring of source, mapper, stages and policies.
     'src/pipeline/Invalidator.ts',
+    // The replay: its keys go out while it reads, its positions end the range.
+    'src/pipeline/replay/Replayer.ts',
     // A Redis primary change: the watch that notices it and the policy that re-streams.
     'src/pipeline/checkpoint/PrimaryWatch.ts',
     'src/pipeline/policies/redisPolicy.ts',

@@ -31,6 +31,10 @@ export default defineConfig({
       'test/integration/fencing.test.ts',
       'test/integration/schema-change.test.ts',
       'test/integration/source-identity.test.ts',
+      // XA transactions (XA END, the second delete at XA COMMIT) and other binlog surprises.
+      'test/integration/binlog-surprises.test.ts',
+      // The replay's stages: keys go out while it reads (Replayer).
+      'test/integration/replay-batching.test.ts',
       // Backpressure (rule 4): Redis cut off while rows stream, in process.
       'test/integration/backpressure.test.ts',
       // The binlog source against the server through a proxy the test cuts, on a
