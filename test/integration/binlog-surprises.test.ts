@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { TestDb } from '../helpers/db.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { randomId } from '../helpers/env.js';
@@ -118,6 +119,34 @@ describe('binlog surprises and awkward keys', () => {
     } finally {
       // A prepared transaction would block the database's drop (one not yet prepared is gone).
       for (const xid of open) await db.sql(`XA ROLLBACK '${xid}'`).catch(() => undefined);
+    }
+  });
+
+  it('an XA prepared before the daemon started: its XA COMMIT logs a warning naming the xid, and the daemon goes on', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE xa3 (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+    await db.sql('INSERT INTO xa3 VALUES (1, 1), (2, 1)');
+    const xid = `u${randomId()}`;
+    await prepareXa(xid, 'UPDATE xa3 SET v = 2 WHERE id = 1');
+    let open = true;
+    try {
+      const lines: string[] = [];
+      daemon = await startDaemon(
+        { [`${db.name}.xa3`]: [`${p}:xa:{id}`] },
+        { logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(line) }) },
+      );
+      await db.sql(`XA COMMIT '${xid}'`);
+      open = false;
+      const later = await plant(redis, [`${p}:xa:2`]);
+      await db.sql('UPDATE xa3 SET v = 2 WHERE id = 2');
+      await vi.waitFor(async () => expect(await survivors(redis, later)).toEqual([]));
+      const warned = lines
+        .map((l) => JSON.parse(l) as { msg: string; xid?: string })
+        .filter((l) => l.msg.startsWith('XA COMMIT of a transaction whose keys'));
+      // The server logs the xid in its canonical form: gtrid in hex, empty bqual, format 1.
+      expect(warned.map((l) => l.xid)).toEqual([`X'${Buffer.from(xid).toString('hex')}',X'',1`]);
+    } finally {
+      if (open) await db.sql(`XA ROLLBACK '${xid}'`).catch(() => undefined);
     }
   });
 
