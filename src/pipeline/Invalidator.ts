@@ -34,6 +34,12 @@ export {
 const XA_MAX_GROUP_KEYS = 10_000;
 /** Keys kept for all prepared XA transactions together (a few MB at most). */
 const XA_MAX_PREPARED_KEYS = 100_000;
+/**
+ * How long (binlog time) a prepared XA holds the checkpoint before its rows,
+ * so that a restart before its XA COMMIT reads them again (PreparedXa.held).
+ * A restart reads at most this much binlog again because of it.
+ */
+export const XA_MAX_HOLD_MS = 60_000;
 
 /**
  * The daemon's composition root: binlog source (BinlogStream) → key mapper
@@ -58,11 +64,23 @@ export class Invalidator {
   private readonly redisPolicy: RedisPolicy;
   private readonly stream: BinlogStream;
   private readonly debugRows: boolean;
-  /** Keys of prepared XA transactions, deleted again at their XA COMMIT. */
-  private readonly preparedXa = new PreparedXa({
+  /** Keys of prepared XA transactions, deleted again at their XA COMMIT; each holds the checkpoint before it. */
+  private readonly preparedXa = new PreparedXa<Checkpoint>({
     maxGroupKeys: XA_MAX_GROUP_KEYS,
     maxPreparedKeys: XA_MAX_PREPARED_KEYS,
+    maxHoldMs: XA_MAX_HOLD_MS,
+    onHoldExpired: (xid, heldMs) =>
+      this.log.warn(
+        { xid, heldMs },
+        'XA transaction prepared for too long: the checkpoint moves past it; a restart before its XA COMMIT will not delete its keys again',
+      ),
   });
+  /**
+   * The checkpoint at the last transaction boundary read (or the start
+   * point): where a restart reads the next group again. Null before the
+   * first boundary after a start at the binlog's end or a GTID.
+   */
+  private lastBoundary: Checkpoint | null = null;
   private settle!: { resolve: () => void; reject: (err: SluiceError) => void };
   private stopping: Promise<void> | null = null;
   /** Settles when the daemon stops: resolves on stop(), rejects on a fatal error. */
@@ -145,7 +163,7 @@ export class Invalidator {
     const common = {
       fail: (err: SluiceError): void => this.fail(err),
       stopping: (): boolean => this.stopping !== null,
-      restart: (from: StartPoint): void => this.stream.start(from),
+      restart: (from: StartPoint): void => this.startStream(from),
       log,
     };
     this.sourcePolicy = new SourcePolicy({
@@ -226,7 +244,7 @@ export class Invalidator {
       throw err;
     }
     this.delivery.publisher.start();
-    this.stream.start(from);
+    this.startStream(from);
     this.status.start();
     // The primary may have changed while the checkpoint was being read.
     this.redisPolicy.started();
@@ -254,21 +272,26 @@ export class Invalidator {
         this.preparedXa.rows(keys);
         return;
       }
-      case 'commit':
+      case 'commit': {
         this.preparedXa.ended();
         this.stats.transactions++;
         this.stats.lastEventAt = ev.timestamp;
         this.readPosition = ev.position;
-        this.delivery.batcher.commit(checkpointOf(ev));
+        const cp = (this.lastBoundary = checkpointOf(ev));
+        this.delivery.batcher.commit(this.preparedXa.held(ev.timestamp) ?? cp);
         this.redisPolicy.announceRepairAt(ev.position);
         return;
-      case 'ddl':
+      }
+      case 'ddl': {
         this.stats.lastEventAt = ev.timestamp;
-        this.schemaPolicy.onDdl(ev);
+        const cp = (this.lastBoundary = checkpointOf(ev));
+        this.schemaPolicy.onDdl(ev, this.preparedXa.held(ev.timestamp) ?? cp);
         this.redisPolicy.announceRepairAt(ev.position);
         return;
+      }
       case 'xaEnd':
-        this.preparedXa.prepare(ev.xid);
+        // Its rows follow the last boundary: a restart from there reads them again.
+        this.preparedXa.prepare(ev.xid, this.lastBoundary, ev.timestamp);
         this.delivery.batcher.groupEnd();
         return;
       case 'xaOutcome':
@@ -282,6 +305,20 @@ export class Invalidator {
         this.redisPolicy.announceRepairAt(null);
         return;
     }
+  }
+
+  /**
+   * Every (re)start of the stream: the prepared XA transactions' holds name
+   * positions of the stream before (another server's, after a source change);
+   * an XA read again from `from` is prepared again with a hold from here.
+   */
+  private startStream(from: StartPoint): void {
+    this.preparedXa.releaseHolds();
+    this.lastBoundary =
+      from.kind === 'position'
+        ? { position: from.position, gtid: from.gtid, server: from.server }
+        : null;
+    this.stream.start(from);
   }
 
   /**

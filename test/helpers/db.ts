@@ -55,6 +55,13 @@ export class TestDb {
     return { kind: 'mariadb', serverId: Number(r?.s), domainId: Number(r?.d) };
   }
 
+  /** Another session in this database (e.g. one holding a prepared XA transaction); the caller ends it. */
+  async session(): Promise<Connection> {
+    const conn = await TestDb.connect();
+    await conn.query(`USE \`${this.name}\``);
+    return conn;
+  }
+
   /** A new connection (after the server was restarted). */
   async reconnect(): Promise<void> {
     this.conn.destroy();

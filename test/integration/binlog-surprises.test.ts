@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
+import type { Connection } from 'mysql2/promise';
 import { pino } from 'pino';
 import { TestDb } from '../helpers/db.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -25,12 +26,18 @@ describe('binlog surprises and awkward keys', () => {
     redis.disconnect();
   });
 
-  /** XA transaction `xid` runs `statement` and is prepared (not committed) on the test session. */
-  const prepareXa = async (xid: string, statement: string): Promise<void> => {
-    await db.sql(`XA START '${xid}'`);
-    await db.sql(statement);
-    await db.sql(`XA END '${xid}'`);
-    await db.sql(`XA PREPARE '${xid}'`);
+  /**
+   * XA transaction `xid` runs `statement` and is prepared (not committed) on
+   * the test session, or on `session` (which then runs nothing else until the
+   * XA ends: a session holds its prepared XA).
+   */
+  const prepareXa = async (xid: string, statement: string, session?: Connection): Promise<void> => {
+    const sql = async (text: string): Promise<unknown> =>
+      session === undefined ? db.sql(text) : session.query(text);
+    await sql(`XA START '${xid}'`);
+    await sql(statement);
+    await sql(`XA END '${xid}'`);
+    await sql(`XA PREPARE '${xid}'`);
   };
 
   it('a table without a primary key, an Aria and a MyISAM table: keys deleted, checkpoint at the COMMIT', async () => {
@@ -147,6 +154,127 @@ describe('binlog surprises and awkward keys', () => {
       expect(warned.map((l) => l.xid)).toEqual([`X'${Buffer.from(xid).toString('hex')}',X'',1`]);
     } finally {
       if (open) await db.sql(`XA ROLLBACK '${xid}'`).catch(() => undefined);
+    }
+  });
+
+  it('an XA prepared when the daemon restarts: the checkpoint stayed before its rows, so the restarted daemon deletes a refilled key again at its XA COMMIT', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE xa4 (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+    await db.sql('INSERT INTO xa4 VALUES (1, 1), (2, 1)');
+    await db.sql('CREATE TABLE xa4b (id INT PRIMARY KEY) ENGINE=InnoDB');
+    const rules = { [`${db.name}.xa4`]: [`${p}:xa:{id}`], [`${db.name}.xa4b`]: [`${p}:b:{id}`] };
+    const [one, two, other] = [`${p}:xa:1`, `${p}:xa:2`, `${p}:b:1`];
+    daemon = await startDaemon(rules);
+    const source = daemon.source;
+    const xid = `h${randomId()}`;
+    // The XA on a session of its own: ordinary transactions go on beside it.
+    const xaSession = await db.session();
+    let open = false;
+    try {
+      // An ordinary transaction: its commit is the last boundary before the XA.
+      await plant(redis, [two]);
+      await db.sql('UPDATE xa4 SET v = 2 WHERE id = 2');
+      await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      const beforeXa = await db.headText();
+      open = true;
+      await prepareXa(xid, 'UPDATE xa4 SET v = 2 WHERE id = 1', xaSession);
+      await vi.waitFor(async () => expect(await survivors(redis, [one])).toEqual([]));
+      // A later transaction, read and acknowledged: it does not move the checkpoint past the XA.
+      await plant(redis, [two]);
+      await db.sql('UPDATE xa4 SET v = 3 WHERE id = 2');
+      await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      // Nor does a DDL statement (a TRUNCATE of a mapped table: its key space flushed).
+      await plant(redis, [other]);
+      await db.sql('TRUNCATE TABLE xa4b');
+      await vi.waitFor(async () => expect(await survivors(redis, [other])).toEqual([]));
+      await daemon.stop();
+      daemon = undefined;
+      expect(await checkpointText(redis, source)).toBe(beforeXa);
+
+      /** A reader refills the XA's key while no daemon runs; a daemon started from the checkpoint reads the XA's rows again and deletes it. */
+      const restart = async (): Promise<TestDaemon> => {
+        await plant(redis, [one]);
+        const started = await startDaemon(rules, {
+          startFrom: 'checkpoint',
+          source: { name: source },
+        });
+        daemon = started; // stopped by afterEach should the wait fail
+        await vi.waitFor(async () => expect(await survivors(redis, [one])).toEqual([]));
+        return started;
+      };
+      // Restarted once more before the XA COMMIT: read again, the XA holds the checkpoint again.
+      daemon = await restart();
+      await plant(redis, [two]);
+      await db.sql('UPDATE xa4 SET v = 4 WHERE id = 2');
+      await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      await daemon.stop();
+      daemon = undefined;
+      expect(await checkpointText(redis, source)).toBe(beforeXa);
+
+      daemon = await restart();
+      // Then a reader refills it before the XA COMMIT, as in the test above.
+      await plant(redis, [one]);
+      await xaSession.query(`XA COMMIT '${xid}'`);
+      open = false;
+      await vi.waitFor(async () => expect(await survivors(redis, [one])).toEqual([]));
+      // Committed: the next boundary moves the checkpoint past the XA again.
+      await plant(redis, [two]);
+      await db.sql('UPDATE xa4 SET v = 5 WHERE id = 2');
+      await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      const head = await db.headText();
+      await daemon.stop();
+      daemon = undefined;
+      expect(await checkpointText(redis, source)).toBe(head);
+    } finally {
+      if (open) await xaSession.query(`XA ROLLBACK '${xid}'`).catch(() => undefined);
+      await xaSession.end();
+    }
+  });
+
+  it('a prepared XA holds the checkpoint for at most 60 s of binlog time: a commit 61 s after its XA END moves it on, with a warning naming the xid', async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE xa5 (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+    await db.sql('INSERT INTO xa5 VALUES (1, 1), (2, 1)');
+    const lines: string[] = [];
+    daemon = await startDaemon(
+      { [`${db.name}.xa5`]: [`${p}:xa:{id}`] },
+      { logger: pino({ level: 'warn' }, { write: (line: string) => lines.push(line) }) },
+    );
+    const source = daemon.source;
+    const [one, two] = [`${p}:xa:1`, `${p}:xa:2`];
+    const xid = `t${randomId()}`;
+    const xaSession = await db.session();
+    let open = true;
+    try {
+      // A boundary before the XA (started at the binlog's end, the daemon knows none yet).
+      await plant(redis, [two]);
+      await db.sql('UPDATE xa5 SET v = 3 WHERE id = 2');
+      await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      await prepareXa(xid, 'UPDATE xa5 SET v = 2 WHERE id = 1', xaSession);
+      await vi.waitFor(async () => expect(await survivors(redis, [one])).toEqual([]));
+      // The server stamps this transaction's events 61 s after the XA END's.
+      await plant(redis, [two]);
+      await db.sql('SET timestamp = UNIX_TIMESTAMP() + 61');
+      try {
+        await db.sql('UPDATE xa5 SET v = 2 WHERE id = 2');
+      } finally {
+        await db.sql('SET timestamp = DEFAULT');
+      }
+      await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      const head = await db.headText();
+      await daemon.stop();
+      daemon = undefined;
+      expect(await checkpointText(redis, source)).toBe(head);
+      const warned = lines
+        .map((l) => JSON.parse(l) as { msg: string; xid?: string; heldMs?: number })
+        .filter((l) => l.msg.startsWith('XA transaction prepared for too long'));
+      expect(warned.map((l) => l.xid)).toEqual([`X'${Buffer.from(xid).toString('hex')}',X'',1`]);
+      expect(warned[0]?.heldMs).toBeGreaterThan(60_000);
+      await xaSession.query(`XA COMMIT '${xid}'`);
+      open = false;
+    } finally {
+      if (open) await xaSession.query(`XA ROLLBACK '${xid}'`).catch(() => undefined);
+      await xaSession.end();
     }
   });
 

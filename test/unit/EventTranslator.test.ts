@@ -248,8 +248,8 @@ describe('EventTranslator', () => {
       );
     }
     expect(events).toEqual([
-      { type: 'xaEnd', xid: "X'7831',X'',1" },
-      { type: 'xaEnd', xid: "'x2'" },
+      { type: 'xaEnd', xid: "X'7831',X'',1", timestamp: 1_700_000_000_000 },
+      { type: 'xaEnd', xid: "'x2'", timestamp: 1_700_000_000_000 },
       { type: 'xaOutcome', xid: "X'7831',X'',1", committed: true },
       { type: 'xaOutcome', xid: "X'7832',X'',1", committed: false },
       { type: 'xaOutcome', xid: "X'7833',X'',1", committed: true },

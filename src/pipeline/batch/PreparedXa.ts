@@ -1,9 +1,25 @@
-/** Limits of what `PreparedXa` keeps in memory. */
+/** Limits of what `PreparedXa` keeps in memory, and of how long it holds a checkpoint. */
 export interface PreparedXaOptions {
   /** A group with more keys than this is not remembered (a large ordinary transaction costs nothing). */
   readonly maxGroupKeys: number;
   /** Keys kept for all prepared XA transactions together; over it, the oldest is forgotten. */
   readonly maxPreparedKeys: number;
+  /**
+   * How long, by the binlog's own clock (event timestamps), a prepared XA
+   * holds the checkpoint before it (see `held`); past it, it stops holding.
+   */
+  readonly maxHoldMs: number;
+  /** A prepared XA stopped holding the checkpoint: prepared longer than maxHoldMs. */
+  readonly onHoldExpired?: (xid: string, heldMs: number) => void;
+}
+
+/** One prepared XA transaction. */
+interface Prepared<H> {
+  readonly keys: readonly string[];
+  /** The checkpoint before its rows, held while it is prepared; null: holds nothing. */
+  hold: H | null;
+  /** Its XA END's event time (ms). */
+  readonly at: number;
 }
 
 /**
@@ -18,20 +34,29 @@ export interface PreparedXaOptions {
  * kept under its xid and handed back at its XA COMMIT (dropped at XA
  * ROLLBACK: nothing changed).
  *
- * Kept in memory only: a daemon that starts between an XA's PREPARE and its
- * COMMIT does not know its keys (`commit` returns null; README, known
- * limits). Memory is bounded: the current group's keys are kept while it has
- * at most maxGroupKeys (an ordinary large transaction then holds nothing), and
- * the prepared ones up to maxPreparedKeys, oldest forgotten first.
+ * The keys are kept in memory, so a prepared XA also holds the checkpoint
+ * (`held`): while it is prepared, the checkpoint written is the one before
+ * its rows (`H`, given at its XA END), not a later boundary. A daemon that
+ * restarts before its XA COMMIT reads its rows and its XA END again, and so
+ * knows its keys again. It holds at most maxHoldMs of binlog time (a stuck
+ * prepared XA must not hold the checkpoint for hours: a restart would read
+ * all of it again); an XA prepared before the daemon's start point, or held
+ * past that, is not deleted again after a restart (`commit` returns null;
+ * README, XA transactions). Memory is bounded: the current group's keys are
+ * kept while it has at most maxGroupKeys (an ordinary large transaction then
+ * holds nothing), and the prepared ones up to maxPreparedKeys, oldest
+ * forgotten first (and then no longer held).
  */
-export class PreparedXa {
+export class PreparedXa<H = unknown> {
   /** The current group's key lists (since the last commit or XA END). */
   private readonly group: Array<readonly string[]> = [];
   /** Keys in `group`; -1 once the group outgrew maxGroupKeys. */
   private groupKeys = 0;
   /** Prepared XA transactions by xid, oldest first (a Map keeps insertion order). */
-  private readonly prepared = new Map<string, readonly string[]>();
+  private readonly prepared = new Map<string, Prepared<H>>();
   private preparedKeys = 0;
+  /** Prepared XA transactions whose hold is not null. */
+  private holding = 0;
 
   constructor(private readonly options: PreparedXaOptions) {}
 
@@ -61,20 +86,53 @@ export class PreparedXa {
     this.groupKeys = 0;
   }
 
-  /** XA END: the current group is XA transaction `xid`'s, prepared next. */
-  prepare(xid: string): void {
+  /**
+   * XA END at event time `at`: the current group is XA transaction `xid`'s,
+   * prepared next. `hold` is the checkpoint before its rows (null: none known,
+   * e.g. the first group after a start at the binlog's end).
+   */
+  prepare(xid: string, hold: H | null = null, at = 0): void {
     const keys = this.groupKeys >= 0 ? this.group.flat() : null;
     this.ended();
     this.forget(xid);
-    // Too large to keep: its XA COMMIT finds nothing, and says so.
+    // Too large to keep: its XA COMMIT finds nothing, and says so. Reading
+    // it again after a restart would not help either: it holds nothing.
     if (keys === null) return;
-    this.prepared.set(xid, keys);
+    this.prepared.set(xid, { keys, hold, at });
     this.preparedKeys += keys.length;
-    for (const [oldest, held] of this.prepared) {
+    if (hold !== null) this.holding++;
+    for (const oldest of this.prepared.keys()) {
       if (this.preparedKeys <= this.options.maxPreparedKeys) break;
-      this.prepared.delete(oldest);
-      this.preparedKeys -= held.length;
+      this.forget(oldest);
     }
+  }
+
+  /**
+   * The checkpoint to write instead of a boundary read at event time `now`:
+   * the hold of the oldest prepared XA still holding, or null. An XA prepared
+   * more than maxHoldMs before `now` stops holding (onHoldExpired).
+   */
+  held(now: number): H | null {
+    if (this.holding === 0) return null;
+    for (const [xid, p] of this.prepared) {
+      if (p.hold === null) continue;
+      const heldMs = now - p.at;
+      if (heldMs <= this.options.maxHoldMs) return p.hold;
+      p.hold = null;
+      this.holding--;
+      this.options.onHoldExpired?.(xid, heldMs);
+    }
+    return null;
+  }
+
+  /**
+   * The stream starts again (elsewhere, or from the checkpoint): the holds
+   * name positions of the stream before. The keys stay for their XA COMMIT;
+   * an XA read again from the checkpoint is prepared again, with a new hold.
+   */
+  releaseHolds(): void {
+    for (const p of this.prepared.values()) p.hold = null;
+    this.holding = 0;
   }
 
   /**
@@ -83,7 +141,7 @@ export class PreparedXa {
    * started, too many keys, or forgotten for newer ones).
    */
   commit(xid: string): readonly string[] | null {
-    const keys = this.prepared.get(xid) ?? null;
+    const keys = this.prepared.get(xid)?.keys ?? null;
     this.forget(xid);
     return keys;
   }
@@ -94,9 +152,10 @@ export class PreparedXa {
   }
 
   private forget(xid: string): void {
-    const held = this.prepared.get(xid);
-    if (held === undefined) return;
+    const p = this.prepared.get(xid);
+    if (p === undefined) return;
     this.prepared.delete(xid);
-    this.preparedKeys -= held.length;
+    this.preparedKeys -= p.keys.length;
+    if (p.hold !== null) this.holding--;
   }
 }

@@ -60,7 +60,7 @@ export type SourceEvent =
    * no XID follows them (XA PREPARE), and XA COMMIT comes later, in a group
    * of its own. Not a place to resume from.
    */
-  | { readonly type: 'xaEnd'; readonly xid: string }
+  | { readonly type: 'xaEnd'; readonly xid: string; readonly timestamp: number }
   /** XA COMMIT (`committed`) or XA ROLLBACK of a prepared XA transaction: its rows are visible now, or never. */
   | { readonly type: 'xaOutcome'; readonly xid: string; readonly committed: boolean }
   | { readonly type: 'heartbeat'; readonly position: BinlogPosition };

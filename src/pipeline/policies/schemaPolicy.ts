@@ -94,10 +94,13 @@ export interface SchemaPolicyOptions {
 export class SchemaPolicy {
   constructor(private readonly o: SchemaPolicyOptions) {}
 
-  /** A DDL statement read from the binlog; unmapped tables only move the checkpoint. */
-  onDdl(ev: Extract<SourceEvent, { type: 'ddl' }>): void {
+  /**
+   * A DDL statement read from the binlog; unmapped tables only move the
+   * checkpoint, to `cp` (the statement's own position, or an earlier one a
+   * prepared XA holds: Invalidator).
+   */
+  onDdl(ev: Extract<SourceEvent, { type: 'ddl' }>, cp: Checkpoint = checkpointOf(ev)): void {
     const { mapper } = this.o;
-    const cp = checkpointOf(ev);
     const tables = mapper.mappedTables(ev.tables);
     if (tables.length === 0) {
       this.o.delivery.batcher.commit(cp);

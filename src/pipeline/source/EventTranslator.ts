@@ -111,7 +111,7 @@ export class EventTranslator {
           const xid = xa[2] as string;
           this.sink.onEvent(
             step === 'END'
-              ? { type: 'xaEnd', xid }
+              ? { type: 'xaEnd', xid, timestamp: event.timestamp }
               : { type: 'xaOutcome', xid, committed: step === 'COMMIT' },
           );
           return false;
