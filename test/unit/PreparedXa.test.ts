@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { PreparedXa } from '../../src/pipeline/batch/PreparedXa.js';
 
 const setup = (maxGroupKeys = 4, maxPreparedKeys = 6) =>
-  new PreparedXa({ maxGroupKeys, maxPreparedKeys, maxHoldMs: 1000 });
+  new PreparedXa({
+    maxGroupKeys,
+    maxPreparedKeys,
+    maxHoldMs: 1000,
+    onHoldExpired: () => undefined,
+  });
 
 /** A PreparedXa holding checkpoints named by strings, recording the expired holds. */
 const holding = (maxPreparedKeys = 6) => {

@@ -10,7 +10,7 @@ export interface PreparedXaOptions {
    */
   readonly maxHoldMs: number;
   /** A prepared XA stopped holding the checkpoint: prepared longer than maxHoldMs. */
-  readonly onHoldExpired?: (xid: string, heldMs: number) => void;
+  readonly onHoldExpired: (xid: string, heldMs: number) => void;
 }
 
 /** One prepared XA transaction. */
@@ -55,8 +55,6 @@ export class PreparedXa<H = unknown> {
   /** Prepared XA transactions by xid, oldest first (a Map keeps insertion order). */
   private readonly prepared = new Map<string, Prepared<H>>();
   private preparedKeys = 0;
-  /** Prepared XA transactions whose hold is not null. */
-  private holding = 0;
 
   constructor(private readonly options: PreparedXaOptions) {}
 
@@ -100,7 +98,6 @@ export class PreparedXa<H = unknown> {
     if (keys === null) return;
     this.prepared.set(xid, { keys, hold, at });
     this.preparedKeys += keys.length;
-    if (hold !== null) this.holding++;
     for (const oldest of this.prepared.keys()) {
       if (this.preparedKeys <= this.options.maxPreparedKeys) break;
       this.forget(oldest);
@@ -113,14 +110,14 @@ export class PreparedXa<H = unknown> {
    * more than maxHoldMs before `now` stops holding (onHoldExpired).
    */
   held(now: number): H | null {
-    if (this.holding === 0) return null;
+    // Nearly always empty: a commit pays one size check.
+    if (this.prepared.size === 0) return null;
     for (const [xid, p] of this.prepared) {
       if (p.hold === null) continue;
       const heldMs = now - p.at;
       if (heldMs <= this.options.maxHoldMs) return p.hold;
       p.hold = null;
-      this.holding--;
-      this.options.onHoldExpired?.(xid, heldMs);
+      this.options.onHoldExpired(xid, heldMs);
     }
     return null;
   }
@@ -132,7 +129,6 @@ export class PreparedXa<H = unknown> {
    */
   releaseHolds(): void {
     for (const p of this.prepared.values()) p.hold = null;
-    this.holding = 0;
   }
 
   /**
@@ -156,6 +152,5 @@ export class PreparedXa<H = unknown> {
     if (p === undefined) return;
     this.prepared.delete(xid);
     this.preparedKeys -= p.keys.length;
-    if (p.hold !== null) this.holding--;
   }
 }
