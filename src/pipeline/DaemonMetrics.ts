@@ -93,6 +93,16 @@ export function registerDaemonMetrics(
     'Keys read but not yet acknowledged by Redis.',
     (d) => d.inFlightKeys,
   );
+  gauge(
+    'sluice_daemon_xa_prepared',
+    'Prepared XA transactions whose keys the daemon keeps to delete again at their XA COMMIT.',
+    (d) => d.preparedXaCount,
+  );
+  gauge(
+    'sluice_daemon_checkpoint_held',
+    '1 while a prepared XA transaction holds the checkpoint at the boundary before its rows.',
+    (d) => (d.checkpointHeld ? 1 : 0),
+  );
   gauge('sluice_daemon_paused', '1 while the binlog is paused for backpressure.', (d) =>
     d.paused ? 1 : 0,
   );

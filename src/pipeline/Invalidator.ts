@@ -81,6 +81,8 @@ export class Invalidator {
    * first boundary after a start at the binlog's end or a GTID.
    */
   private lastBoundary: Checkpoint | null = null;
+  /** The last boundary's checkpoint was replaced by a prepared XA's hold. */
+  private held = false;
   private settle!: { resolve: () => void; reject: (err: SluiceError) => void };
   private stopping: Promise<void> | null = null;
   /** Settles when the daemon stops: resolves on stop(), rejects on a fatal error. */
@@ -223,6 +225,16 @@ export class Invalidator {
     return this.stream.paused;
   }
 
+  /** Prepared XA transactions whose keys the daemon keeps for their XA COMMIT. */
+  get preparedXaCount(): number {
+    return this.preparedXa.count;
+  }
+
+  /** True while a prepared XA holds the checkpoint at the boundary before its rows. */
+  get checkpointHeld(): boolean {
+    return this.held;
+  }
+
   get storedCheckpoint(): Checkpoint | null {
     return this.delivery.writer.stored;
   }
@@ -278,14 +290,14 @@ export class Invalidator {
         this.stats.lastEventAt = ev.timestamp;
         this.readPosition = ev.position;
         const cp = (this.lastBoundary = checkpointOf(ev));
-        this.delivery.batcher.commit(this.preparedXa.held(ev.timestamp) ?? cp);
+        this.delivery.batcher.commit(this.holdOr(cp, ev.timestamp));
         this.redisPolicy.announceRepairAt(ev.position);
         return;
       }
       case 'ddl': {
         this.stats.lastEventAt = ev.timestamp;
         const cp = (this.lastBoundary = checkpointOf(ev));
-        this.schemaPolicy.onDdl(ev, this.preparedXa.held(ev.timestamp) ?? cp);
+        this.schemaPolicy.onDdl(ev, this.holdOr(cp, ev.timestamp));
         this.redisPolicy.announceRepairAt(ev.position);
         return;
       }
@@ -307,6 +319,13 @@ export class Invalidator {
     }
   }
 
+  /** The checkpoint to write at a boundary read at event time `now`: `cp`, or a prepared XA's hold. */
+  private holdOr(cp: Checkpoint, now: number): Checkpoint {
+    const hold = this.preparedXa.held(now);
+    this.held = hold !== null;
+    return hold ?? cp;
+  }
+
   /**
    * Every (re)start of the stream: the prepared XA transactions' holds name
    * positions of the stream before (another server's, after a source change);
@@ -314,6 +333,7 @@ export class Invalidator {
    */
   private startStream(from: StartPoint): void {
     this.preparedXa.releaseHolds();
+    this.held = false;
     this.lastBoundary =
       from.kind === 'position'
         ? { position: from.position, gtid: from.gtid, server: from.server }

@@ -187,6 +187,11 @@ describe('binlog surprises and awkward keys', () => {
       await plant(redis, [other]);
       await db.sql('TRUNCATE TABLE xa4b');
       await vi.waitFor(async () => expect(await survivors(redis, [other])).toEqual([]));
+      // What the metrics show (sluice_daemon_xa_prepared, sluice_daemon_checkpoint_held).
+      expect([daemon.invalidator.preparedXaCount, daemon.invalidator.checkpointHeld]).toEqual([
+        1,
+        true,
+      ]);
       await daemon.stop();
       daemon = undefined;
       expect(await checkpointText(redis, source)).toBe(beforeXa);
@@ -221,6 +226,10 @@ describe('binlog surprises and awkward keys', () => {
       await plant(redis, [two]);
       await db.sql('UPDATE xa4 SET v = 5 WHERE id = 2');
       await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      expect([daemon.invalidator.preparedXaCount, daemon.invalidator.checkpointHeld]).toEqual([
+        0,
+        false,
+      ]);
       const head = await db.headText();
       await daemon.stop();
       daemon = undefined;
@@ -261,6 +270,11 @@ describe('binlog surprises and awkward keys', () => {
         await db.sql('SET timestamp = DEFAULT');
       }
       await vi.waitFor(async () => expect(await survivors(redis, [two])).toEqual([]));
+      // Still prepared, no longer holding.
+      expect([daemon.invalidator.preparedXaCount, daemon.invalidator.checkpointHeld]).toEqual([
+        1,
+        false,
+      ]);
       const head = await db.headText();
       await daemon.stop();
       daemon = undefined;

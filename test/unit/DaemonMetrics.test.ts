@@ -25,6 +25,8 @@ function daemonReading(lastEventAt: number): Invalidator {
       patternKeys: 26,
     },
     inFlightKeys: 31,
+    preparedXaCount: 32,
+    checkpointHeld: true,
     paused: true,
   } as unknown as Invalidator;
 }
@@ -54,6 +56,8 @@ describe('daemon metrics', () => {
       sluice_daemon_source_changes_total: 13,
       sluice_daemon_lag_seconds: 2.5,
       sluice_daemon_inflight_keys: 31,
+      sluice_daemon_xa_prepared: 32,
+      sluice_daemon_checkpoint_held: 1,
       sluice_daemon_paused: 1,
       sluice_daemon_connected: 1,
       sluice_daemon_leading: 1,

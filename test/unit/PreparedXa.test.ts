@@ -111,8 +111,10 @@ describe('PreparedXa: the keys of prepared XA transactions, for their XA COMMIT'
       expect(xa.held(0)).toBe(null);
       xa.rows(['a']);
       xa.prepare('x1', 'before-x1', 100);
+      expect(xa.count).toBe(1);
       expect(xa.held(200)).toBe('before-x1');
       expect(xa.commit('x1')).toEqual(['a']);
+      expect(xa.count).toBe(0);
       expect(xa.held(200)).toBe(null);
       xa.rows(['b']);
       xa.prepare('x2', 'before-x2', 300);

@@ -58,6 +58,11 @@ export class PreparedXa<H = unknown> {
 
   constructor(private readonly options: PreparedXaOptions) {}
 
+  /** Prepared XA transactions whose keys are kept. */
+  get count(): number {
+    return this.prepared.size;
+  }
+
   /** Keys held for prepared XA transactions. */
   get size(): number {
     return this.preparedKeys;
