@@ -65,8 +65,7 @@ export class TestDb {
   /** A new connection (after the server was restarted). */
   async reconnect(): Promise<void> {
     this.conn.destroy();
-    this.conn = await TestDb.connect();
-    await this.conn.query(`USE \`${this.name}\``);
+    this.conn = await this.session();
   }
 
   async drop(): Promise<void> {
