@@ -257,6 +257,25 @@ describe('binlog surprises and awkward keys', () => {
     });
   });
 
+  it("an XA read first after a start at the binlog's end holds nothing (no boundary is known before it): the next commit moves the checkpoint", async () => {
+    const p = `s${randomId()}`;
+    await db.sql('CREATE TABLE xa6 (id INT PRIMARY KEY, v INT) ENGINE=InnoDB');
+    await db.sql('INSERT INTO xa6 VALUES (1, 1), (2, 1)');
+    daemon = await startDaemon({ [`${db.name}.xa6`]: [`${p}:xa:{id}`] });
+    const { source, invalidator } = daemon;
+    const xid = `e${randomId()}`;
+    await withXaSession(xid, async (xa) => {
+      await prepareXa(xa, xid, 'UPDATE xa6 SET v = 2 WHERE id = 1');
+      await vi.waitFor(async () => expect(await survivors(redis, [`${p}:xa:1`])).toEqual([]));
+      await deletedBy([`${p}:xa:2`], 'UPDATE xa6 SET v = 2 WHERE id = 2');
+      expect([invalidator.preparedXaCount, invalidator.checkpointHeld]).toEqual([1, false]);
+      const head = await db.headText();
+      await daemon?.stop();
+      daemon = undefined;
+      expect(await checkpointText(redis, source)).toBe(head);
+    });
+  });
+
   it('a 20 MB row is decoded and its key deleted', async () => {
     const p = `s${randomId()}`;
     await db.sql('CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT) ENGINE=InnoDB');
