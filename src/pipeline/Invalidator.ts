@@ -36,7 +36,7 @@ const XA_MAX_GROUP_KEYS = 10_000;
 const XA_MAX_PREPARED_KEYS = 100_000;
 /**
  * How long (binlog time) a prepared XA holds the checkpoint before its rows,
- * so that a restart before its XA COMMIT reads them again (PreparedXa.held).
+ * so that a restart before its XA COMMIT reads them again (PreparedXa.boundary).
  * A restart reads at most this much binlog again because of it.
  */
 export const XA_MAX_HOLD_MS = 60_000;
@@ -75,14 +75,6 @@ export class Invalidator {
         'XA transaction prepared for too long: the checkpoint moves past it; a restart before its XA COMMIT will not delete its keys again',
       ),
   });
-  /**
-   * The checkpoint at the last transaction boundary read (or the start
-   * point): where a restart reads the next group again. Null before the
-   * first boundary after a start at the binlog's end or a GTID.
-   */
-  private lastBoundary: Checkpoint | null = null;
-  /** The last boundary's checkpoint was replaced by a prepared XA's hold. */
-  private held = false;
   private settle!: { resolve: () => void; reject: (err: SluiceError) => void };
   private stopping: Promise<void> | null = null;
   /** Settles when the daemon stops: resolves on stop(), rejects on a fatal error. */
@@ -232,7 +224,7 @@ export class Invalidator {
 
   /** True while a prepared XA holds the checkpoint at the boundary before its rows. */
   get checkpointHeld(): boolean {
-    return this.held;
+    return this.preparedXa.held;
   }
 
   get storedCheckpoint(): Checkpoint | null {
@@ -285,25 +277,22 @@ export class Invalidator {
         return;
       }
       case 'commit': {
-        this.preparedXa.ended();
         this.stats.transactions++;
         this.stats.lastEventAt = ev.timestamp;
         this.readPosition = ev.position;
-        const cp = (this.lastBoundary = checkpointOf(ev));
-        this.delivery.batcher.commit(this.holdOr(cp, ev.timestamp));
+        this.delivery.batcher.commit(this.preparedXa.boundary(checkpointOf(ev), ev.timestamp));
         this.redisPolicy.announceRepairAt(ev.position);
         return;
       }
       case 'ddl': {
         this.stats.lastEventAt = ev.timestamp;
-        const cp = (this.lastBoundary = checkpointOf(ev));
-        this.schemaPolicy.onDdl(ev, this.holdOr(cp, ev.timestamp));
+        this.schemaPolicy.onDdl(ev, this.preparedXa.boundary(checkpointOf(ev), ev.timestamp));
         this.redisPolicy.announceRepairAt(ev.position);
         return;
       }
       case 'xaEnd':
         // Its rows follow the last boundary: a restart from there reads them again.
-        this.preparedXa.prepare(ev.xid, this.lastBoundary, ev.timestamp);
+        this.preparedXa.prepare(ev.xid, ev.timestamp);
         this.delivery.batcher.groupEnd();
         return;
       case 'xaOutcome':
@@ -319,25 +308,16 @@ export class Invalidator {
     }
   }
 
-  /** The checkpoint to write at a boundary read at event time `now`: `cp`, or a prepared XA's hold. */
-  private holdOr(cp: Checkpoint, now: number): Checkpoint {
-    const hold = this.preparedXa.held(now);
-    this.held = hold !== null;
-    return hold ?? cp;
-  }
-
   /**
-   * Every (re)start of the stream: the prepared XA transactions' holds name
-   * positions of the stream before (another server's, after a source change);
-   * an XA read again from `from` is prepared again with a hold from here.
+   * Every (re)start of the stream. A start at a position is a boundary: an
+   * XA whose rows are read first holds the checkpoint there (PreparedXa.restart).
    */
   private startStream(from: StartPoint): void {
-    this.preparedXa.releaseHolds();
-    this.held = false;
-    this.lastBoundary =
+    this.preparedXa.restart(
       from.kind === 'position'
         ? { position: from.position, gtid: from.gtid, server: from.server }
-        : null;
+        : null,
+    );
     this.stream.start(from);
   }
 
