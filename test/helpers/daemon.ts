@@ -29,6 +29,7 @@ export async function startDaemon(
     secondDelete?: InvalidatorOptions['secondDelete'];
     fence?: InvalidatorOptions['fence'];
     replicaWait?: InvalidatorOptions['replicaWait'];
+    primaryPollMs?: InvalidatorOptions['primaryPollMs'];
     redis?: () => Redis | Cluster;
     /** Default: silent (SLUICE_TEST_LOG sets a level). */
     logger?: Logger;
@@ -70,6 +71,7 @@ export async function startDaemon(
     ...(overrides.secondDelete === undefined ? {} : { secondDelete: overrides.secondDelete }),
     ...(overrides.fence === undefined ? {} : { fence: overrides.fence }),
     ...(overrides.replicaWait === undefined ? {} : { replicaWait: overrides.replicaWait }),
+    ...(overrides.primaryPollMs === undefined ? {} : { primaryPollMs: overrides.primaryPollMs }),
   });
   await invalidator.start();
   // Streaming has begun once the source reports the server accepted the start point.

@@ -200,4 +200,21 @@ describe('binlog → Redis invalidation', () => {
     });
     await bus.close();
   });
+
+  it("an idle source: the server's heartbeats keep the time read current (status and the lag gauge read it)", async () => {
+    p = `it${randomId()}`;
+    daemon = await startDaemon(
+      { [`${db.name}.users`]: [`${p}:user:{id}`] },
+      { source: { heartbeatMs: 100 } },
+    );
+    const inv = daemon.invalidator;
+    await db.sql(`INSERT INTO users VALUES (40, 'x40@x', 'n')`);
+    await vi.waitFor(() => expect(inv.stats.rows).toBe(1), { timeout: 5000 });
+    // A binlog event's time is whole seconds; a heartbeat's is the clock's
+    // millisecond: only a heartbeat can leave a time that is not a whole second.
+    await vi.waitFor(() => expect(inv.stats.lastEventAt % 1000).not.toBe(0), {
+      timeout: 5000,
+      interval: 20,
+    });
+  });
 });

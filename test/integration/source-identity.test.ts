@@ -9,6 +9,7 @@ import { ServerInfo } from '../../src/source-admin/ServerInfo.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, testEnv } from '../helpers/env.js';
+import { atOrAfter } from '../helpers/positions.js';
 import { collectMessages, plant, survivors, testRedis } from '../helpers/redis.js';
 
 interface StoredCheckpoint {
@@ -297,5 +298,52 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
       timeout: 10_000,
       interval: 50,
     });
+  });
+
+  it('onPositionLost: flush, a checkpoint in a binlog file the server no longer has: every mapped key space flushed, then continues from the end', async () => {
+    begin();
+    const keys = await plant(redis, [`${p}:item:1`, `${p}:item:2`]);
+    const other = await plant(redis, [`x${p}:item:1`]);
+    const me = await db.identity();
+    const head = await db.head();
+    // What PURGE BINARY LOGS leaves of a checkpoint: a file the server no longer has.
+    const gone = head.file.replace(/\d+$/, (n) => String(Number(n) + 1000).padStart(n.length, '0'));
+    await store({ file: gone, pos: 4, server: me });
+    const { logger, lines } = recording();
+    daemon = await startDaemon(rules(), {
+      startFrom: 'checkpoint',
+      source: { name: source, onPositionLost: 'flush' },
+      logger,
+    });
+    await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), {
+      timeout: 10_000,
+      interval: 50,
+    });
+    expect(await survivors(redis, other)).toEqual(other);
+    expect(lines.map((l) => l.code)).toContain('E_POSITION_LOST');
+    const id = nextId();
+    await plant(redis, [`${p}:item:${id}`]);
+    await db.sql('INSERT INTO items VALUES (?, ?)', [id, id]);
+    await vi.waitFor(async () => expect(await survivors(redis, [`${p}:item:${id}`])).toEqual([]), {
+      timeout: 10_000,
+      interval: 50,
+    });
+    // The stream started at the end, past the head read before it.
+    await vi.waitFor(
+      async () => {
+        const cp = await stored();
+        expect(atOrAfter(cp === null ? null : `${cp.file}:${cp.pos}`, formatPosition(head))).toBe(
+          true,
+        );
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    let settled = false;
+    void daemon.invalidator.done.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await Promise.resolve();
+    expect(settled).toBe(false); // still running
   });
 });
