@@ -11,6 +11,7 @@ import { formatPosition, position } from '../../src/pipeline/position.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId } from '../helpers/env.js';
+import { capturedLogger } from '../helpers/logs.js';
 import { atOrAfter } from '../helpers/positions.js';
 import { checkpointText, collectMessages, plant, survivors } from '../helpers/redis.js';
 import { RedisServer } from '../helpers/redisServer.js';
@@ -53,6 +54,138 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
     expect(await redis.get(key)).toBe(null);
     expect(await redis.call(...checkpointCommand(write(here)))).toBe(1);
     expect(await redis.get(key)).toBe(json);
+  });
+
+  it('a checkpoint write that reaches another dataset before the watch looks is refused, and that refusal alone re-streams the daemon', async () => {
+    // DEBUG CHANGE-REPL-ID gives the server a new replication id without
+    // dropping a connection (no `ready`), and the watch's poll is an hour
+    // away: only the checkpoint write, which carries the identity the daemon
+    // adopted, can find out (DESIGN: a Redis primary change).
+    const own = await RedisServer.start(['--enable-debug-command', 'yes']);
+    const admin = own.client();
+    const p = `pw${randomId()}`;
+    let daemon: TestDaemon | null = null;
+    try {
+      daemon = await startDaemon(
+        { [`${db.name}.t`]: [`${p}:t:{id}`] },
+        { redis: () => own.client(), primaryPollMs: 3_600_000 },
+      );
+      const { invalidator, source, channel } = daemon;
+      await db.sql('INSERT INTO t VALUES (5000, 0)');
+      const first = await db.headText();
+      await vi.waitFor(
+        async () => expect(atOrAfter(await checkpointText(admin, source), first)).toBe(true),
+        { timeout: 10_000 },
+      );
+      const key = RedisKeys.checkpoint(source);
+      const adopted = identityText(await probePrimary(admin, key));
+      await admin.call('DEBUG', 'CHANGE-REPL-ID');
+      const now = identityText(await probePrimary(admin, key));
+      expect(now).not.toBe(adopted);
+      const messages = await collectMessages(channel, { redisUrl: own.url });
+      try {
+        const keys = await plant(admin, [`${p}:t:5001`]);
+        await db.sql('INSERT INTO t VALUES (5001, 0)');
+        const head = await db.headText();
+        // Refused: the policy re-streamed from the checkpoint this dataset
+        // holds, adopted the new identity, and the checkpoint moves on.
+        await vi.waitFor(() => expect(invalidator.stats.redisPrimaryChanges).toBe(1), {
+          timeout: 10_000,
+        });
+        await vi.waitFor(
+          async () => expect(atOrAfter(await checkpointText(admin, source), head)).toBe(true),
+          { timeout: 10_000 },
+        );
+        expect(await survivors(admin, keys)).toEqual([]);
+        // The re-stream ends with an L1 reset, announced once.
+        await vi.waitFor(
+          () => expect(messages.messages.filter((m) => m.flush === true)).toHaveLength(1),
+          { timeout: 10_000 },
+        );
+        expect(invalidator.stats.redisPrimaryChanges).toBe(1);
+      } finally {
+        await messages.close();
+      }
+    } finally {
+      await daemon?.stop();
+      admin.disconnect();
+      await own.stop();
+    }
+  });
+
+  it('a dataset without the checkpoint, found by the watch while nothing is written: every mapped key space flushed, then on from the checkpoint stored last', async () => {
+    // A failover to a replica cut off since before the first checkpoint
+    // write: it holds keys cached before this daemon deleted them, and no
+    // checkpoint says which. No write is sent meanwhile, so only the watch
+    // (its poll here; no reconnection) can see the change.
+    const own = await RedisServer.start(['--enable-debug-command', 'yes']);
+    const admin = own.client();
+    const p = `pp${randomId()}`;
+    const { logger, lines } = capturedLogger('warn');
+    let daemon: TestDaemon | null = null;
+    try {
+      daemon = await startDaemon(
+        { [`${db.name}.t`]: [`${p}:t:{id}`] },
+        { redis: () => own.client(), primaryPollMs: 100, logger },
+      );
+      const { invalidator, source, channel } = daemon;
+      await db.sql('INSERT INTO t VALUES (6000, 0)');
+      const head = await db.headText();
+      await vi.waitFor(
+        async () => expect(atOrAfter(await checkpointText(admin, source), head)).toBe(true),
+        { timeout: 10_000 },
+      );
+      const key = RedisKeys.checkpoint(source);
+      const adopted = identityText(await probePrimary(admin, key));
+      const messages = await collectMessages(channel, { redisUrl: own.url, heartbeats: false });
+      try {
+        // The replica's dataset: the row's key from before its delete, a key
+        // of no mapped key space, and no checkpoint.
+        const stale = await plant(admin, [`${p}:t:6000`, `${p}:t:6001`]);
+        const other = await plant(admin, [`${p}:other:6000`]);
+        await admin.del(key);
+        await admin.call('DEBUG', 'CHANGE-REPL-ID');
+        const now = identityText(await probePrimary(admin, key));
+        await vi.waitFor(async () => expect(await survivors(admin, stale)).toEqual([]), {
+          timeout: 10_000,
+        });
+        expect(await survivors(admin, other)).toEqual(other);
+        expect(invalidator.stats.redisPrimaryChanges).toBe(1);
+        // The watch saw it (the reason the policy logs), not a refused write.
+        const restream =
+          'redis primary changed: re-streaming the binlog from the checkpoint stored there';
+        expect(lines.filter((l) => l.msg === restream).map((l) => l.reason)).toEqual([
+          `poll: ${adopted} -> ${now}`,
+        ]);
+        const flushed = lines.find((l) => 'patterns' in l);
+        expect(flushed?.patterns).toEqual([`${p}:t:*`]);
+        expect(typeof flushed?.checkpoint).toBe('string'); // what this daemon stored last
+        // Readers were told (L1 flushed by pattern), and the stream goes on.
+        expect(messages.messages.find((m) => m.patterns !== undefined)).toMatchObject({
+          flush: true,
+          patterns: [`${p}:t:*`],
+        });
+        const next = await plant(admin, [`${p}:t:6002`]);
+        await db.sql('INSERT INTO t VALUES (6002, 0)');
+        const head2 = await db.headText();
+        await vi.waitFor(async () => expect(await survivors(admin, next)).toEqual([]), {
+          timeout: 10_000,
+        });
+        await vi.waitFor(
+          async () => expect(atOrAfter(await checkpointText(admin, source), head2)).toBe(true),
+          { timeout: 10_000 },
+        );
+        expect(invalidator.serverInUse).toMatch(
+          /^mariadb server_id \d+ \(domain \d+\) at 127\.0\.0\.1:\d+$/,
+        );
+      } finally {
+        await messages.close();
+      }
+    } finally {
+      await daemon?.stop();
+      admin.disconnect();
+      await own.stop();
+    }
   });
 
   it('the daemon re-streams from the checkpoint the new dataset holds: 0 stale keys, then an L1 reset is announced', async () => {

@@ -30,7 +30,10 @@ export function reachedTarget(at: BinlogPosition | null, target: BinlogPosition)
 export interface RestreamDelivery {
   /** The current writer: `stored` is the checkpoint this process stored last. */
   readonly writer: { readonly stored: Checkpoint | null };
-  /** The current batcher: an L1 reset is a flush with no patterns, queued in order. */
+  /**
+   * The current batcher: an L1 reset is a flush with no patterns, queued in
+   * order; a new primary without the checkpoint gets every mapped pattern.
+   */
   readonly batcher: {
     flush(patterns: readonly string[], flushAll: boolean, boundary: Checkpoint | null): void;
   };
@@ -63,6 +66,8 @@ export interface RedisPolicyOptions {
   readonly readCheckpoint: () => Promise<Checkpoint | null>;
   /** Where streaming started (the fallback when no checkpoint exists anywhere). */
   readonly startPoint: () => StartPoint;
+  /** Every mapped key space's globs (flushed on a new primary without the checkpoint). */
+  readonly patterns: () => readonly string[];
   /** Starts a binlog stream from `from`. */
   readonly restart: (from: StartPoint) => void;
   /** A re-stream began (stats.redisPrimaryChanges). */
@@ -198,17 +203,22 @@ export class RedisPolicy {
       }
     }
     if (o.stopping()) return;
-    if (cp === null && stored !== null) {
-      // A dataset without the checkpoint (emptied, or never had one): what
-      // this process last stored is the newest point the old primary's
-      // deletes are known to be complete at.
-      o.log.warn(
-        { checkpoint: formatPosition(stored.position) },
-        'no checkpoint on the new primary: re-streaming from the one this process stored last',
-      );
-    }
     const from = cp ?? stored;
     o.delivery.rebuild(from);
+    if (cp === null) {
+      // A dataset without the checkpoint: emptied, or one that never had a
+      // checkpoint write (a replica cut off since before the first, a
+      // snapshot older than it). Its keys may be older than any delete this
+      // process made, and no position says which: every mapped key space
+      // goes, before the re-streamed invalidations. Then the stream goes on
+      // from what this process stored last (or where it started).
+      const patterns = o.patterns();
+      o.log.warn(
+        { checkpoint: stored === null ? null : formatPosition(stored.position), patterns },
+        'no checkpoint on the new primary: flushing every mapped key space, then re-streaming from the checkpoint this process stored last',
+      );
+      o.delivery.batcher.flush(patterns, true, null);
+    }
     const start: StartPoint =
       from === null ? o.startPoint() : { kind: 'position', position: from.position };
     // Nothing to read again: announce the reset at once.

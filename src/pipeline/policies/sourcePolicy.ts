@@ -172,7 +172,11 @@ export class SourcePolicy {
 
   /** Every mapped key space. */
   private allPatterns(): string[] {
-    const { mapper } = this.o;
-    return mapper.tables.flatMap((t) => mapper.patterns(t));
+    return allPatterns(this.o.mapper);
   }
+}
+
+/** Every mapped key space's globs, table by table: what a full flush removes. */
+export function allPatterns(mapper: SourceMapping): string[] {
+  return mapper.tables.flatMap((t) => mapper.patterns(t));
 }
