@@ -92,3 +92,15 @@ export async function startDaemon(
     },
   };
 }
+
+/** Whether `invalidator` is still running: its `done` has not settled (it neither stopped nor failed). */
+export async function stillRunning(invalidator: Invalidator | undefined): Promise<boolean> {
+  if (invalidator === undefined) return false;
+  let settled = false;
+  void invalidator.done.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await Promise.resolve();
+  return !settled;
+}

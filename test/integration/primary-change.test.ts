@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BusSubscriber } from '../../src/bus/BusSubscriber.js';
 import { parseFenceToken, type FenceToken } from '../../src/bus/Watermark.js';
@@ -8,7 +8,7 @@ import { checkpointCommand } from '../../src/pipeline/checkpoint/checkpointComma
 import { encodeCheckpoint } from '../../src/pipeline/checkpoint/Checkpoint.js';
 import { identityText, probePrimary } from '../../src/pipeline/checkpoint/PrimaryWatch.js';
 import { formatPosition, position } from '../../src/pipeline/position.js';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { startDaemon, stillRunning, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId } from '../helpers/env.js';
 import { capturedLogger } from '../helpers/logs.js';
@@ -56,22 +56,41 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
     expect(await redis.get(key)).toBe(json);
   });
 
-  it('a checkpoint write that reaches another dataset before the watch looks is refused, and that refusal alone re-streams the daemon', async () => {
-    // DEBUG CHANGE-REPL-ID gives the server a new replication id without
-    // dropping a connection (no `ready`), and the watch's poll is an hour
-    // away: only the checkpoint write, which carries the identity the daemon
-    // adopted, can find out (DESIGN: a Redis primary change).
+  /**
+   * A daemon for `t` (keys `<p>:t:{id}`) on a private redis-server that can
+   * take a new replication id without dropping a connection (DEBUG
+   * CHANGE-REPL-ID, so no `ready`), its watch polling every `primaryPollMs`.
+   * Row `id` is committed and checkpointed before `body` runs, with the bus
+   * messages collected from there; everything is stopped after.
+   */
+  async function onOwnRedis(
+    o: { id: number; primaryPollMs: number; logger?: Logger },
+    body: (c: {
+      daemon: TestDaemon;
+      admin: Redis;
+      p: string;
+      /** The identity the daemon adopted. */
+      adopted: string;
+      /** Gives the server a new replication id; returns the new identity. */
+      changeReplId: () => Promise<string>;
+      messages: Array<Record<string, unknown>>;
+    }) => Promise<void>,
+  ): Promise<void> {
     const own = await RedisServer.start(['--enable-debug-command', 'yes']);
     const admin = own.client();
-    const p = `pw${randomId()}`;
+    const p = `po${randomId()}`;
     let daemon: TestDaemon | null = null;
     try {
       daemon = await startDaemon(
         { [`${db.name}.t`]: [`${p}:t:{id}`] },
-        { redis: () => own.client(), primaryPollMs: 3_600_000 },
+        {
+          redis: () => own.client(),
+          primaryPollMs: o.primaryPollMs,
+          ...(o.logger === undefined ? {} : { logger: o.logger }),
+        },
       );
-      const { invalidator, source, channel } = daemon;
-      await db.sql('INSERT INTO t VALUES (5000, 0)');
+      const { source, channel } = daemon;
+      await db.sql('INSERT INTO t VALUES (?, 0)', [o.id]);
       const first = await db.headText();
       await vi.waitFor(
         async () => expect(atOrAfter(await checkpointText(admin, source), first)).toBe(true),
@@ -79,38 +98,51 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
       );
       const key = RedisKeys.checkpoint(source);
       const adopted = identityText(await probePrimary(admin, key));
-      await admin.call('DEBUG', 'CHANGE-REPL-ID');
-      const now = identityText(await probePrimary(admin, key));
-      expect(now).not.toBe(adopted);
-      const messages = await collectMessages(channel, { redisUrl: own.url });
+      const changeReplId = async (): Promise<string> => {
+        await admin.call('DEBUG', 'CHANGE-REPL-ID');
+        const now = identityText(await probePrimary(admin, key));
+        expect(now).not.toBe(adopted);
+        return now;
+      };
+      const bus = await collectMessages(channel, { redisUrl: own.url, heartbeats: false });
       try {
-        const keys = await plant(admin, [`${p}:t:5001`]);
-        await db.sql('INSERT INTO t VALUES (5001, 0)');
-        const head = await db.headText();
-        // Refused: the policy re-streamed from the checkpoint this dataset
-        // holds, adopted the new identity, and the checkpoint moves on.
-        await vi.waitFor(() => expect(invalidator.stats.redisPrimaryChanges).toBe(1), {
-          timeout: 10_000,
-        });
-        await vi.waitFor(
-          async () => expect(atOrAfter(await checkpointText(admin, source), head)).toBe(true),
-          { timeout: 10_000 },
-        );
-        expect(await survivors(admin, keys)).toEqual([]);
-        // The re-stream ends with an L1 reset, announced once.
-        await vi.waitFor(
-          () => expect(messages.messages.filter((m) => m.flush === true)).toHaveLength(1),
-          { timeout: 10_000 },
-        );
-        expect(invalidator.stats.redisPrimaryChanges).toBe(1);
+        await body({ daemon, admin, p, adopted, changeReplId, messages: bus.messages });
       } finally {
-        await messages.close();
+        await bus.close();
       }
     } finally {
       await daemon?.stop();
       admin.disconnect();
       await own.stop();
     }
+  }
+
+  it('a checkpoint write that reaches another dataset before the watch looks is refused, and that refusal alone re-streams the daemon', async () => {
+    // The watch's poll is an hour away: only the checkpoint write, which
+    // carries the identity the daemon adopted, can find out (DESIGN: a
+    // Redis primary change).
+    await onOwnRedis({ id: 5000, primaryPollMs: 3_600_000 }, async (c) => {
+      const { invalidator, source } = c.daemon;
+      await c.changeReplId();
+      const keys = await plant(c.admin, [`${c.p}:t:5001`]);
+      await db.sql('INSERT INTO t VALUES (5001, 0)');
+      const head = await db.headText();
+      // Refused: the policy re-streamed from the checkpoint this dataset
+      // holds, adopted the new identity, and the checkpoint moves on.
+      await vi.waitFor(() => expect(invalidator.stats.redisPrimaryChanges).toBe(1), {
+        timeout: 10_000,
+      });
+      await vi.waitFor(
+        async () => expect(atOrAfter(await checkpointText(c.admin, source), head)).toBe(true),
+        { timeout: 10_000 },
+      );
+      expect(await survivors(c.admin, keys)).toEqual([]);
+      // The re-stream ends with an L1 reset, announced once.
+      await vi.waitFor(() => expect(c.messages.filter((m) => m.flush === true)).toHaveLength(1), {
+        timeout: 10_000,
+      });
+      expect(invalidator.stats.redisPrimaryChanges).toBe(1);
+    });
   });
 
   it('a dataset without the checkpoint, found by the watch while nothing is written: every mapped key space flushed, then on from the checkpoint stored last', async () => {
@@ -118,74 +150,48 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
     // write: it holds keys cached before this daemon deleted them, and no
     // checkpoint says which. No write is sent meanwhile, so only the watch
     // (its poll here; no reconnection) can see the change.
-    const own = await RedisServer.start(['--enable-debug-command', 'yes']);
-    const admin = own.client();
-    const p = `pp${randomId()}`;
     const { logger, lines } = capturedLogger('warn');
-    let daemon: TestDaemon | null = null;
-    try {
-      daemon = await startDaemon(
-        { [`${db.name}.t`]: [`${p}:t:{id}`] },
-        { redis: () => own.client(), primaryPollMs: 100, logger },
-      );
-      const { invalidator, source, channel } = daemon;
-      await db.sql('INSERT INTO t VALUES (6000, 0)');
+    await onOwnRedis({ id: 6000, primaryPollMs: 100, logger }, async (c) => {
+      const { invalidator, source } = c.daemon;
+      // The replica's dataset: the row's key from before its delete, a key
+      // of no mapped key space, and no checkpoint.
+      const stale = await plant(c.admin, [`${c.p}:t:6000`, `${c.p}:t:6001`]);
+      const other = await plant(c.admin, [`${c.p}:other:6000`]);
+      await c.admin.del(RedisKeys.checkpoint(source));
+      const now = await c.changeReplId();
+      await vi.waitFor(async () => expect(await survivors(c.admin, stale)).toEqual([]), {
+        timeout: 10_000,
+      });
+      expect(await survivors(c.admin, other)).toEqual(other);
+      expect(invalidator.stats.redisPrimaryChanges).toBe(1);
+      // The watch saw it (the reason the policy logs), not a refused write.
+      const restream =
+        'redis primary changed: re-streaming the binlog from the checkpoint stored there';
+      expect(lines.filter((l) => l.msg === restream).map((l) => l.reason)).toEqual([
+        `poll: ${c.adopted} -> ${now}`,
+      ]);
+      const flushed = lines.find((l) => 'patterns' in l);
+      expect(flushed?.patterns).toEqual([`${c.p}:t:*`]);
+      expect(typeof flushed?.checkpoint).toBe('string'); // what this daemon stored last
+      // Readers were told (L1 flushed by pattern), and the stream goes on.
+      expect(c.messages.find((m) => m.patterns !== undefined)).toMatchObject({
+        flush: true,
+        patterns: [`${c.p}:t:*`],
+      });
+      const next = await plant(c.admin, [`${c.p}:t:6002`]);
+      await db.sql('INSERT INTO t VALUES (6002, 0)');
       const head = await db.headText();
+      await vi.waitFor(async () => expect(await survivors(c.admin, next)).toEqual([]), {
+        timeout: 10_000,
+      });
       await vi.waitFor(
-        async () => expect(atOrAfter(await checkpointText(admin, source), head)).toBe(true),
+        async () => expect(atOrAfter(await checkpointText(c.admin, source), head)).toBe(true),
         { timeout: 10_000 },
       );
-      const key = RedisKeys.checkpoint(source);
-      const adopted = identityText(await probePrimary(admin, key));
-      const messages = await collectMessages(channel, { redisUrl: own.url, heartbeats: false });
-      try {
-        // The replica's dataset: the row's key from before its delete, a key
-        // of no mapped key space, and no checkpoint.
-        const stale = await plant(admin, [`${p}:t:6000`, `${p}:t:6001`]);
-        const other = await plant(admin, [`${p}:other:6000`]);
-        await admin.del(key);
-        await admin.call('DEBUG', 'CHANGE-REPL-ID');
-        const now = identityText(await probePrimary(admin, key));
-        await vi.waitFor(async () => expect(await survivors(admin, stale)).toEqual([]), {
-          timeout: 10_000,
-        });
-        expect(await survivors(admin, other)).toEqual(other);
-        expect(invalidator.stats.redisPrimaryChanges).toBe(1);
-        // The watch saw it (the reason the policy logs), not a refused write.
-        const restream =
-          'redis primary changed: re-streaming the binlog from the checkpoint stored there';
-        expect(lines.filter((l) => l.msg === restream).map((l) => l.reason)).toEqual([
-          `poll: ${adopted} -> ${now}`,
-        ]);
-        const flushed = lines.find((l) => 'patterns' in l);
-        expect(flushed?.patterns).toEqual([`${p}:t:*`]);
-        expect(typeof flushed?.checkpoint).toBe('string'); // what this daemon stored last
-        // Readers were told (L1 flushed by pattern), and the stream goes on.
-        expect(messages.messages.find((m) => m.patterns !== undefined)).toMatchObject({
-          flush: true,
-          patterns: [`${p}:t:*`],
-        });
-        const next = await plant(admin, [`${p}:t:6002`]);
-        await db.sql('INSERT INTO t VALUES (6002, 0)');
-        const head2 = await db.headText();
-        await vi.waitFor(async () => expect(await survivors(admin, next)).toEqual([]), {
-          timeout: 10_000,
-        });
-        await vi.waitFor(
-          async () => expect(atOrAfter(await checkpointText(admin, source), head2)).toBe(true),
-          { timeout: 10_000 },
-        );
-        expect(invalidator.serverInUse).toMatch(
-          /^mariadb server_id \d+ \(domain \d+\) at 127\.0\.0\.1:\d+$/,
-        );
-      } finally {
-        await messages.close();
-      }
-    } finally {
-      await daemon?.stop();
-      admin.disconnect();
-      await own.stop();
-    }
+      expect(invalidator.serverInUse).toMatch(
+        /^mariadb server_id \d+ \(domain \d+\) at 127\.0\.0\.1:\d+$/,
+      );
+    });
   });
 
   it('the daemon re-streams from the checkpoint the new dataset holds: 0 stale keys, then an L1 reset is announced', async () => {
@@ -308,13 +314,7 @@ describe('a Redis primary change (restart from an older snapshot)', () => {
         await vi.waitFor(() => expect(reader.passed(source, burstEnd())).toBe(true), {
           timeout: 10_000,
         });
-        let settled = false;
-        void daemon.invalidator.done.then(
-          () => (settled = true),
-          () => (settled = true),
-        );
-        await Promise.resolve();
-        expect(settled).toBe(false); // still running
+        expect(await stillRunning(daemon.invalidator)).toBe(true);
       } finally {
         await messages.close();
         await reader.close();

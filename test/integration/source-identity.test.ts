@@ -3,14 +3,17 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
+import type { InvalidatorOptions } from '../../src/pipeline/Invalidator.js';
 import { formatPosition, type BinlogPosition } from '../../src/pipeline/position.js';
 import { locateGtid } from '../../src/source-admin/locateGtid.js';
 import { ServerInfo } from '../../src/source-admin/ServerInfo.js';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { startDaemon, stillRunning, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
 import { randomId, testEnv } from '../helpers/env.js';
 import { atOrAfter } from '../helpers/positions.js';
 import { collectMessages, plant, survivors, testRedis } from '../helpers/redis.js';
+
+type Identity = Awaited<ReturnType<TestDb['identity']>>;
 
 interface StoredCheckpoint {
   file: string;
@@ -266,27 +269,33 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
     expect(failed?.message).toContain('lost in the failover');
   });
 
-  it('onSourceChanged: flush removes every mapped key space and continues from the new end', async () => {
+  /**
+   * A start from the checkpoint `checkpointAt(head, me)` that the source
+   * policy answers with a flush (`policy`): every mapped key space goes, a
+   * key of another space stays, and the stream goes on (the next row's key
+   * is deleted). Returns the head read before the start and this server.
+   */
+  async function flushesThenStreams(
+    policy: Partial<InvalidatorOptions['source']>,
+    checkpointAt: (head: BinlogPosition, me: Identity) => StoredCheckpoint,
+    logger?: Logger,
+  ): Promise<{ head: BinlogPosition; me: Identity }> {
     begin();
     const keys = await plant(redis, [`${p}:item:1`, `${p}:item:2`]);
     const other = await plant(redis, [`x${p}:item:1`]);
     const me = await db.identity();
     const head = await db.head();
-    await store({
-      file: head.file,
-      pos: head.pos,
-      server: { ...me, serverId: me.serverId + 1000 },
-    });
+    await store(checkpointAt(head, me));
     daemon = await startDaemon(rules(), {
       startFrom: 'checkpoint',
-      source: { name: source, onSourceChanged: 'flush' },
+      source: { name: source, ...policy },
+      ...(logger === undefined ? {} : { logger }),
     });
     await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), {
       timeout: 10_000,
       interval: 50,
     });
     expect(await survivors(redis, other)).toEqual(other);
-    expect(daemon.invalidator.stats.sourceChanges).toBe(0);
     const id = nextId();
     await plant(redis, [`${p}:item:${id}`]);
     await db.sql('INSERT INTO items VALUES (?, ?)', [id, id]);
@@ -294,6 +303,16 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
       timeout: 10_000,
       interval: 50,
     });
+    return { head, me };
+  }
+
+  it('onSourceChanged: flush removes every mapped key space and continues from the new end', async () => {
+    const { me } = await flushesThenStreams({ onSourceChanged: 'flush' }, (head, id) => ({
+      file: head.file,
+      pos: head.pos,
+      server: { ...id, serverId: id.serverId + 1000 },
+    }));
+    expect(daemon?.invalidator.stats.sourceChanges).toBe(0);
     await vi.waitFor(async () => expect((await stored())?.server).toEqual(me), {
       timeout: 10_000,
       interval: 50,
@@ -301,33 +320,18 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
   });
 
   it('onPositionLost: flush, a checkpoint in a binlog file the server no longer has: every mapped key space flushed, then continues from the end', async () => {
-    begin();
-    const keys = await plant(redis, [`${p}:item:1`, `${p}:item:2`]);
-    const other = await plant(redis, [`x${p}:item:1`]);
-    const me = await db.identity();
-    const head = await db.head();
-    // What PURGE BINARY LOGS leaves of a checkpoint: a file the server no longer has.
-    const gone = head.file.replace(/\d+$/, (n) => String(Number(n) + 1000).padStart(n.length, '0'));
-    await store({ file: gone, pos: 4, server: me });
     const { logger, lines } = recording();
-    daemon = await startDaemon(rules(), {
-      startFrom: 'checkpoint',
-      source: { name: source, onPositionLost: 'flush' },
+    // What PURGE BINARY LOGS leaves of a checkpoint: a file the server no longer has.
+    const { head } = await flushesThenStreams(
+      { onPositionLost: 'flush' },
+      (at, me) => ({
+        file: at.file.replace(/\d+$/, (n) => String(Number(n) + 1000).padStart(n.length, '0')),
+        pos: 4,
+        server: me,
+      }),
       logger,
-    });
-    await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), {
-      timeout: 10_000,
-      interval: 50,
-    });
-    expect(await survivors(redis, other)).toEqual(other);
+    );
     expect(lines.map((l) => l.code)).toContain('E_POSITION_LOST');
-    const id = nextId();
-    await plant(redis, [`${p}:item:${id}`]);
-    await db.sql('INSERT INTO items VALUES (?, ?)', [id, id]);
-    await vi.waitFor(async () => expect(await survivors(redis, [`${p}:item:${id}`])).toEqual([]), {
-      timeout: 10_000,
-      interval: 50,
-    });
     // The stream started at the end, past the head read before it.
     await vi.waitFor(
       async () => {
@@ -338,12 +342,6 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
       },
       { timeout: 10_000, interval: 50 },
     );
-    let settled = false;
-    void daemon.invalidator.done.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    await Promise.resolve();
-    expect(settled).toBe(false); // still running
+    expect(await stillRunning(daemon?.invalidator)).toBe(true);
   });
 });
