@@ -17,7 +17,7 @@ import {
 import { KeyMapper } from './mapping/KeyMapper.js';
 import { RedisPolicy } from './policies/redisPolicy.js';
 import { SchemaPolicy } from './policies/schemaPolicy.js';
-import { allPatterns, SourcePolicy } from './policies/sourcePolicy.js';
+import { SourcePolicy } from './policies/sourcePolicy.js';
 import { StatusReporter } from './policies/statusReporter.js';
 import { formatPosition, type BinlogPosition } from './position.js';
 import type { StartPoint } from './source/BinlogSource.js';
@@ -190,7 +190,7 @@ export class Invalidator {
       adopt: () => this.watch.adopt(),
       readCheckpoint: () => checkpoints.read(),
       startPoint: () => this.sourcePolicy.startPoint,
-      patterns: () => allPatterns(mapper),
+      patterns: () => mapper.patternsOf(),
       restreamed: () => void this.stats.redisPrimaryChanges++,
       ...common,
       clock,

@@ -101,6 +101,11 @@ describe('KeyMapper', () => {
     expect([...mapper.columns('app.messages')]).toEqual(['id', 'chat_id']);
     expect(mapper.patterns('app.users')).toEqual(['user:*', 'user:email:*']);
     expect(mapper.patterns('app.messages')).toEqual(['message:*', 'chat:*:messages']);
+    expect(mapper.patternsOf()).toEqual(['user:*', 'user:email:*', 'message:*', 'chat:*:messages']);
+    expect(mapper.patternsOf(['app.messages', 'app.audit'])).toEqual([
+      'message:*',
+      'chat:*:messages',
+    ]);
   });
 
   it('merges two rules for one table and de-duplicates patterns', () => {
@@ -113,6 +118,12 @@ describe('KeyMapper', () => {
       't:x',
     ]);
     expect(merged.patterns('db.t')).toEqual(['t:*']);
+    // Two tables feeding one key space: a flush of both scans it once.
+    const shared = new KeyMapper([
+      { table: 'db.a', keys: [KeyTemplate.parse('x:{id}')] },
+      { table: 'db.b', keys: [KeyTemplate.parse('x:{id}'), KeyTemplate.parse('b:{id}')] },
+    ]);
+    expect(shared.patternsOf()).toEqual(['x:*', 'b:*']);
   });
 
   it('an update that leaves the key columns alone lists each key once (not rendered again)', () => {

@@ -180,7 +180,7 @@ describe('RedisPolicy.onRedisPrimaryChanged', () => {
       [
         formatPosition(at(350)),
         ['user:*', 'order:*'],
-        'no checkpoint on the new primary: flushing every mapped key space, then re-streaming from the checkpoint this process stored last',
+        'no checkpoint on the new primary: flushing every mapped key space before re-streaming',
       ],
     ]);
     expect(mine.restarts).toEqual([{ kind: 'position', position: at(350) }]);

@@ -47,10 +47,7 @@ function setup(
     startFrom: o.startFrom ?? 'checkpoint',
     onPositionLost: o.onPositionLost ?? 'fail',
     onSourceChanged: o.onSourceChanged ?? 'fail',
-    mapper: {
-      tables: ['app.users', 'app.orders'],
-      patterns: (t) => (t === 'app.users' ? ['user:*', 'email:*'] : ['order:*']),
-    },
+    mapper: { patternsOf: () => ['user:*', 'email:*', 'order:*'] },
     checkpoints: { key: 'sluice:checkpoint:test', read: () => Promise.resolve(o.stored ?? null) },
     delivery: {
       writer: { seed: (cp) => seeded.push(cp) },

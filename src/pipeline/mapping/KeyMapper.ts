@@ -62,7 +62,15 @@ export class KeyMapper {
 
   /** Redis globs covering the whole key space of `table` (for TRUNCATE/DROP). */
   patterns(table: TableName): string[] {
-    return [...new Set(this.templates(table).map((t) => t.pattern()))];
+    return this.patternsOf([table]);
+  }
+
+  /**
+   * Redis globs covering the key spaces of `tables`, each glob once, in
+   * table order; by default of every mapped table (a full flush).
+   */
+  patternsOf(tables: readonly TableName[] = this.tables): string[] {
+    return [...new Set(tables.flatMap((t) => this.templates(t).map((tpl) => tpl.pattern())))];
   }
 
   /**

@@ -211,11 +211,11 @@ export class RedisPolicy {
       // snapshot older than it). Its keys may be older than any delete this
       // process made, and no position says which: every mapped key space
       // goes, before the re-streamed invalidations. Then the stream goes on
-      // from what this process stored last (or where it started).
+      // from what this process stored last (null: where it started).
       const patterns = o.patterns();
       o.log.warn(
         { checkpoint: stored === null ? null : formatPosition(stored.position), patterns },
-        'no checkpoint on the new primary: flushing every mapped key space, then re-streaming from the checkpoint this process stored last',
+        'no checkpoint on the new primary: flushing every mapped key space before re-streaming',
       );
       o.delivery.batcher.flush(patterns, true, null);
     }

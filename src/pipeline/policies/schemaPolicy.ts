@@ -70,7 +70,7 @@ export interface SchemaBatcher {
 /** The mapping facts the schema policy reads (KeyMapper). */
 export interface SchemaMapping {
   mappedTables(named: readonly TableName[]): TableName[];
-  patterns(table: TableName): string[];
+  patternsOf(tables: readonly TableName[]): string[];
   columns(table: TableName): ReadonlySet<string>;
 }
 
@@ -106,7 +106,7 @@ export class SchemaPolicy {
       this.o.delivery.batcher.commit(cp);
       return;
     }
-    const patterns = [...new Set(tables.flatMap((t) => mapper.patterns(t)))];
+    const patterns = mapper.patternsOf(tables);
     const action = ddlAction(ev.kind);
     if (action === 'emptied') this.onTableEmptied(ev.kind, tables, patterns, cp);
     else if (action === 'schema') this.onSchemaChange(tables, patterns, ev.query, cp);

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { SluiceError } from '../../errors/index.js';
-import type { TableName } from '../change/RowChange.js';
 import type { Checkpoint } from '../checkpoint/Checkpoint.js';
 import { formatPosition, parseGtidSet, parsePosition, type BinlogPosition } from '../position.js';
 import type { ServerChange, StartPoint } from '../source/BinlogSource.js';
@@ -25,8 +24,8 @@ export function parseStartFrom(startFrom: string): StartPoint | null {
 
 /** The mapping facts the source policy reads (KeyMapper). */
 export interface SourceMapping {
-  readonly tables: readonly TableName[];
-  patterns(table: TableName): string[];
+  /** Every mapped key space's globs (KeyMapper.patternsOf). */
+  patternsOf(): string[];
 }
 
 export interface SourcePolicyOptions {
@@ -117,7 +116,7 @@ export class SourcePolicy {
       this.o.fail(err);
       return;
     }
-    const patterns = this.allPatterns();
+    const patterns = this.o.mapper.patternsOf();
     this.o.log.error(
       { code: err.code, err: err.message, patterns },
       'checkpoint lost: flushing every mapped key space and continuing from the current end (onPositionLost: flush)',
@@ -145,7 +144,7 @@ export class SourcePolicy {
       return;
     }
     if (decision.action === 'flush') {
-      const patterns = this.allPatterns();
+      const patterns = this.o.mapper.patternsOf();
       log.error(
         { code: decision.error.code, err: decision.error.message, previous, now, patterns },
         'source server changed: flushing every mapped key space and continuing from its current end (onSourceChanged: flush)',
@@ -169,14 +168,4 @@ export class SourcePolicy {
     this.o.delivery.batcher.flush([], true, null);
     this.o.restart({ kind: 'gtid', gtid: decision.gtid });
   }
-
-  /** Every mapped key space. */
-  private allPatterns(): string[] {
-    return allPatterns(this.o.mapper);
-  }
-}
-
-/** Every mapped key space's globs, table by table: what a full flush removes. */
-export function allPatterns(mapper: SourceMapping): string[] {
-  return mapper.tables.flatMap((t) => mapper.patterns(t));
 }

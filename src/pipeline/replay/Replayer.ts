@@ -275,7 +275,7 @@ export class Replayer {
     if (tables.length === 0) return;
     const seen: DdlSeen = { kind: ev.kind, tables, position: ev.position, query: ev.query };
     if (ev.kind === 'truncate' || ev.kind === 'drop') {
-      const patterns = [...new Set(tables.flatMap((t) => this.mapper.patterns(t)))];
+      const patterns = this.mapper.patternsOf(tables);
       this.stats.flushes++;
       // A dry run only reports it (through onFlush); a real one deletes, which deserves a warning.
       this.log[this.stages === null ? 'info' : 'warn'](
