@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
  * The tests StrykerJS runs against each mutant (npm run test:mutation): the
  * unit tests, and the fast tests of the mutated modules that need a real
  * Redis or the project's binlog-enabled MariaDB (the audit; the daemon run
- * in process by the Invalidator's tests), never a child process. When a
+ * in process by the Invalidator's tests), never the daemon or the CLI in a
+ * child process (a test's private redis-server is fine). When a
  * module joins `mutate` in stryker.config.mjs, its fast tests join
  * `include` here.
  */

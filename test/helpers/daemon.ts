@@ -94,8 +94,7 @@ export async function startDaemon(
 }
 
 /** Whether `invalidator` is still running: its `done` has not settled (it neither stopped nor failed). */
-export async function stillRunning(invalidator: Invalidator | undefined): Promise<boolean> {
-  if (invalidator === undefined) return false;
+export async function stillRunning(invalidator: Invalidator): Promise<boolean> {
   let settled = false;
   void invalidator.done.then(
     () => (settled = true),

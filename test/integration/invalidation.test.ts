@@ -201,7 +201,7 @@ describe('binlog → Redis invalidation', () => {
     await bus.close();
   });
 
-  it("an idle source: the server's heartbeats keep the time read current (status and the lag gauge read it)", async () => {
+  it("an idle source: the server's heartbeats move the time read on (stats.lastEventAt, what status and the lag gauge read)", async () => {
     p = `it${randomId()}`;
     daemon = await startDaemon(
       { [`${db.name}.users`]: [`${p}:user:{id}`] },

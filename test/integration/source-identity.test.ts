@@ -273,24 +273,25 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
    * A start from the checkpoint `checkpointAt(head, me)` that the source
    * policy answers with a flush (`policy`): every mapped key space goes, a
    * key of another space stays, and the stream goes on (the next row's key
-   * is deleted). Returns the head read before the start and this server.
+   * is deleted). Returns the daemon, the head read before the start and
+   * this server.
    */
   async function flushesThenStreams(
     policy: Partial<InvalidatorOptions['source']>,
     checkpointAt: (head: BinlogPosition, me: Identity) => StoredCheckpoint,
     logger?: Logger,
-  ): Promise<{ head: BinlogPosition; me: Identity }> {
+  ): Promise<{ started: TestDaemon; head: BinlogPosition; me: Identity }> {
     begin();
     const keys = await plant(redis, [`${p}:item:1`, `${p}:item:2`]);
     const other = await plant(redis, [`x${p}:item:1`]);
     const me = await db.identity();
     const head = await db.head();
     await store(checkpointAt(head, me));
-    daemon = await startDaemon(rules(), {
+    const started = (daemon = await startDaemon(rules(), {
       startFrom: 'checkpoint',
       source: { name: source, ...policy },
       ...(logger === undefined ? {} : { logger }),
-    });
+    }));
     await vi.waitFor(async () => expect(await survivors(redis, keys)).toEqual([]), {
       timeout: 10_000,
       interval: 50,
@@ -303,16 +304,16 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
       timeout: 10_000,
       interval: 50,
     });
-    return { head, me };
+    return { started, head, me };
   }
 
   it('onSourceChanged: flush removes every mapped key space and continues from the new end', async () => {
-    const { me } = await flushesThenStreams({ onSourceChanged: 'flush' }, (head, id) => ({
+    const { started, me } = await flushesThenStreams({ onSourceChanged: 'flush' }, (head, id) => ({
       file: head.file,
       pos: head.pos,
       server: { ...id, serverId: id.serverId + 1000 },
     }));
-    expect(daemon?.invalidator.stats.sourceChanges).toBe(0);
+    expect(started.invalidator.stats.sourceChanges).toBe(0);
     await vi.waitFor(async () => expect((await stored())?.server).toEqual(me), {
       timeout: 10_000,
       interval: 50,
@@ -322,7 +323,7 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
   it('onPositionLost: flush, a checkpoint in a binlog file the server no longer has: every mapped key space flushed, then continues from the end', async () => {
     const { logger, lines } = recording();
     // What PURGE BINARY LOGS leaves of a checkpoint: a file the server no longer has.
-    const { head } = await flushesThenStreams(
+    const { started, head } = await flushesThenStreams(
       { onPositionLost: 'flush' },
       (at, me) => ({
         file: at.file.replace(/\d+$/, (n) => String(Number(n) + 1000).padStart(n.length, '0')),
@@ -342,6 +343,6 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
       },
       { timeout: 10_000, interval: 50 },
     );
-    expect(await stillRunning(daemon?.invalidator)).toBe(true);
+    expect(await stillRunning(started.invalidator)).toBe(true);
   });
 });
