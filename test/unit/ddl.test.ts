@@ -35,6 +35,16 @@ describe('parseDdl', () => {
     ['TRUNCATE /* inline */ t', 'app', { kind: 'truncate', tables: ['app.t'] }],
     ['-- note\nTRUNCATE t', 'app', { kind: 'truncate', tables: ['app.t'] }],
     ['TRUNCATE app.users', '', { kind: 'truncate', tables: ['app.users'] }],
+    ['alter table a rename to b', 'app', { kind: 'alter', tables: ['app.a', 'app.b'] }],
+    ['DROP TABLE a -- dropped by the migration', 'app', { kind: 'drop', tables: ['app.a'] }],
+    ['DROP TABLE a # dropped by the migration', 'app', { kind: 'drop', tables: ['app.a'] }],
+    ['DROP TABLE t1 WAIT 10', 'app', { kind: 'drop', tables: ['app.t1'] }],
+    [
+      "CREATE TABLE t (c INT COMMENT 'create or replace')",
+      'app',
+      { kind: 'create', tables: ['app.t'] },
+    ],
+    ['CREATE OR\n  REPLACE TABLE t (id INT)', 'app', { kind: 'drop', tables: ['app.t'] }],
     ['CREATE INDEX i ON t (a)', 'app', { kind: 'other', tables: [] }],
     ['GRANT SELECT ON app.* TO u', 'app', { kind: 'other', tables: [] }],
   ])('%j (schema %j)', (query, schema, expected) => {

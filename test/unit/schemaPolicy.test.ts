@@ -54,6 +54,10 @@ describe('schema policy decisions', () => {
         `key templates need columns that no longer exist: app.users.email (after: ${query.slice(0, 200)})`,
       );
     }
+    const two = decideSchemaMismatch(['app.users.email', 'app.users.name'], [], 'ALTER', 'fail');
+    expect(two.action === 'fail' && two.error.message).toBe(
+      'key templates need columns that no longer exist: app.users.email, app.users.name (after: ALTER)',
+    );
     expect(fail.action === 'fail' && fail.error.details).toEqual({
       missing: ['app.users.email'],
       policy: 'fail',
@@ -69,6 +73,7 @@ type Call =
 function setup(policy: 'fail' | 'flush', live: Record<string, readonly string[] | null>) {
   const calls: Call[] = [];
   const failed: SluiceError[] = [];
+  const logs: Array<Record<string, unknown>> = [];
   const mapper = new KeyMapper([
     { table: 'app.users', keys: [KeyTemplate.parse('user:{id}:{email}', 'k')] },
   ]);
@@ -84,9 +89,12 @@ function setup(policy: 'fail' | 'flush', live: Record<string, readonly string[] 
       },
     },
     fail: (err) => failed.push(err),
-    log: pino({ level: 'silent' }),
+    log: pino(
+      { level: 'warn' },
+      { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) },
+    ),
   });
-  return { calls, failed, schema };
+  return { calls, failed, logs, schema };
 }
 
 const ddl = (kind: DdlKind, tables: string[]): Extract<SourceEvent, { type: 'ddl' }> => ({
@@ -112,10 +120,25 @@ describe('SchemaPolicy', () => {
     expect(calls).toEqual([{ op: 'commit', cp }]);
   });
 
-  it('TRUNCATE of a mapped table flushes its key space at the statement', () => {
-    const { calls, schema } = setup('fail', {});
+  it('TRUNCATE of a mapped table flushes its key space at the statement, and says so', () => {
+    const { calls, logs, schema } = setup('fail', {});
     schema.onDdl(ddl('truncate', ['app.users']));
     expect(calls).toEqual([{ op: 'flush', patterns: ['user:*:*'], flushAll: false, cp }]);
+    expect(logs).toMatchObject([
+      {
+        level: 40,
+        kind: 'truncate',
+        tables: ['app.users'],
+        patterns: ['user:*:*'],
+        msg: 'mapped table emptied: flushing its key space',
+      },
+    ]);
+  });
+
+  it('a DDL of a mapped table that neither empties it nor changes its schema only moves the checkpoint', () => {
+    const { calls, schema } = setup('fail', {});
+    schema.onDdl(ddl('other', ['app.users']));
+    expect(calls).toEqual([{ op: 'commit', cp }]);
   });
 
   it('ALTER of a mapped table is a barrier whose check passes while the columns exist', async () => {
@@ -138,11 +161,20 @@ describe('SchemaPolicy', () => {
   });
 
   it('a missing column flushes the table key space (onSchemaMismatch: flush)', async () => {
-    const { calls, failed, schema } = setup('flush', { 'app.users': null });
+    const { calls, failed, logs, schema } = setup('flush', { 'app.users': null });
     schema.onDdl(ddl('rename', ['app.users']));
     const barrier = calls[0];
     if (barrier?.op !== 'barrier') throw new Error('expected a barrier');
     await expect(barrier.check()).resolves.toEqual({ action: 'flush', patterns: ['user:*:*'] });
     expect(failed).toEqual([]);
+    expect(logs).toMatchObject([
+      {
+        level: 50,
+        code: 'E_SCHEMA_MISMATCH',
+        missing: ['app.users.id', 'app.users.email'],
+        patterns: ['user:*:*'],
+        msg: 'key templates need columns that no longer exist: app.users.id, app.users.email (after: rename app.users); flushing the table key space (onSchemaMismatch: flush)',
+      },
+    ]);
   });
 });
