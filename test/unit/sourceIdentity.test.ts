@@ -109,6 +109,23 @@ describe('server identity', () => {
     expect(describeServer(MYSQL_A)).toBe(`mysql ${MYSQL84_UUID} (server_id 1)`);
   });
 
+  it('MySQL identities without a uuid (a record that lacks it) fall back to server_id, on either side', () => {
+    const noUuid = { kind: 'mysql', serverId: 1 } as const;
+    expect(sameServer(noUuid, MYSQL_A)).toBe(true);
+    expect(sameServer(MYSQL_A, noUuid)).toBe(true);
+    expect(sameServer(MYSQL_A, { ...noUuid, serverId: 2 })).toBe(false);
+    expect(sameServer(noUuid, { ...noUuid })).toBe(true);
+    expect(sameServer(noUuid, { ...noUuid, serverId: 2 })).toBe(false);
+    expect(describeServer(noUuid)).toBe('mysql ? (server_id 1)');
+  });
+
+  it('MariaDB: the same non-zero domain is the same server; a missing domain is domain 0', () => {
+    const domain1 = { kind: 'mariadb', serverId: 2, domainId: 1 } as const;
+    expect(sameServer(domain1, { ...domain1 })).toBe(true);
+    expect(sameServer({ kind: 'mariadb', serverId: 1 }, MARIA_1)).toBe(true);
+    expect(describeServer({ kind: 'mariadb', serverId: 1 })).toBe('mariadb server_id 1 (domain 0)');
+  });
+
   it('MariaDB: the stored GTID position must be what the binlog says at that offset, for the domains it names', () => {
     expect(gtidMatchesAt('0-1-42', '0-1-42')).toBe(true);
     expect(gtidMatchesAt('0-1-42', '0-1-42,1-2-7')).toBe(true); // an older one-GTID record
@@ -287,6 +304,48 @@ describe('decideSourceChange: follow by GTID, else the policy', () => {
     expect(d.action === 'fail' && d.error.details).toMatchObject({
       previous: 'a server it does not record',
     });
+  });
+
+  it('MySQL: a new primary whose gtid_executed holds the checkpoint set is followed', () => {
+    const executed = MYSQL84_GTID_EXECUTED.replace(/\s+/g, '');
+    const gtid = `${MYSQL84_UUID}:1-5:11-18`;
+    const c = change({ gtid, now: MYSQL_A, state: executed });
+    expect(decideSourceChange(c, 'fail')).toEqual({ action: 'follow', gtid });
+  });
+
+  it('MariaDB GTIDs on a MySQL server: another flavor, never compared', () => {
+    const executed = MYSQL84_GTID_EXECUTED.replace(/\s+/g, '');
+    const d = decideSourceChange(
+      change({ gtid: '0-1-2771', now: MYSQL_A, state: executed }),
+      'fail',
+    );
+    expect(d.action === 'fail' && d.error.message).toContain(
+      "; the checkpoint's GTIDs (0-1-2771) are of another flavor. Flush",
+    );
+  });
+
+  it('transactions the server lacks: the message names the checkpoint and the server state, or "empty"', () => {
+    const lacking = decideSourceChange(change({ gtid: '0-1-3001' }), 'fail');
+    expect(lacking.action === 'fail' && lacking.error.message).toContain(
+      '; it lacks transactions the checkpoint covers (checkpoint 0-1-3001, server 0-1-3000,0-2-5): ' +
+        'they were lost in the failover, and values cached from them may be stale. Flush',
+    );
+    const fresh = decideSourceChange(change({ gtid: '0-1-42', state: '' }), 'fail');
+    expect(fresh.action === 'fail' && fresh.error.message).toContain(
+      '; it lacks transactions the checkpoint covers (checkpoint 0-1-42, server empty): ',
+    );
+  });
+
+  it('flush: the error states why without the advice to flush and restart', () => {
+    const d = decideSourceChange(change({}), 'flush');
+    expect(d.action).toBe('flush');
+    if (d.action === 'follow') return;
+    expect(d.error.code).toBe('E_SOURCE_CHANGED');
+    expect(d.error.message).toBe(
+      'binlog.000001:30596 belongs to mariadb server_id 1 (domain 0), and db:3306 (mariadb server_id 2 (domain 0)) answers instead; ' +
+        'the checkpoint has no GTID to find its place there',
+    );
+    expect(d.error.details).toMatchObject({ policy: 'flush', reason: 'identity' });
   });
 
   it('the same server id with another binlog says so', () => {
