@@ -79,6 +79,20 @@ export default {
     'src/pipeline/source/ServerCheck.ts',
     'src/pipeline/source/PrimaryWatch.ts',
     'src/pipeline/policies/sourcePolicy.ts',
+    // Failover and schema protections: the leadership lease and its fencing
+    // token, whether a new source holds the checkpoint's GTIDs, which server a
+    // coordinate belongs to, DDL parsing and the schema policy; the
+    // checkpoint's store and the status record; selective decoding (a wrong
+    // step over a column misreads the row's keys).
+    'src/pipeline/checkpoint/LeaderLease.ts',
+    'src/pipeline/checkpoint/CheckpointStore.ts',
+    'src/pipeline/checkpoint/StatusRecord.ts',
+    'src/pipeline/gtidCoverage.ts',
+    'src/pipeline/ServerIdentity.ts',
+    'src/pipeline/sourceChangePolicy.ts',
+    'src/pipeline/change/ddl.ts',
+    'src/pipeline/policies/schemaPolicy.ts',
+    'src/pipeline/source/selectiveRows.ts',
     // The time every timed rule reads (monotonic: a stepped wall clock moves
     // no deadline), and the job workers' error-log throttle and bounded close.
     'src/infra/clock.ts',

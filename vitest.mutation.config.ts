@@ -45,6 +45,8 @@ export default defineConfig({
       'test/integration/binlog-source.test.ts',
       // Repeated TABLE_MAP events against the server, across two ALTERs (tableMapReuse).
       'test/integration/table-map-repeats.test.ts',
+      // Selective decoding against the server: the exact rows, full and selective (selectiveRows).
+      'test/integration/selective-decoding.test.ts',
       // The consistency audit against Redis and MariaDB (its own database; no CLI).
       'test/integration/CacheAuditor.test.ts',
     ],
