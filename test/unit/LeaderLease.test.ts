@@ -428,6 +428,28 @@ describe('LeaderLease acquire (manual clock)', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('release() while the acquire script is in flight: the lease it then takes is given back, acquire() resolves false', async () => {
+    const clock = new SleepClock();
+    const { redis, calls } = fakeRedis();
+    const l = lease(redis, clock);
+    const acquired = track(l.acquire());
+    const released = l.release();
+    calls[1]?.answer(0); // release of 'me/0': nothing held yet
+    await released;
+    calls[0]?.answer(9); // the old leader just left: this instance took the lease as me/9
+    await flush();
+    expect(calls.map((c) => [c.op, c.args])).toEqual([
+      ACQUIRE,
+      ['leader-release', [LEADER, 'me/0']],
+      ['leader-release', [LEADER, 'me/9']],
+    ]);
+    calls[2]?.answer(1);
+    await flush();
+    expect(acquired.value).toBe(false);
+    expect(l.token).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
+
   it('acquire() after release() resolves false without asking Redis', async () => {
     const clock = new SleepClock();
     const { redis, calls } = fakeRedis();

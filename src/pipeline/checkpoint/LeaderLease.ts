@@ -73,6 +73,15 @@ export class LeaderLease {
           'leader lease: redis unavailable',
         );
       }
+      if (token > 0 && this.stopped) {
+        // release() ran while the script was in flight: it could not name
+        // this acquisition, so the lease just taken is given back here, and
+        // a process shutting down never starts leading.
+        await redis
+          .eval(luaScript('leader-release-1'), 1, this.leaderKey, `${instance}/${token}`)
+          .catch(() => 0);
+        return false;
+      }
       if (token > 0) {
         this.token = token;
         this.log.info({ instance, fence: token }, 'leading: this instance streams the binlog');
