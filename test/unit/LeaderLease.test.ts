@@ -3,8 +3,9 @@ import { pino, type Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { LeaderLease } from '../../src/pipeline/checkpoint/LeaderLease.js';
-import { capturedLogger } from '../helpers/logs.js';
+import { capturedLogger, logFields } from '../helpers/logs.js';
 import { ManualClock } from '../helpers/manualClock.js';
+import { track } from '../helpers/track.js';
 
 interface Call {
   /** The script name from its header for EVAL, else the command ('GET', 'PTTL'). */
@@ -32,15 +33,6 @@ function fakeRedis() {
   return { redis: redis as unknown as Redis, calls };
 }
 
-/** A ManualClock that also records every sleep asked of it. */
-class SleepClock extends ManualClock {
-  readonly sleeps: number[] = [];
-  override sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    return super.sleep(ms);
-  }
-}
-
 function lease(redis: Redis, clock: ManualClock, logger?: Logger): LeaderLease {
   return new LeaderLease({
     redis,
@@ -52,25 +44,29 @@ function lease(redis: Redis, clock: ManualClock, logger?: Logger): LeaderLease {
   });
 }
 
-/** What operators read in each log line (pino's time, pid and hostname left out). */
-function logged(lines: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
-  return lines.map(({ time: _t, pid: _p, hostname: _h, ...rest }) => rest);
-}
-
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** The info line of an instance that leads with `fence`. */
+const leading = (fence: number) => ({
+  level: 30,
+  component: 'leader',
+  instance: 'me',
+  fence,
+  msg: 'leading: this instance streams the binlog',
+});
+
+/** The info line a standby logs once, naming the holder it read (null: unknown). */
+const standby = (leader: string | null) => ({
+  level: 30,
+  component: 'leader',
+  leader,
+  leaseMs: 900,
+  msg: 'standby: another instance leads this source',
+});
 
 const LEADER = RedisKeys.leader('main');
 const FENCE = RedisKeys.fence('main');
 const ACQUIRE: [string, unknown[]] = ['leader-acquire', [LEADER, FENCE, 'me', 900]];
-
-/** A promise's outcome so far: 'pending' until it settles. */
-function track<T>(p: Promise<T>): { readonly value: T | 'pending' } {
-  const state: { value: T | 'pending' } = { value: 'pending' };
-  void p.then((v) => {
-    state.value = v;
-  });
-  return state;
-}
 
 describe('LeaderLease renewals (manual clock)', () => {
   it('renews every third of the lease with the token it holds, one renewal at a time', async () => {
@@ -109,7 +105,7 @@ describe('LeaderLease renewals (manual clock)', () => {
     await flush();
     expect(l.token).toBe(7);
     expect(l.holder).toBe('me/7');
-    expect(logged(lines)).toStrictEqual([
+    expect(logFields(lines)).toStrictEqual([
       {
         level: 40,
         component: 'leader',
@@ -129,7 +125,7 @@ describe('LeaderLease renewals (manual clock)', () => {
     await flush();
     expect(lost).toEqual(['the lease expired and another instance took it']);
     expect(l.token).toBe(0);
-    expect(logged(lines).slice(1)).toStrictEqual([
+    expect(logFields(lines).slice(1)).toStrictEqual([
       {
         level: 50,
         component: 'leader',
@@ -154,7 +150,7 @@ describe('LeaderLease renewals (manual clock)', () => {
     clock.advance(300);
     calls[0]?.fail(new Error('Connection is closed.'));
     await flush();
-    expect(logged(lines)).toStrictEqual([
+    expect(logFields(lines)).toStrictEqual([
       {
         level: 20,
         component: 'leader',
@@ -194,7 +190,7 @@ describe('LeaderLease renewals (manual clock)', () => {
     await flush();
     expect(lost).toEqual([]);
     expect(l.token).toBe(4);
-    expect(logged(lines)).toStrictEqual([]);
+    expect(logFields(lines)).toStrictEqual([]);
     clock.advance(3000);
     expect(calls).toHaveLength(2);
   });
@@ -223,7 +219,7 @@ describe('LeaderLease renewals (manual clock)', () => {
 
 describe('LeaderLease acquire (manual clock)', () => {
   it('leads at once with the token the acquire script returns', async () => {
-    const clock = new SleepClock();
+    const clock = new ManualClock();
     const { redis, calls } = fakeRedis();
     const { logger, lines } = capturedLogger();
     const l = lease(redis, clock, logger);
@@ -235,19 +231,11 @@ describe('LeaderLease acquire (manual clock)', () => {
     expect(l.holder).toBe('me/3');
     expect(calls).toHaveLength(1);
     expect(clock.sleeps).toEqual([]);
-    expect(logged(lines)).toStrictEqual([
-      {
-        level: 30,
-        component: 'leader',
-        instance: 'me',
-        fence: 3,
-        msg: 'leading: this instance streams the binlog',
-      },
-    ]);
+    expect(logFields(lines)).toStrictEqual([leading(3)]);
   });
 
   it('a standby (token 0) stays pending, announces the holder once, sleeps min(pttl+5, lease/5) or 50 ms without a ttl, then leads', async () => {
-    const clock = new SleepClock();
+    const clock = new ManualClock();
     const { redis, calls } = fakeRedis();
     const { logger, lines } = capturedLogger();
     const l = lease(redis, clock, logger);
@@ -314,26 +302,11 @@ describe('LeaderLease acquire (manual clock)', () => {
     expect(calls).toHaveLength(10);
     expect(clock.sleeps).toEqual([180, 105, 50, 50]);
     expect(clock.pending).toBe(0);
-    expect(logged(lines)).toStrictEqual([
-      {
-        level: 30,
-        component: 'leader',
-        leader: 'other/3',
-        leaseMs: 900,
-        msg: 'standby: another instance leads this source',
-      },
-      {
-        level: 30,
-        component: 'leader',
-        instance: 'me',
-        fence: 4,
-        msg: 'leading: this instance streams the binlog',
-      },
-    ]);
+    expect(logFields(lines)).toStrictEqual([standby('other/3'), leading(4)]);
   });
 
   it('Redis errors during acquire are logged as E_REDIS and retried every 50 ms until the script answers', async () => {
-    const clock = new SleepClock();
+    const clock = new ManualClock();
     const { redis, calls } = fakeRedis();
     const { logger, lines } = capturedLogger();
     const l = lease(redis, clock, logger);
@@ -380,28 +353,11 @@ describe('LeaderLease acquire (manual clock)', () => {
       err: 'connect ECONNREFUSED 127.0.0.1:6379',
       msg: 'leader lease: redis unavailable',
     };
-    expect(logged(lines)).toStrictEqual([
-      unavailable,
-      {
-        level: 30,
-        component: 'leader',
-        leader: null,
-        leaseMs: 900,
-        msg: 'standby: another instance leads this source',
-      },
-      unavailable,
-      {
-        level: 30,
-        component: 'leader',
-        instance: 'me',
-        fence: 2,
-        msg: 'leading: this instance streams the binlog',
-      },
-    ]);
+    expect(logFields(lines)).toStrictEqual([unavailable, standby(null), unavailable, leading(2)]);
   });
 
   it('release() during a standby wait makes acquire() resolve false once the wait ends, with no further look', async () => {
-    const clock = new SleepClock();
+    const clock = new ManualClock();
     const { redis, calls } = fakeRedis();
     const l = lease(redis, clock);
     const acquired = track(l.acquire());
@@ -429,7 +385,7 @@ describe('LeaderLease acquire (manual clock)', () => {
   });
 
   it('release() while the acquire script is in flight: the lease it then takes is given back, acquire() resolves false', async () => {
-    const clock = new SleepClock();
+    const clock = new ManualClock();
     const { redis, calls } = fakeRedis();
     const l = lease(redis, clock);
     const acquired = track(l.acquire());
@@ -450,8 +406,23 @@ describe('LeaderLease acquire (manual clock)', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('release() while the acquire script is in flight and another instance leads: acquire() resolves false at once, no standby look', async () => {
+    const clock = new ManualClock();
+    const { redis, calls } = fakeRedis();
+    const l = lease(redis, clock);
+    const acquired = track(l.acquire());
+    const released = l.release();
+    calls[1]?.answer(0);
+    await released;
+    calls[0]?.answer(0); // another instance holds the lease
+    await flush();
+    expect(acquired.value).toBe(false);
+    expect(calls.map((c) => c.op)).toEqual(['leader-acquire', 'leader-release']);
+    expect(clock.sleeps).toEqual([]);
+  });
+
   it('acquire() after release() resolves false without asking Redis', async () => {
-    const clock = new SleepClock();
+    const clock = new ManualClock();
     const { redis, calls } = fakeRedis();
     const l = lease(redis, clock);
     const released = l.release();
@@ -475,7 +446,7 @@ describe('LeaderLease confirm (after a fenced-off write)', () => {
     calls[0]?.answer(5);
     await expect(confirmed).resolves.toBe(true);
     expect(l.token).toBe(5);
-    expect(logged(lines)).toStrictEqual([]);
+    expect(logFields(lines)).toStrictEqual([]);
   });
 
   it('adopts a newer token of this instance and says so', async () => {
@@ -487,7 +458,7 @@ describe('LeaderLease confirm (after a fenced-off write)', () => {
     calls[0]?.answer(6);
     await expect(confirmed).resolves.toBe(true);
     expect(l.token).toBe(6);
-    expect(logged(lines)).toStrictEqual([
+    expect(logFields(lines)).toStrictEqual([
       {
         level: 40,
         component: 'leader',

@@ -43,7 +43,11 @@ export class LeaderLease {
 
   /** The lease's value while this instance holds it: `<instance>/<token>`. */
   get holder(): string {
-    return `${this.options.instance}/${this.token}`;
+    return this.holderOf(this.token);
+  }
+
+  private holderOf(token: number): string {
+    return `${this.options.instance}/${token}`;
   }
 
   get fenceKey(): string {
@@ -73,13 +77,11 @@ export class LeaderLease {
           'leader lease: redis unavailable',
         );
       }
-      if (token > 0 && this.stopped) {
+      if (this.stopped) {
         // release() ran while the script was in flight: it could not name
-        // this acquisition, so the lease just taken is given back here, and
-        // a process shutting down never starts leading.
-        await redis
-          .eval(luaScript('leader-release-1'), 1, this.leaderKey, `${instance}/${token}`)
-          .catch(() => 0);
+        // this acquisition, so a lease just taken is given back here, and a
+        // process shutting down neither leads nor waits as a standby.
+        if (token > 0) await this.giveBack(this.holderOf(token));
         return false;
       }
       if (token > 0) {
@@ -201,8 +203,13 @@ export class LeaderLease {
     this.stopped = true;
     this.clock.clearInterval(this.renewTimer);
     this.renewTimer = null;
+    await this.giveBack(this.holder);
+  }
+
+  /** Deletes the lease if `holder` still holds it; Redis errors are ignored (it expires). */
+  private async giveBack(holder: string): Promise<void> {
     await this.options.redis
-      .eval(luaScript('leader-release-1'), 1, this.leaderKey, this.holder)
+      .eval(luaScript('leader-release-1'), 1, this.leaderKey, holder)
       .catch(() => 0);
   }
 }
