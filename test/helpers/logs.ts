@@ -12,3 +12,8 @@ export function capturedLogger(level: pino.Level = 'debug'): {
   );
   return { logger, lines };
 }
+
+/** What operators read in each captured line: pino's time, pid and hostname left out. */
+export function logFields(lines: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  return lines.map(({ time: _t, pid: _p, hostname: _h, ...rest }) => rest);
+}

@@ -33,7 +33,11 @@ export class ManualClock implements Clock {
     this.clearTimeout(timer);
   }
 
+  /** Every sleep asked of this clock, in order (ms). */
+  readonly sleeps: number[] = [];
+
   sleep(ms: number): Promise<void> {
+    this.sleeps.push(ms);
     return new Promise((resolve) => this.setTimeout(resolve, ms));
   }
 

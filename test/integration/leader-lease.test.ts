@@ -8,18 +8,10 @@ import { LeaderLease } from '../../src/pipeline/checkpoint/LeaderLease.js';
 import { randomId } from '../helpers/env.js';
 import { capturedLogger } from '../helpers/logs.js';
 import { ManualClock } from '../helpers/manualClock.js';
+import { track } from '../helpers/track.js';
 import { suiteRedis } from '../helpers/redis.js';
 
 const suite = suiteRedis();
-
-/** A ManualClock that also records every sleep asked of it. */
-class SleepClock extends ManualClock {
-  readonly sleeps: number[] = [];
-  override sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    return super.sleep(ms);
-  }
-}
 
 /** A minute: a fifth of it (12 s) is the standby's wait, whatever the lease's remaining ttl. */
 const LEASE_MS = 60_000;
@@ -47,24 +39,15 @@ function lease(
   });
 }
 
-/** A promise's outcome so far: 'pending' until it settles. */
-function track<T>(p: Promise<T>): { readonly value: T | 'pending' } {
-  const state: { value: T | 'pending' } = { value: 'pending' };
-  void p.then((v) => {
-    state.value = v;
-  });
-  return state;
-}
-
 describe('LeaderLease against Redis', () => {
   it('a second instance stands by (the acquire script answers 0) until the leader releases, then leads with the next token', async () => {
     const src = source();
-    const a = lease(src, 'a', new SleepClock());
+    const a = lease(src, 'a', new ManualClock());
     await expect(a.acquire()).resolves.toBe(true);
     expect(a.token).toBe(1);
     expect(await suite.redis.get(RedisKeys.leader(src))).toBe('a/1');
 
-    const clockB = new SleepClock();
+    const clockB = new ManualClock();
     const { logger, lines } = capturedLogger();
     const b = lease(src, 'b', clockB, logger);
     const acquiredB = track(b.acquire());
@@ -95,10 +78,10 @@ describe('LeaderLease against Redis', () => {
 
   it("a standby's release() ends its wait with false and leaves the leader's lease alone", async () => {
     const src = source();
-    const a = lease(src, 'a', new SleepClock());
+    const a = lease(src, 'a', new ManualClock());
     await expect(a.acquire()).resolves.toBe(true);
 
-    const clockB = new SleepClock();
+    const clockB = new ManualClock();
     const b = lease(src, 'b', clockB);
     const acquiredB = track(b.acquire());
     await expect.poll(() => clockB.sleeps, { timeout: 5000 }).toEqual([LEASE_MS / 5]);
