@@ -1,5 +1,3 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   decimalSize,
@@ -8,16 +6,14 @@ import {
   Step,
   stepFor,
 } from '../../src/pipeline/source/selectiveRows.js';
+import { zongjiModule } from '../helpers/zongjiInternals.js';
 
 // zongji's own rows-event classes and parser: the module patches their row reader in place.
-const zongjiEntry = pathToFileURL(createRequire(import.meta.url).resolve('@vlasky/zongji'));
 type RowsEventClass = new (parser: unknown, options: object, zongji: object) => { rows: unknown[] };
-const { WriteRows } = (await import(new URL('./lib/rows_event.js', zongjiEntry).href)) as {
-  WriteRows: RowsEventClass;
-};
-const { Parser } = (await import(new URL('./lib/reader.js', zongjiEntry).href)) as {
-  Parser: new () => { append(b: Buffer): void };
-};
+const { WriteRows } = await zongjiModule<{ WriteRows: RowsEventClass }>('./lib/rows_event.js');
+const { Parser } = await zongjiModule<{ Parser: new () => { append(b: Buffer): void } }>(
+  './lib/reader.js',
+);
 
 describe('selective decoding: encoded sizes', () => {
   it.each([

@@ -1,5 +1,3 @@
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   installed,
@@ -8,15 +6,15 @@ import {
   reuseTableMaps,
   type TableMapPrototype,
 } from '../../src/pipeline/source/tableMapReuse.js';
+import { zongjiModule } from '../helpers/zongjiInternals.js';
 
 // zongji's own TableMap class and parser: the patch wraps them in place.
-const entry = pathToFileURL(createRequire(import.meta.url).resolve('@vlasky/zongji'));
-const { TableMap } = (await import(new URL('./lib/binlog_event.js', entry).href)) as {
+const { TableMap } = await zongjiModule<{
   TableMap: new (parser: unknown, options: object, zongji: object) => TableMapEvent;
-};
-const { Parser } = (await import(new URL('./lib/reader.js', entry).href)) as {
+}>('./lib/binlog_event.js');
+const { Parser } = await zongjiModule<{
   Parser: new () => { append(b: Buffer): void; _offset: number };
-};
+}>('./lib/reader.js');
 
 interface TableMapEvent {
   tableId: number;
