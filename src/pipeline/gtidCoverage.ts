@@ -60,7 +60,8 @@ function mysqlSubset(want: string, have: string): boolean {
 function mysqlIntervals(text: string): Map<string, Intervals> {
   const out = new Map<string, Intervals>();
   for (const entry of text.split(',')) {
-    const [uuid = '', ...items] = entry.trim().split(':');
+    const [head = '', ...items] = entry.split(':');
+    const uuid = head.trim();
     if (uuid === '') continue;
     let source = uuid.toLowerCase();
     for (const item of items) {

@@ -36,6 +36,11 @@ describe('gtidCovered, MySQL: a GTID set against @@gtid_executed', () => {
     expect(gtidCovered(`${MYSQL84_UUID2}:27`, EXECUTED_RAW)).toBe(true);
   });
 
+  it('whitespace around a uuid is ignored, as position.ts accepts it: `uuid :1-5` is uuid:1-5', () => {
+    expect(gtidCovered(`${MYSQL84_UUID} :1-5`, `${MYSQL84_UUID}:1-5`)).toBe(true);
+    expect(gtidCovered(`${MYSQL84_UUID}:1-5`, ` ${MYSQL84_UUID} : 1-5 `)).toBe(true);
+  });
+
   it('whitespace around an interval is ignored: ` 19` is transaction 19, not a tag', () => {
     expect(gtidCovered(`${MYSQL84_UUID}:1-5: 19`, `${MYSQL84_UUID}:1-18`)).toBe(false);
     expect(gtidCovered(`${MYSQL84_UUID}: 1-5 : 11-18`, EXECUTED_RAW)).toBe(true);
