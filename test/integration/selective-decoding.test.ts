@@ -249,7 +249,7 @@ const ALTERS: readonly AlterCase[] = [
     images: [{ a: 'a1' }, { a: 'a2' }],
   },
   {
-    // An index added: a new table id, the same columns (the plan is reused).
+    // An index added: a new table id, the same columns (a plan reused across it must still fit).
     table: 'sel_reindexed',
     create: 'id INT NOT NULL PRIMARY KEY, note VARCHAR(20), tag VARCHAR(20)',
     statements: [
