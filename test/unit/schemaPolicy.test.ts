@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { SluiceError } from '../../src/errors/index.js';
 import { KeyTemplate } from '../../src/keys/KeyTemplate.js';
@@ -13,6 +12,7 @@ import {
   SchemaPolicy,
 } from '../../src/pipeline/policies/schemaPolicy.js';
 import { position } from '../../src/pipeline/position.js';
+import { capturedLogger } from '../helpers/logs.js';
 
 describe('schema policy decisions', () => {
   it('TRUNCATE/DROP empty the key space, ALTER/RENAME/CREATE re-check, others only commit', () => {
@@ -73,7 +73,7 @@ type Call =
 function setup(policy: 'fail' | 'flush', live: Record<string, readonly string[] | null>) {
   const calls: Call[] = [];
   const failed: SluiceError[] = [];
-  const logs: Array<Record<string, unknown>> = [];
+  const { logger, lines: logs } = capturedLogger('warn');
   const mapper = new KeyMapper([
     { table: 'app.users', keys: [KeyTemplate.parse('user:{id}:{email}', 'k')] },
   ]);
@@ -89,10 +89,7 @@ function setup(policy: 'fail' | 'flush', live: Record<string, readonly string[] 
       },
     },
     fail: (err) => failed.push(err),
-    log: pino(
-      { level: 'warn' },
-      { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) },
-    ),
+    log: logger,
   });
   return { calls, failed, logs, schema };
 }
