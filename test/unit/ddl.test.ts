@@ -44,7 +44,8 @@ describe('parseDdl', () => {
       'app',
       { kind: 'create', tables: ['app.t'] },
     ],
-    ['CREATE OR\n  REPLACE TABLE t (id INT)', 'app', { kind: 'drop', tables: ['app.t'] }],
+    ['CREATE  OR\n  REPLACE TABLE t (id INT)', 'app', { kind: 'drop', tables: ['app.t'] }],
+    ['TRUNCATE/* no space around */t', 'app', { kind: 'truncate', tables: ['app.t'] }],
     ['CREATE INDEX i ON t (a)', 'app', { kind: 'other', tables: [] }],
     ['GRANT SELECT ON app.* TO u', 'app', { kind: 'other', tables: [] }],
   ])('%j (schema %j)', (query, schema, expected) => {

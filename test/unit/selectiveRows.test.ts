@@ -135,10 +135,10 @@ const char = (name: string, maxBytes: number): Column => ({
  * event (self-describing path): a new object with new column objects, each
  * with a metadata object of its own (or none), every time.
  */
-function tableEntry(columns: readonly Column[]): object {
+function tableEntry(columns: readonly Column[], tableName = 't'): object {
   return {
     parentSchema: 'db',
-    tableName: 't',
+    tableName,
     columns: columns.map((c) => ({
       name: c.name,
       charset: 'latin1',
@@ -223,8 +223,9 @@ function mapAndWrite(
   tableId: number,
   columns: readonly Column[],
   rows: ReadonlyArray<readonly Value[]>,
+  tableName = 't',
 ): unknown[] {
-  z.tableMap[tableId] = tableEntry(columns);
+  z.tableMap[tableId] = tableEntry(columns, tableName);
   const body = writeRowsEvent(tableId, columns, rows);
   const parser = new Parser();
   parser.append(body);
@@ -260,6 +261,19 @@ describe('selective decoding: the cached plan after a new TABLE_MAP', () => {
     expect(plan).toBeDefined();
     expect(mapAndWrite(z, 2, TABLE, [[2, 'n2', 20, 't2']])).toEqual([{ id: 2, tag: 't2' }]);
     expect(planOn(z.tableMap[2])).toBe(plan);
+  });
+
+  it('two tables of one schema each keep their own wanted columns', () => {
+    const z: FakeZongji = { tableMap: {}, useChecksum: false };
+    decodeOnly(
+      z,
+      new Map([
+        ['db.t', new Set(['id'])],
+        ['db.u', new Set(['tag'])],
+      ]),
+    );
+    expect(mapAndWrite(z, 1, TABLE, [[1, 'n1', 10, 't1']])).toEqual([{ id: 1 }]);
+    expect(mapAndWrite(z, 2, TABLE, [[2, 'n2', 20, 't2']], 'u')).toEqual([{ tag: 't2' }]);
   });
 
   /** Rows of `before` under table id 1, then rows of `after` under table id 2 (an ALTER). */
