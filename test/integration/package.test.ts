@@ -45,6 +45,24 @@ class Proc {
 }
 
 /**
+ * tsc's diagnostics (one per line that does not start with a space; the
+ * indented lines after it belong to it), without those reported in another
+ * package's own files under node_modules (Sluice's are kept).
+ */
+function ownDiagnostics(stdout: string): string[] {
+  const diagnostics: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (line === '') continue;
+    if (/^\s/.test(line) && diagnostics.length > 0)
+      diagnostics[diagnostics.length - 1] += `\n${line}`;
+    else diagnostics.push(line);
+  }
+  return diagnostics.filter(
+    (d) => !d.startsWith('node_modules/') || d.startsWith('node_modules/sluice/'),
+  );
+}
+
+/**
  * The package as a user gets it (issue: two copies of ioredis made the
  * README example fail to type-check): `npm pack`, installed into a fresh
  * project next to the latest ioredis and TypeScript, with the README's
@@ -161,7 +179,14 @@ describe('the packed package in a fresh project', () => {
   });
 
   it("type-checks the README's example with the latest TypeScript", () => {
-    expect({ stdout: tsc?.stdout, stderr: tsc?.stderr }).toEqual({ stdout: '', stderr: '' });
+    // Only the example's and Sluice's declarations are Sluice's to answer for.
+    // Another package's own declarations may fail on their own: ioredis 6's
+    // `import … from "redis-errors"` (a package without types) is TS7016
+    // under TypeScript 7 with skipLibCheck off, in any project that uses it.
+    expect({ diagnostics: ownDiagnostics(tsc?.stdout ?? ''), stderr: tsc?.stderr }).toEqual({
+      diagnostics: [],
+      stderr: '',
+    });
     expect(existsSync(join(project, 'out/fastify-route.js'))).toBe(true);
   });
 
