@@ -20,9 +20,7 @@
  * zongji itself uses); when its layout changes, `installed` is false, the
  * source logs it, and decoding stays complete (correct, only slower).
  */
-
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import { zongjiModule } from './zongjiInternals.js';
 
 /** What the patched reader needs from zongji's parser (lib/reader.js). */
 interface ZongjiParser {
@@ -309,14 +307,11 @@ function sameColumns(a: readonly ZongjiColumn[], b: readonly ZongjiColumn[]): bo
 
 async function install(): Promise<boolean> {
   try {
-    const entry = pathToFileURL(createRequire(import.meta.url).resolve('@vlasky/zongji'));
-    const rows = (await import(new URL('./lib/rows_event.js', entry).href)) as Record<
-      string,
-      { prototype: { _fetchOneRow?: FetchOneRow } } | undefined
-    >;
-    const common = (await import(new URL('./lib/common.js', entry).href)) as {
-      readMysqlValue?: ReadMysqlValue;
-    };
+    const rows =
+      await zongjiModule<Record<string, { prototype: { _fetchOneRow?: FetchOneRow } } | undefined>>(
+        './lib/rows_event.js',
+      );
+    const common = await zongjiModule<{ readMysqlValue?: ReadMysqlValue }>('./lib/common.js');
     const read = common.readMysqlValue;
     const insert = rows['WriteRows']?.prototype;
     const update = rows['UpdateRows']?.prototype;

@@ -39,9 +39,7 @@
  * in (`reuseTableMaps`); when zongji's layout changes, `installed` is false
  * and every event is parsed in full (correct, only slower).
  */
-
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import { zongjiModule } from './zongjiInternals.js';
 
 /** What the patch needs from zongji's parser (lib/reader.js). */
 interface ZongjiParser {
@@ -252,11 +250,10 @@ function repeatOf(
 
 async function install(): Promise<boolean> {
   try {
-    const entry = pathToFileURL(createRequire(import.meta.url).resolve('@vlasky/zongji'));
-    const events = (await import(new URL('./lib/binlog_event.js', entry).href)) as Record<
-      string,
-      { prototype: TableMapPrototype } | undefined
-    >;
+    const events =
+      await zongjiModule<Record<string, { prototype: TableMapPrototype } | undefined>>(
+        './lib/binlog_event.js',
+      );
     return patchTableMap(events['TableMap']?.prototype);
   } catch {
     return false;
