@@ -15,12 +15,17 @@ export interface ServerIdentity {
   readonly domainId?: number;
 }
 
-/** Whether two identities name the same server. */
+/**
+ * Whether two identities name the same server. A MySQL uuid is compared
+ * without regard to case: the probe lowercases it, a checkpoint edited by
+ * hand (or written by another tool) may not, and GTID sets compare uuids
+ * the same way (gtidCoverage).
+ */
 export function sameServer(a: ServerIdentity, b: ServerIdentity): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === 'mysql') {
     return a.uuid !== undefined && b.uuid !== undefined
-      ? a.uuid === b.uuid
+      ? a.uuid.toLowerCase() === b.uuid.toLowerCase()
       : a.serverId === b.serverId;
   }
   return a.serverId === b.serverId && (a.domainId ?? 0) === (b.domainId ?? 0);

@@ -106,6 +106,9 @@ describe('server identity', () => {
     expect(sameServer(MARIA_1, { ...MARIA_1, domainId: 1 })).toBe(false);
     expect(sameServer(MYSQL_A, { ...MYSQL_A, serverId: 9 })).toBe(true);
     expect(sameServer(MYSQL_A, { ...MYSQL_A, uuid: MYSQL84_UUID2 })).toBe(false);
+    // A checkpoint edited by hand with the uuid in capitals names the same server.
+    expect(sameServer(MYSQL_A, { ...MYSQL_A, uuid: MYSQL84_UUID.toUpperCase() })).toBe(true);
+    expect(sameServer({ ...MYSQL_A, uuid: MYSQL84_UUID.toUpperCase() }, MYSQL_A)).toBe(true);
     expect(sameServer(MYSQL_A, { kind: 'mariadb', serverId: 1 })).toBe(false);
     expect(describeServer(MARIA_2)).toBe('mariadb server_id 2 (domain 0)');
     expect(describeServer(MYSQL_A)).toBe(`mysql ${MYSQL84_UUID} (server_id 1)`);
