@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { pino, type Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { LeaderLease } from '../../src/pipeline/checkpoint/LeaderLease.js';
@@ -33,15 +32,28 @@ function fakeRedis() {
   return { redis: redis as unknown as Redis, calls };
 }
 
-function lease(redis: Redis, clock: ManualClock, logger?: Logger): LeaderLease {
-  return new LeaderLease({
+/** Instance `me` of source `main` (lease 900 ms) on a fake Redis and a manual clock, its log captured. */
+function setup() {
+  const clock = new ManualClock();
+  const { redis, calls } = fakeRedis();
+  const { logger, lines } = capturedLogger();
+  const l = new LeaderLease({
     redis,
     source: 'main',
     instance: 'me',
     leaseMs: 900,
-    logger: logger ?? pino({ level: 'silent' }),
+    logger,
     clock,
   });
+  return { clock, calls, lines, l };
+}
+
+/** The lease held under `token` and kept: the reasons it reports losing it, in order. */
+function keepLeading(l: LeaderLease, token: number): string[] {
+  l.token = token;
+  const lost: string[] = [];
+  l.keep((reason) => lost.push(reason));
+  return lost;
 }
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -70,12 +82,8 @@ const ACQUIRE: [string, unknown[]] = ['leader-acquire', [LEADER, FENCE, 'me', 90
 
 describe('LeaderLease renewals (manual clock)', () => {
   it('renews every third of the lease with the token it holds, one renewal at a time', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const l = lease(redis, clock);
-    l.token = 4;
-    const lost: string[] = [];
-    l.keep((reason) => lost.push(reason));
+    const { clock, calls, l } = setup();
+    const lost = keepLeading(l, 4);
     clock.advance(299);
     expect(calls).toHaveLength(0);
     clock.advance(1);
@@ -93,13 +101,8 @@ describe('LeaderLease renewals (manual clock)', () => {
   });
 
   it('a re-take (-token) is adopted; an answer about an older acquisition does not lose the lease', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const { logger, lines } = capturedLogger();
-    const l = lease(redis, clock, logger);
-    l.token = 4;
-    const lost: string[] = [];
-    l.keep((reason) => lost.push(reason));
+    const { clock, calls, lines, l } = setup();
+    const lost = keepLeading(l, 4);
     clock.advance(300);
     calls[0]?.answer(-7);
     await flush();
@@ -140,13 +143,8 @@ describe('LeaderLease renewals (manual clock)', () => {
   });
 
   it('a failed renewal is logged at debug and retried at the next tick, the lease kept', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const { logger, lines } = capturedLogger();
-    const l = lease(redis, clock, logger);
-    l.token = 4;
-    const lost: string[] = [];
-    l.keep((reason) => lost.push(reason));
+    const { clock, calls, lines, l } = setup();
+    const lost = keepLeading(l, 4);
     clock.advance(300);
     calls[0]?.fail(new Error('Connection is closed.'));
     await flush();
@@ -171,13 +169,8 @@ describe('LeaderLease renewals (manual clock)', () => {
   });
 
   it('a renewal answered 0 after release() reports no loss and keeps the token', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const { logger, lines } = capturedLogger();
-    const l = lease(redis, clock, logger);
-    l.token = 4;
-    const lost: string[] = [];
-    l.keep((reason) => lost.push(reason));
+    const { clock, calls, lines, l } = setup();
+    const lost = keepLeading(l, 4);
     clock.advance(300); // a renewal is in flight
     const released = l.release(); // shutting down meanwhile
     expect(calls.map((c) => [c.op, c.args])).toEqual([
@@ -196,9 +189,7 @@ describe('LeaderLease renewals (manual clock)', () => {
   });
 
   it('release gives up the lease under its own acquisition only', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const l = lease(redis, clock);
+    const { calls, l } = setup();
     l.token = 5;
     const released = l.release();
     calls[0]?.answer(1);
@@ -207,9 +198,7 @@ describe('LeaderLease renewals (manual clock)', () => {
   });
 
   it('release resolves even when Redis fails the release script', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const l = lease(redis, clock);
+    const { calls, l } = setup();
     l.token = 5;
     const released = l.release();
     calls[0]?.fail(new Error('Connection is closed.'));
@@ -219,10 +208,7 @@ describe('LeaderLease renewals (manual clock)', () => {
 
 describe('LeaderLease acquire (manual clock)', () => {
   it('leads at once with the token the acquire script returns', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const { logger, lines } = capturedLogger();
-    const l = lease(redis, clock, logger);
+    const { clock, calls, lines, l } = setup();
     const acquired = l.acquire();
     expect(calls.map((c) => [c.op, c.args])).toEqual([ACQUIRE]);
     calls[0]?.answer(3);
@@ -235,10 +221,7 @@ describe('LeaderLease acquire (manual clock)', () => {
   });
 
   it('a standby (token 0) stays pending, announces the holder once, sleeps min(pttl+5, lease/5) or 50 ms without a ttl, then leads', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const { logger, lines } = capturedLogger();
-    const l = lease(redis, clock, logger);
+    const { clock, calls, lines, l } = setup();
     const acquired = track(l.acquire());
     const ops = (): unknown[] => calls.map((c) => [c.op, c.args]);
 
@@ -306,10 +289,7 @@ describe('LeaderLease acquire (manual clock)', () => {
   });
 
   it('Redis errors during acquire are logged as E_REDIS and retried every 50 ms until the script answers', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const { logger, lines } = capturedLogger();
-    const l = lease(redis, clock, logger);
+    const { clock, calls, lines, l } = setup();
     const acquired = track(l.acquire());
     const down = new Error('connect ECONNREFUSED 127.0.0.1:6379');
 
@@ -357,9 +337,7 @@ describe('LeaderLease acquire (manual clock)', () => {
   });
 
   it('release() during a standby wait makes acquire() resolve false once the wait ends, with no further look', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const l = lease(redis, clock);
+    const { clock, calls, l } = setup();
     const acquired = track(l.acquire());
     calls[0]?.answer(0);
     await flush();
@@ -385,9 +363,7 @@ describe('LeaderLease acquire (manual clock)', () => {
   });
 
   it('release() while the acquire script is in flight: the lease it then takes is given back, acquire() resolves false', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const l = lease(redis, clock);
+    const { clock, calls, l } = setup();
     const acquired = track(l.acquire());
     const released = l.release();
     calls[1]?.answer(0); // release of 'me/0': nothing held yet
@@ -407,9 +383,7 @@ describe('LeaderLease acquire (manual clock)', () => {
   });
 
   it('release() while the acquire script is in flight and another instance leads: acquire() resolves false at once, no standby look', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const l = lease(redis, clock);
+    const { clock, calls, l } = setup();
     const acquired = track(l.acquire());
     const released = l.release();
     calls[1]?.answer(0);
@@ -422,9 +396,7 @@ describe('LeaderLease acquire (manual clock)', () => {
   });
 
   it('acquire() after release() resolves false without asking Redis', async () => {
-    const clock = new ManualClock();
-    const { redis, calls } = fakeRedis();
-    const l = lease(redis, clock);
+    const { calls, l } = setup();
     const released = l.release();
     calls[0]?.answer(0);
     await released;
@@ -435,9 +407,7 @@ describe('LeaderLease acquire (manual clock)', () => {
 
 describe('LeaderLease confirm (after a fenced-off write)', () => {
   it('keeps the token it holds without a warning', async () => {
-    const { redis, calls } = fakeRedis();
-    const { logger, lines } = capturedLogger();
-    const l = lease(redis, new ManualClock(), logger);
+    const { calls, lines, l } = setup();
     l.token = 5;
     const confirmed = l.confirm();
     expect(calls.map((c) => [c.op, c.args])).toEqual([
@@ -450,9 +420,7 @@ describe('LeaderLease confirm (after a fenced-off write)', () => {
   });
 
   it('adopts a newer token of this instance and says so', async () => {
-    const { redis, calls } = fakeRedis();
-    const { logger, lines } = capturedLogger();
-    const l = lease(redis, new ManualClock(), logger);
+    const { calls, lines, l } = setup();
     l.token = 5;
     const confirmed = l.confirm();
     calls[0]?.answer(6);
@@ -470,8 +438,7 @@ describe('LeaderLease confirm (after a fenced-off write)', () => {
   });
 
   it('is false when another instance leads (0), the token left as it was', async () => {
-    const { redis, calls } = fakeRedis();
-    const l = lease(redis, new ManualClock());
+    const { calls, l } = setup();
     l.token = 5;
     const confirmed = l.confirm();
     calls[0]?.answer(0);
