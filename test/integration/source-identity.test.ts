@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import type { InvalidatorOptions } from '../../src/pipeline/Invalidator.js';
@@ -9,6 +9,7 @@ import { locateGtid } from '../../src/source-admin/locateGtid.js';
 import { ServerInfo } from '../../src/source-admin/ServerInfo.js';
 import { startDaemon, stillRunning, type TestDaemon } from '../helpers/daemon.js';
 import { TestDb } from '../helpers/db.js';
+import { capturedLogger } from '../helpers/logs.js';
 import { randomId, testEnv } from '../helpers/env.js';
 import { atOrAfter } from '../helpers/positions.js';
 import { collectMessages, plant, survivors, testRedis } from '../helpers/redis.js';
@@ -94,16 +95,6 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
     return `${d}-${s}-${BigInt(n ?? '0') - 1n}`;
   }
 
-  /** A logger whose warn and error lines land in `lines`. */
-  function recording(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = pino(
-      { level: 'warn' },
-      { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
-    );
-    return { logger, lines };
-  }
-
   it('stamps every checkpoint with the server and the GTID position of its FILE:POS', async () => {
     begin();
     daemon = await startDaemon(rules(), { source: { name: source } });
@@ -145,7 +136,7 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
       gtid: first.gtid,
       server: { ...me, serverId: me.serverId + 1000 },
     });
-    const { logger, lines } = recording();
+    const { logger, lines } = capturedLogger('warn');
     const channel = `sluice:test:${source}`;
     const bus = await collectMessages(channel);
     try {
@@ -321,7 +312,7 @@ describe('the source server is checked before a FILE:POS is streamed', () => {
   });
 
   it('onPositionLost: flush, a checkpoint in a binlog file the server no longer has: every mapped key space flushed, then continues from the end', async () => {
-    const { logger, lines } = recording();
+    const { logger, lines } = capturedLogger('warn');
     // What PURGE BINARY LOGS leaves of a checkpoint: a file the server no longer has.
     const { started, head } = await flushesThenStreams(
       { onPositionLost: 'flush' },

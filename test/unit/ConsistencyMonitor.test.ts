@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeHeartbeat, encodeInvalidation } from '../../src/bus/codec.js';
 import type { JsonRow } from '../../src/db/rows.js';
@@ -9,6 +8,7 @@ import { position, type BinlogPosition } from '../../src/pipeline/position.js';
 import { ConsistencyMonitor } from '../../src/verify/ConsistencyMonitor.js';
 import type { Observation } from '../../src/verify/compareObservation.js';
 import { ResourceMatcher, type VerifyResource } from '../../src/verify/ResourceMatcher.js';
+import { capturedLogger } from '../helpers/logs.js';
 
 const CHANNEL = 'sluice:invalidate';
 const users: VerifyResource = {
@@ -42,11 +42,7 @@ function setup(
     subscribe: () => Promise.resolve(1),
     unsubscribe: () => Promise.resolve(0),
   });
-  const lines: Record<string, unknown>[] = [];
-  const logger = pino(
-    { level: 'info' },
-    { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
-  );
+  const { logger, lines } = capturedLogger('info');
   const monitor = new ConsistencyMonitor({
     bus,
     channel: CHANNEL,
@@ -211,28 +207,18 @@ describe('ConsistencyMonitor', () => {
     await monitor.close();
   });
 
-  it('a row that changed between the two reads is in flight (its message may still be on the way)', async () => {
+  it.each([
+    // Its message may still be on the way.
+    ['a row', (world: World) => world.rows.set('1', { id: 1, name: 'newer' })],
+    ['an entry', (world: World) => world.cached.set('user:1', entry({ id: 1, name: 'older' }))],
+  ])('%s that changed between the two reads is in flight', async (_what, change) => {
     const { world, monitor, publish } = setup();
     await monitor.start();
     world.rows.set('1', NEW);
     world.cached.set('user:1', entry(OLD));
     publish(['user:1']);
     world.onRead = (n) => {
-      if (n === 1) world.rows.set('1', { id: 1, name: 'newer' });
-    };
-    await vi.advanceTimersByTimeAsync(1500);
-    expect(monitor.windows.get(1000)).toMatchObject({ checks: 1, staleChecks: 0, inFlight: 1 });
-    await monitor.close();
-  });
-
-  it('an entry that changed between the two reads is in flight', async () => {
-    const { world, monitor, publish } = setup();
-    await monitor.start();
-    world.rows.set('1', NEW);
-    world.cached.set('user:1', entry(OLD));
-    publish(['user:1']);
-    world.onRead = (n) => {
-      if (n === 1) world.cached.set('user:1', entry({ id: 1, name: 'older' }));
+      if (n === 1) change(world);
     };
     await vi.advanceTimersByTimeAsync(1500);
     expect(monitor.windows.get(1000)).toMatchObject({ checks: 1, staleChecks: 0, inFlight: 1 });
