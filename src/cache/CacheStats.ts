@@ -1,5 +1,6 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { SluiceError } from '../errors/index.js';
+import { scrapedCounter, scrapedGauge } from '../infra/scrapedMetrics.js';
 
 export type CacheLevel = 'l1' | 'l2' | 'db';
 
@@ -64,22 +65,8 @@ export class CacheStats {
         pick(this);
     const hits = { l1: read((s) => s.hitsL1), l2: read((s) => s.hitsL2) };
     const misses = { l1: read((s) => s.missesL1), l2: read((s) => s.missesL2) };
-    const counter = (
-      name: string,
-      help: string,
-      read: () => number,
-      labels?: Record<string, string>,
-    ): void => {
-      new Counter({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(labels ?? {}, read());
-        },
-      });
-    };
+    const counter = (name: string, help: string, value: () => number): void =>
+      scrapedCounter(registry, name, help, value);
     new Counter({
       name: 'sluice_cache_hits_total',
       help: 'Cache reads answered by a level (l1, l2).',
@@ -142,14 +129,7 @@ export class CacheStats {
       'Redis operations of the cache that failed.',
       gauges.redisErrors,
     );
-    new Gauge({
-      name: 'sluice_cache_l1_entries',
-      help: 'Entries held in L1.',
-      registers: [registry],
-      collect() {
-        this.set(gauges.l1Entries());
-      },
-    });
+    scrapedGauge(registry, 'sluice_cache_l1_entries', 'Entries held in L1.', gauges.l1Entries);
   }
 
   snapshot(

@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { scrapedCounter, scrapedGauge } from '../infra/scrapedMetrics.js';
 import type { Invalidator } from './Invalidator.js';
 
 /**
@@ -10,29 +11,17 @@ export function registerDaemonMetrics(
   daemon: () => Invalidator | null,
   leading: () => boolean,
 ): void {
-  const counter = (name: string, help: string, read: (d: Invalidator) => number): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const d = daemon();
-        this.reset();
-        if (d) this.inc(read(d));
-      },
-    });
-  };
-  const gauge = (name: string, help: string, read: (d: Invalidator) => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const d = daemon();
-        this.set(d ? read(d) : 0);
-      },
-    });
-  };
+  /** 0 while no pipeline runs (a standby, or between restarts). */
+  const of =
+    (read: (d: Invalidator) => number): (() => number) =>
+    () => {
+      const d = daemon();
+      return d ? read(d) : 0;
+    };
+  const counter = (name: string, help: string, read: (d: Invalidator) => number): void =>
+    scrapedCounter(registry, name, help, of(read));
+  const gauge = (name: string, help: string, read: (d: Invalidator) => number): void =>
+    scrapedGauge(registry, name, help, of(read));
   counter(
     'sluice_daemon_rows_total',
     'Row images read from the binlog for mapped tables.',
@@ -109,12 +98,10 @@ export function registerDaemonMetrics(
   gauge('sluice_daemon_connected', '1 once the binlog stream is established.', (d) =>
     d.stats.connected ? 1 : 0,
   );
-  new Gauge({
-    name: 'sluice_daemon_leading',
-    help: '1 while this instance leads its source (0 on a standby).',
-    registers: [registry],
-    collect() {
-      this.set(leading() ? 1 : 0);
-    },
-  });
+  scrapedGauge(
+    registry,
+    'sluice_daemon_leading',
+    '1 while this instance leads its source (0 on a standby).',
+    () => (leading() ? 1 : 0),
+  );
 }

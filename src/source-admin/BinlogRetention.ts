@@ -1,5 +1,6 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Clock } from '../infra/clock.js';
+import { scrapedGauge } from '../infra/scrapedMetrics.js';
 import type { BinlogPosition } from '../pipeline/position.js';
 import { bytesBetween, type BinaryLog } from './ServerInfo.js';
 
@@ -89,17 +90,11 @@ export class BinlogRetentionWatch {
   /** Registers the gauges on `registry` (read at scrape time). */
   register(registry: Registry): void {
     const current = (): Retention | null => this.last;
-    const gauge = (name: string, help: string, read: (r: Retention) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          const r = current();
-          this.set(r === null ? -1 : read(r));
-        },
+    const gauge = (name: string, help: string, read: (r: Retention) => number): void =>
+      scrapedGauge(registry, name, help, () => {
+        const r = current();
+        return r === null ? -1 : read(r);
       });
-    };
     gauge(
       'sluice_source_binlog_files',
       'Binary logs the source server keeps (SHOW BINARY LOGS); -1 before the first poll.',

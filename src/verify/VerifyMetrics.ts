@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { scrapedCounter, scrapedGauge } from '../infra/scrapedMetrics.js';
 import { windowLabel } from './ConsistencyTally.js';
 import type { ConsistencyMonitor, WindowStats } from './ConsistencyMonitor.js';
 
@@ -20,17 +21,8 @@ export function registerVerifyMetrics(registry: Registry, monitor: ConsistencyMo
       },
     });
   };
-  const counter = (name: string, help: string, read: () => number): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
-  };
+  const counter = (name: string, help: string, read: () => number): void =>
+    scrapedCounter(registry, name, help, read);
   counter(
     'sluice_verify_samples_total',
     'Invalidated API resource keys sampled for checking.',
@@ -85,20 +77,16 @@ export function registerVerifyMetrics(registry: Registry, monitor: ConsistencyMo
       }
     },
   });
-  new Gauge({
-    name: 'sluice_verify_suspects',
-    help: "Mismatches waiting for the daemon's checkpoint and the second read.",
-    registers: [registry],
-    collect() {
-      this.set(monitor.suspects);
-    },
-  });
-  new Gauge({
-    name: 'sluice_verify_pending_checks',
-    help: 'Checks waiting for their window.',
-    registers: [registry],
-    collect() {
-      this.set(monitor.pending);
-    },
-  });
+  scrapedGauge(
+    registry,
+    'sluice_verify_suspects',
+    "Mismatches waiting for the daemon's checkpoint and the second read.",
+    () => monitor.suspects,
+  );
+  scrapedGauge(
+    registry,
+    'sluice_verify_pending_checks',
+    'Checks waiting for their window.',
+    () => monitor.pending,
+  );
 }
