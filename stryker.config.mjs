@@ -49,6 +49,9 @@ export default {
     'src/pipeline/source/tableMapReuse.ts',
     // The daemon's metrics and the counters kept across a re-stream.
     'src/pipeline/DaemonMetrics.ts',
+    'src/infra/scrapedMetrics.ts',
+    'src/verify/VerifyMetrics.ts',
+    'src/source-admin/BinlogRetention.ts',
     'src/pipeline/DeliveryStages.ts',
     // The daemon composed: the Invalidator's wiring of source, mapper, stages and policies.
     'src/pipeline/Invalidator.ts',

@@ -31,6 +31,17 @@ describe('retentionOf', () => {
       lagBytes: -1,
     });
     expect(retentionOf(logs, null, null)).toEqual({ files: 3, marginFiles: -1, lagBytes: -1 });
+    // Either end unknown on its own: no lag, and nothing read from the missing position.
+    expect(retentionOf(logs, null, position('binlog.000009', 1))).toEqual({
+      files: 3,
+      marginFiles: -1,
+      lagBytes: -1,
+    });
+    expect(retentionOf(logs, position('binlog.000008', 4), null)).toEqual({
+      files: 3,
+      marginFiles: 1,
+      lagBytes: -1,
+    });
   });
 });
 
@@ -76,5 +87,21 @@ describe('BinlogRetentionWatch', () => {
     await watch.stop();
     await vi.advanceTimersByTimeAsync(30_000);
     expect(errors).toHaveLength(1);
+  });
+
+  it('a failed poll without an onError handler keeps the last figures and does not reject', async () => {
+    let fail = false;
+    const watch = new BinlogRetentionWatch(
+      {
+        binaryLogs: () => (fail ? Promise.reject(new Error('gone')) : Promise.resolve(logs)),
+        head: () => Promise.resolve(position('binlog.000009', 300)),
+        checkpoint: () => Promise.resolve(position('binlog.000008', 1000)),
+      },
+      { clock: systemClock, intervalMs: 10_000 },
+    );
+    await watch.poll();
+    fail = true;
+    await expect(watch.poll()).resolves.toBeUndefined();
+    expect(watch.current).toEqual({ files: 3, marginFiles: 1, lagBytes: 1300 });
   });
 });
