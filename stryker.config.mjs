@@ -96,6 +96,16 @@ export default {
     'src/pipeline/change/ddl.ts',
     'src/pipeline/policies/schemaPolicy.ts',
     'src/pipeline/source/selectiveRows.ts',
+    // Rows to keys and back (templates; the globs of key-space flushes, in
+    // Redis and in L1; the lease keys a flush must reach), the coordinates
+    // (positions, GTID sets, the stored checkpoint) and the fence token of a
+    // commit (read your own writes; MySQL's answers from fixtures).
+    'src/keys/KeyTemplate.ts',
+    'src/keys/glob.ts',
+    'src/keys/RedisKeys.ts',
+    'src/pipeline/position.ts',
+    'src/pipeline/checkpoint/Checkpoint.ts',
+    'src/db/fenceToken.ts',
     // The time every timed rule reads (monotonic: a stepped wall clock moves
     // no deadline), and the job workers' error-log throttle and bounded close.
     'src/infra/clock.ts',

@@ -123,7 +123,6 @@ export class KeyTemplate {
       '^' +
         this.literals.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('([\\s\\S]*?)') +
         '$',
-      's',
     );
     const m = this.matcher.exec(key);
     if (m === null) return null;

@@ -86,9 +86,9 @@ function sameSlot(prefix: string, dataKey: string): string {
   const base = `${prefix}s:${dataKey}:`;
   // hashTag(base + n) is null: the prefix has no "{" and the data key has no
   // usable tag, so the whole key is hashed; continue the CRC from base.
-  const seed = crc16(Buffer.from(base, 'utf8'));
+  const seed = crc16(Buffer.from(base));
   let n = 0;
-  while ((crc16(Buffer.from(String(n), 'utf8'), seed) & 0x3fff) !== target) n++;
+  while ((crc16(Buffer.from(String(n)), seed) & 0x3fff) !== target) n++;
   const key = base + String(n);
   if (derivedCache.size >= DERIVED_CACHE_MAX) derivedCache.clear();
   derivedCache.set(cacheKey, key);

@@ -48,7 +48,8 @@ export function globToRegExp(glob: string): RegExp {
       re += escapeRe(ch);
     }
   }
-  return new RegExp(re + '$', 's');
+  // No flags: every wildcard is `[\\s\\S]`, never `.`, so newlines match without `s`.
+  return new RegExp(re + '$');
 }
 
 function escapeClass(ch: string): string {

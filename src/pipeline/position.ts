@@ -107,7 +107,7 @@ function mariaGtidProblem(entry: string, domains: Set<string>): string | null {
 function mysqlUuidSetProblem(entry: string): string | null {
   const [uuid = '', ...items] = entry.split(':').map((p) => p.trim());
   if (!UUID_RE.test(uuid)) return `"${uuid}" in "${entry}" is not a server uuid`;
-  let intervals = 0;
+  let hasInterval = false;
   let tagWithoutInterval: string | null = null;
   for (const item of items) {
     if (TAG_RE.test(item)) {
@@ -122,10 +122,10 @@ function mysqlUuidSetProblem(entry: string): string | null {
       return `"${item}" in "${entry}" is not a transaction number or range (1 to 2^63-1)`;
     }
     if (end < start) return `range "${item}" in "${entry}" ends before it starts`;
-    intervals++;
+    hasInterval = true;
     tagWithoutInterval = null;
   }
   if (tagWithoutInterval !== null) return `tag "${tagWithoutInterval}" has no interval`;
-  if (intervals === 0) return `"${entry}" has no transaction interval (uuid:1-42)`;
+  if (!hasInterval) return `"${entry}" has no transaction interval (uuid:1-42)`;
   return null;
 }

@@ -3,9 +3,10 @@ import { SluiceError } from '../../src/errors/index.js';
 import { KeyTemplate, renderValue } from '../../src/keys/KeyTemplate.js';
 import { globToRegExp } from '../../src/keys/glob.js';
 
-function syntaxError(text: string, field: string): SluiceError {
+function syntaxError(text: string, field?: string): SluiceError {
   try {
-    KeyTemplate.parse(text, field);
+    if (field === undefined) KeyTemplate.parse(text);
+    else KeyTemplate.parse(text, field);
   } catch (err) {
     if (err instanceof SluiceError) return err;
     throw err;
@@ -98,6 +99,42 @@ describe('KeyTemplate.parse / render', () => {
     expect(renderValue(Number.POSITIVE_INFINITY)).toBeNull();
     expect(renderValue('')).toBe('');
     expect(renderValue(undefined)).toBeNull();
+  });
+
+  it('renderValue: a SET column (an array of members) as a comma list, a JSON column as its JSON text', () => {
+    expect(renderValue(['red', 'blue'])).toBe('red,blue');
+    expect(renderValue([])).toBe('');
+    expect(renderValue({ a: 1, b: [true] })).toBe('{"a":1,"b":[true]}');
+    expect(KeyTemplate.parse('doc:{meta}').render({ meta: { v: 2 } })).toBe('doc:{"v":2}');
+  });
+
+  it('names the field `template` when the caller names none, and prints as its source', () => {
+    const err = syntaxError('user:{');
+    expect(err.message).toBe('template: unclosed "{" at offset 5 in "user:{"');
+    expect(err.details).toStrictEqual({ field: 'template', template: 'user:{', offset: 5 });
+    expect(String(KeyTemplate.parse('user:{{x}}:{id}'))).toBe('user:{{x}}:{id}');
+  });
+});
+
+describe('KeyTemplate.match', () => {
+  it('reads the placeholder values back from a key the template rendered', () => {
+    const t = KeyTemplate.parse('chat:{chat_id}:msg:{id}');
+    expect(t.match('chat:7:msg:42')).toStrictEqual({ chat_id: '7', id: '42' });
+    expect(t.match('chat::msg:')).toStrictEqual({ chat_id: '', id: '' });
+    expect(t.match('chat:a\nb:msg:1')).toStrictEqual({ chat_id: 'a\nb', id: '1' });
+  });
+
+  it('does not fit a key with anything before or after the template', () => {
+    const t = KeyTemplate.parse('user:{id}:profile');
+    expect(t.match('xuser:1:profile')).toBeNull();
+    expect(t.match('user:1:profile:x')).toBeNull();
+    expect(t.match('user:1:profile')).toStrictEqual({ id: '1' });
+  });
+
+  it('takes literal text with regex characters as itself', () => {
+    const t = KeyTemplate.parse('a.b+(c)|[d]:{id}');
+    expect(t.match('a.b+(c)|[d]:5')).toStrictEqual({ id: '5' });
+    expect(t.match('aXb+(c)|[d]:5')).toBeNull();
   });
 });
 

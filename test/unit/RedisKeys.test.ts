@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { globToRegExp } from '../../src/keys/glob.js';
 import { RedisKeys } from '../../src/keys/RedisKeys.js';
 import { keySlot } from '../../src/keys/slot.js';
 
@@ -81,5 +82,29 @@ describe('RedisKeys', () => {
       );
     });
     expect(wrong).toEqual([]);
+  });
+
+  it('the lease globs of a data pattern: one per form', () => {
+    expect(RedisKeys.leasePatterns('user:*')).toEqual([
+      'sluice:lease:t:user:*',
+      'sluice:lease:w:{user:*}',
+      'sluice:lease:s:user:*:*',
+    ]);
+  });
+
+  it('a key-space flush reaches the lease of every key it removes, in all three forms', () => {
+    // A lease the flush misses lets a fill that started before it land after it (stale).
+    const keys = [...FIXED, ...randomKeys(600)];
+    const globs = RedisKeys.leasePatterns('*').map(globToRegExp);
+    const missed = keys.filter((key) => !globs.some((re) => re.test(RedisKeys.lease(key))));
+    expect(missed).toEqual([]);
+    const userGlobs = RedisKeys.leasePatterns('user:*').map(globToRegExp);
+    const userKeys = ['user:1', 'user:{42}', 'user:}', 'user:a}b{'];
+    expect(userKeys.map((k) => userGlobs.some((re) => re.test(RedisKeys.lease(k))))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
   });
 });

@@ -25,6 +25,7 @@ describe('globToRegExp follows Redis glob semantics', () => {
     ['user:*', 'user:42', true],
     ['user:*', 'user:', true],
     ['user:*', 'users:1', false],
+    ['user:*', 'xuser:1', false], // anchored at the start as well as the end
     ['*', '', true],
     ['a*b*c', 'a-b-b-c', true],
     ['a*', 'a\nb', true],
@@ -35,6 +36,7 @@ describe('globToRegExp follows Redis glob semantics', () => {
     ['h[ae]llo', 'hillo', false],
     ['h[^e]llo', 'hallo', true],
     ['h[^e]llo', 'hello', false],
+    ['h[^e]llo', 'h^llo', true], // the `^` negates; it is not a member
     ['h[a-c]llo', 'hbllo', true],
     ['h[a-c]llo', 'hdllo', false],
     ['h[c-a]llo', 'hbllo', true], // reversed range: Redis swaps the ends
@@ -47,6 +49,10 @@ describe('globToRegExp follows Redis glob semantics', () => {
     ['a[^]b', 'axb', true],
     ['a[bc', 'ab', true], // an unclosed class runs to the end of the pattern
     ['a[bc', 'a[bc', false],
+    ['a[\\', 'a\\', true], // a backslash last in an unclosed class is literal
+    ['a[b-', 'a-', true], // `-` with no end after it is literal, not a range
+    ['a[b-', 'ac', false],
+    ['a[b-]', 'a-', false], // `b-]` is a range (reversed: `]` to `b`), the class unclosed
     ['a\\', 'a\\', true], // a trailing backslash is literal
     ['a.b', 'axb', false],
     ['a+(b)|c', 'a+(b)|c', true],

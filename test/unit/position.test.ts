@@ -7,6 +7,7 @@ import {
   parsePosition,
   position,
 } from '../../src/pipeline/position.js';
+import { MYSQL84_UUID } from '../fixtures/sourceServers.js';
 
 describe('binlog positions', () => {
   it.each(['binlog.000003:1234', 'mysql-bin.000001:4', 'host-bin.123456:999999999999'])(
@@ -50,6 +51,13 @@ describe('binlog positions', () => {
     expect(err.code).toBe('E_POSITION_INVALID');
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe(message);
+    expect(err.details).toStrictEqual({ field: 'start', value: text });
+  });
+
+  it('names the field `position` when the caller names none', () => {
+    const err = thrown(() => parsePosition('binlog.000003'));
+    expect(err.message).toMatch(/^position: "binlog\.000003" is not a binlog position/);
+    expect(err.details).toStrictEqual({ field: 'position', value: 'binlog.000003' });
   });
 
   it('orders by file sequence, then offset', () => {
@@ -74,5 +82,39 @@ describe('binlog positions', () => {
     const err = thrown(() => parseGtidSet('0-1-42; DROP', 'gtid'));
     expect(err.code).toBe('E_POSITION_INVALID');
     expect(err.message).toBe('gtid: "0-1-42; DROP" is not a GTID set');
+    expect(err.details).toStrictEqual({ field: 'gtid', value: '0-1-42; DROP' });
+    const named = thrown(() => parseGtidSet('0-1', 'source.startFrom'));
+    expect(named.message).toMatch(/^source\.startFrom: "0-1" is not a GTID set: /);
+    expect(named.details).toStrictEqual({ field: 'source.startFrom', value: '0-1' });
+  });
+
+  it('an empty or blank set is the empty set (the caller decides whether it is allowed)', () => {
+    expect(parseGtidSet('')).toBe('');
+    expect(parseGtidSet('  \n ')).toBe('');
+  });
+
+  it.each([
+    ['the largest domain, server id and seq', '4294967295-4294967295-18446744073709551615'],
+    ['several digits in each part', '10-200-3000'],
+    ["spaces around a uuid set's colons", `${MYSQL84_UUID} : 1-5 :7`],
+  ])('accepts %s', (_what, set) => {
+    expect(parseGtidSet(set)).toBe(set);
+  });
+
+  it.each([
+    ['4294967296-1-1', 'is out of range (domain and server id are 32-bit, seq 64-bit)'],
+    ['1-4294967296-1', 'is out of range (domain and server id are 32-bit, seq 64-bit)'],
+    ['1-1-18446744073709551616', 'is out of range (domain and server id are 32-bit, seq 64-bit)'],
+    ['0-1-42x', 'is neither a MariaDB GTID (domain-server-seq, e.g. 0-1-42)'],
+    ['x0-1-42', 'is neither a MariaDB GTID (domain-server-seq, e.g. 0-1-42)'],
+    [
+      `${MYSQL84_UUID}ab:1-5`,
+      `"${MYSQL84_UUID}ab" in "${MYSQL84_UUID}ab:1-5" is not a server uuid`,
+    ],
+  ])('rejects %j: %s', (set, why) => {
+    const err = thrown(() => parseGtidSet(set));
+    expect(err.code).toBe('E_POSITION_INVALID');
+    expect(err.message).toContain(`gtid: "${set}" is not a GTID set: `);
+    expect(err.message).toContain(why);
   });
 });

@@ -218,7 +218,32 @@ describe('the checkpoint record names its server', () => {
       server: MYSQL_A,
       at: 'x',
     });
-    expect(decodeCheckpoint(mysql, 'k').server).toEqual(MYSQL_A);
+    // No domainId key at all on a MySQL identity (not one set to undefined).
+    expect(decodeCheckpoint(mysql, 'k').server).toStrictEqual(MYSQL_A);
+  });
+
+  it('a record without `at` decodes with an empty one', () => {
+    expect(decodeCheckpoint('{"file":"binlog.000001","pos":4}', 'k')).toStrictEqual({
+      position: { file: 'binlog.000001', pos: 4 },
+      gtid: undefined,
+      at: '',
+    });
+  });
+
+  it('a record that is not JSON is E_POSITION_INVALID naming the key, with the parse error as cause', () => {
+    const err = thrown(() => decodeCheckpoint('{"file":', 'sluice:checkpoint:main'));
+    expect(err.code).toBe('E_POSITION_INVALID');
+    expect(err.message).toBe('sluice:checkpoint:main: stored checkpoint is not JSON');
+    expect(err.cause).toBeInstanceOf(SyntaxError);
+  });
+
+  it('a record of another shape names the first wrong field, or `record` for the whole', () => {
+    expect(thrown(() => decodeCheckpoint('{"file":"b.1"}', 'k')).message).toMatch(
+      /^k: stored checkpoint has an unexpected shape \(pos: [^)]+\): \{"file":"b\.1"\}$/,
+    );
+    expect(thrown(() => decodeCheckpoint('42', 'k')).message).toMatch(
+      /^k: stored checkpoint has an unexpected shape \(record: [^)]+\): 42$/,
+    );
   });
 
   it('an older record without it decodes without it; unknown fields are ignored', () => {
