@@ -99,6 +99,12 @@ describe('loadConfig: broken configurations', () => {
       line: 'source.url: "mysql://sluice:***@127.0.0.1:notaport/app" is not a valid URL',
     },
     {
+      name: 'source URL with a mistyped scheme (password redacted)',
+      yaml: FULL.replace('mysql://sluice:sluice-secret@', 'mysql//sluice:hunter2@'),
+      code: 'E_CONFIG_INVALID',
+      line: 'source.url: "mysql//sluice:***@127.0.0.1:3307/app" is not a valid URL',
+    },
+    {
       name: 'source URL with the wrong scheme (password redacted)',
       yaml: FULL.replace('mysql://sluice:sluice-secret@', 'postgres://sluice:hunter2@'),
       code: 'E_CONFIG_INVALID',

@@ -11,6 +11,14 @@ describe('redactUrl', () => {
     ['mysql://u:p@ss/w@rd@host/app', 'mysql://u:***@host/app'],
     ['mysql://u:12/ss@h/app', 'mysql://u:***@h/app'],
     ['mysql://u:pw@h/app?ssl=true&password=x&b=1', 'mysql://u:***@h/app?ssl=true&password=***&b=1'],
+    // a leading space (the URL parser accepts it) or a mistyped scheme still hides it
+    [' mysql://u:pw@h/app', ' mysql://u:***@h/app'],
+    ['mysql//u:pw@h/app', 'mysql//u:***@h/app'],
+    ['mysql:/u:pw@h/app', 'mysql:***@h/app'],
+    ['u:pw@h', 'u:***@h'],
+    ['redis://:p:w@h', 'redis://:***@h'],
+    // an `@` after the host over-redacts (the accepted price of taking the last `@`)
+    ['mysql://127.0.0.1:3307/app?user=a@b', 'mysql://127.0.0.1:***@b'],
   ])('%s → %s', (url, expected) => {
     expect(redactUrl(url)).toBe(expected);
   });
@@ -18,6 +26,8 @@ describe('redactUrl', () => {
   it.each([
     'mysql://127.0.0.1:3307/app',
     'mysql://sluice@127.0.0.1/app',
+    'redis://user@host:6379/0',
+    'user@host',
     'redis://127.0.0.1:6380/0',
     'not a url',
     '',
