@@ -18,9 +18,9 @@ export function entryJson(raw: string): string | null {
 }
 
 export function decodeEntry<T = unknown>(raw: string | null | undefined): Entry<T> | null {
-  if (raw === null || raw === undefined || raw.length === 0) return null;
+  if (raw === null || raw === undefined) return null;
   if (raw === 'n') return ABSENT;
-  if (raw.charCodeAt(0) !== 118) return null;
+  if (raw.charCodeAt(0) !== 118 /* v */) return null; // also '' (NaN)
   try {
     return { present: true, value: JSON.parse(raw.slice(1)) as T };
   } catch {

@@ -27,5 +27,5 @@ export function hashTag(key: string): string | null {
 /** The Redis Cluster slot (0..16383) of a key. */
 export function keySlot(key: string): number {
   const tag = hashTag(key);
-  return crc16(Buffer.from(tag ?? key, 'utf8')) & 0x3fff;
+  return crc16(Buffer.from(tag ?? key)) & 0x3fff;
 }

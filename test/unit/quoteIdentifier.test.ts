@@ -18,8 +18,27 @@ describe('quoteIdentifier / quoteTable', () => {
     },
   );
 
+  it('names what it refuses, by kind, in the message and the details', () => {
+    expect(() => quoteIdentifier('a b')).toThrow(
+      expect.objectContaining({
+        message: 'identifier "a b" is not usable in SQL: names may only use A-Z a-z 0-9 _ $',
+        details: { identifier: 'a b' },
+      }),
+    );
+    expect(() => quoteTable('us ers')).toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(/^table "us ers" /),
+        details: { table: 'us ers' },
+      }),
+    );
+  });
+
   it('refuses tables with more than one dot or a bad part', () => {
-    expect(() => quoteTable('a.b.c')).toThrow(/not usable in SQL/);
+    expect(() => quoteTable('a.b.c')).toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(/^table "a\.b\.c" is not usable in SQL/),
+      }),
+    );
     expect(() => quoteTable('app.us`ers')).toThrow(/table "us`ers"/);
     expect(() => quoteTable('my-db.users')).toThrow(/database "my-db"/);
   });

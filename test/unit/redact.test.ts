@@ -42,5 +42,6 @@ describe('describeRedis', () => {
     expect(
       describeRedis({ sentinels: ['10.0.0.5:26379', '10.0.0.6:26379'], name: 'mymaster' }),
     ).toBe('sentinel:mymaster@10.0.0.5:26379,10.0.0.6:26379');
+    expect(describeRedis({})).toBe('sentinel:?@');
   });
 });
