@@ -106,6 +106,21 @@ export default {
     'src/pipeline/position.ts',
     'src/pipeline/checkpoint/Checkpoint.ts',
     'src/db/fenceToken.ts',
+    // Secrets out of logs and SQL out of names; the L2 entry format and the
+    // fill/lease tokens; the cluster slot of a key; the HTTP id list; and the
+    // consistency monitor's verdicts (which layer disagrees, which resource a
+    // key is, when a check falls due, the nines over the horizon).
+    'src/config/redact.ts',
+    'src/db/quoteIdentifier.ts',
+    'src/cache/codec.ts',
+    'src/cache/token.ts',
+    'src/cache/TtlPolicy.ts',
+    'src/keys/slot.ts',
+    'src/http/parseIdList.ts',
+    'src/verify/compareObservation.ts',
+    'src/verify/ResourceMatcher.ts',
+    'src/verify/CheckSchedule.ts',
+    'src/verify/ConsistencyTally.ts',
     // The time every timed rule reads (monotonic: a stepped wall clock moves
     // no deadline), and the job workers' error-log throttle and bounded close.
     'src/infra/clock.ts',

@@ -7,7 +7,7 @@ import type { Clock } from '../infra/clock.js';
  * nothing checked reads 0. Pure.
  */
 export function nines(checks: number, stale: number): number {
-  if (checks <= 0) return 0;
+  // With nothing checked this is −log10(1/1) = −0, which the max below makes 0.
   const value = -Math.log10((Math.min(stale, checks) + 1) / (checks + 1));
   return Math.max(0, Math.round(value * 1000) / 1000); // never -0
 }

@@ -25,12 +25,10 @@ export type Layer = 'l2' | 'api';
 export function disagreements(obs: Observation): { layers: Layer[]; apiError: boolean } {
   const layers: Layer[] = [];
   const want = obs.row === null ? null : canonicalJson(obs.row);
-  if (obs.cached !== null) {
-    const entry = decodeEntry(obs.cached);
-    if (entry !== null) {
-      const have = entry.present ? canonicalJson(entry.value) : null;
-      if (have !== want) layers.push('l2');
-    }
+  const entry = decodeEntry(obs.cached); // null: no entry, or not Sluice's
+  if (entry !== null) {
+    const have = entry.present ? canonicalJson(entry.value) : null;
+    if (have !== want) layers.push('l2');
   }
   let apiError = false;
   if (obs.api !== null) {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/infra/clock.js';
 import { CheckSchedule, type Sample } from '../../src/verify/CheckSchedule.js';
 import { ConsistencyTally, nines, windowLabel } from '../../src/verify/ConsistencyTally.js';
+import { ManualClock } from '../helpers/manualClock.js';
 
 const sample = (key: string, sampledAt: number): Sample => ({
   key,
@@ -28,6 +29,14 @@ describe('CheckSchedule', () => {
     ]);
     expect(s.size).toBe(0);
     expect(s.nextDueAt()).toBeNull();
+  });
+
+  it('the next due check may be in a longer window than the shortest one’s head', () => {
+    const s = new CheckSchedule([1000, 10_000], 100);
+    s.add(sample('user:1', 0));
+    s.takeDue(1000); // user:1 is left in the 10 s window, due at 10 000
+    s.add(sample('user:2', 9500)); // due at 10 500 in the 1 s window
+    expect(s.nextDueAt()).toBe(10_000);
   });
 
   it('refuses a sample that would take the pending checks past maxPending', () => {
@@ -88,6 +97,17 @@ describe('ConsistencyTally', () => {
     expect(t.recent(1000)).toEqual({ checks: 1, stale: 0 });
     expect(t.recent(10_000)).toEqual({ checks: 0, stale: 0 });
     expect(t.nines(10_000)).toBe(0);
+  });
+
+  it('forgets whole one-second buckets: a check leaves when its second is a horizon old', () => {
+    const clock = new ManualClock();
+    const t = new ConsistencyTally([1000], { horizonMs: 10_000, clock });
+    clock.advance(500);
+    t.record(1000, true);
+    clock.advance(9499); // 9 999: its second (0–999) is not yet 10 s old
+    expect(t.recent(1000)).toEqual({ checks: 1, stale: 1 });
+    clock.advance(1); // 10 000
+    expect(t.recent(1000)).toEqual({ checks: 0, stale: 0 });
   });
 
   it('ignores a window it does not track', () => {
