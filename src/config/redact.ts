@@ -1,5 +1,3 @@
-/** The first `scheme://` in the text (not only at its start: a value may carry leading spaces). */
-const SCHEME_RE = /[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const SECRET_PARAM_RE = /([?&](?:password|passwd|pass|pwd|secret|token)=)[^&#]*/gi;
 
 /**
@@ -7,21 +5,18 @@ const SECRET_PARAM_RE = /([?&](?:password|passwd|pass|pwd|secret|token)=)[^&#]*/
  * Works on text that is not a valid URL too (that is when it is printed in an
  * error): the user info is taken to end at the LAST `@`, so a password with an
  * unencoded `@` or `/` is still hidden, and to start after the first
- * `scheme://`, or at the start of the text when there is none (`mysql//u:pw@h`,
+ * `://` before that `@`, or at the start of the text when there is none (`mysql//u:pw@h`,
  * `u:pw@h`), so a mistyped scheme or a leading space does not print the
  * password either. Over-redacting (a URL whose path holds an `@`, a user name
  * in text without a scheme) is the accepted price. `password=`-style query
  * parameters are redacted as well.
  */
 export function redactUrl(url: string): string {
-  let out = url;
   const at = url.lastIndexOf('@');
-  if (at >= 0) {
-    const scheme = SCHEME_RE.exec(url);
-    const start = scheme === null ? 0 : scheme.index + scheme[0].length;
-    const colon = url.indexOf(':', start);
-    if (colon >= 0 && colon < at) out = `${url.slice(0, colon)}:***${url.slice(at)}`;
-  }
+  const scheme = url.indexOf('://');
+  // A `://` after the last `@` belongs to the path or query, not to a scheme.
+  const colon = url.indexOf(':', scheme >= 0 && scheme < at ? scheme + 3 : 0);
+  const out = colon >= 0 && colon < at ? `${url.slice(0, colon)}:***${url.slice(at)}` : url;
   return out.replace(SECRET_PARAM_RE, '$1***');
 }
 

@@ -16,6 +16,10 @@ describe('redactUrl', () => {
     ['mysql//u:pw@h/app', 'mysql//u:***@h/app'],
     ['mysql:/u:pw@h/app', 'mysql:***@h/app'],
     ['u:pw@h', 'u:***@h'],
+    [':pw@h', ':***@h'],
+    ['1://u:pw@h', '1://u:***@h'],
+    ['://u:pw@h', '://u:***@h'],
+    ['u:pw@h/?next=http://x', 'u:***@h/?next=http://x'],
     ['redis://:p:w@h', 'redis://:***@h'],
     // an `@` after the host over-redacts (the accepted price of taking the last `@`)
     ['mysql://127.0.0.1:3307/app?user=a@b', 'mysql://127.0.0.1:***@b'],
