@@ -4,12 +4,12 @@ const SECRET_PARAM_RE = /([?&](?:password|passwd|pass|pwd|secret|token)=)[^&#]*/
  * The URL with its password replaced by `***`, for logs and error messages.
  * Works on text that is not a valid URL too (that is when it is printed in an
  * error): the user info is taken to end at the LAST `@`, so a password with an
- * unencoded `@` or `/` is still hidden, and to start after the first
- * `://` before that `@`, or at the start of the text when there is none (`mysql//u:pw@h`,
- * `u:pw@h`), so a mistyped scheme or a leading space does not print the
- * password either. Over-redacting (a URL whose path holds an `@`, a user name
- * in text without a scheme) is the accepted price. `password=`-style query
- * parameters are redacted as well.
+ * unencoded `@` or `/` is still hidden, and to start after the first `://`
+ * before that `@`, or at the start of the text when there is none
+ * (`mysql//u:pw@h`, `u:pw@h`), so a mistyped scheme or a leading space does
+ * not print the password either. Over-redacting (a URL whose path holds an
+ * `@`, a user name in text without a scheme) is the accepted price.
+ * `password=`-style query parameters are redacted as well.
  */
 export function redactUrl(url: string): string {
   const at = url.lastIndexOf('@');

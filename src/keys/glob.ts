@@ -48,7 +48,7 @@ export function globToRegExp(glob: string): RegExp {
       re += escapeRe(ch);
     }
   }
-  // No flags: every wildcard is `[\\s\\S]`, never `.`, so newlines match without `s`.
+  // No flags: every wildcard is `[\s\S]`, never `.`, so newlines match without `s`.
   return new RegExp(re + '$');
 }
 
