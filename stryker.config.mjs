@@ -121,6 +121,12 @@ export default {
     'src/verify/ResourceMatcher.ts',
     'src/verify/CheckSchedule.ts',
     'src/verify/ConsistencyTally.ts',
+    // No value in a logged statement (the job workers' and the database's
+    // shapes); the one backoff formula and the one timeout race.
+    'src/jobs/sqlShape.ts',
+    'src/db/statementShape.ts',
+    'src/infra/backoff.ts',
+    'src/infra/timeout.ts',
     // The time every timed rule reads (monotonic: a stepped wall clock moves
     // no deadline), and the job workers' error-log throttle and bounded close.
     'src/infra/clock.ts',

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { backoffDelay, REDIS_BACKOFF } from '../../src/infra/backoff.js';
 import { TIMED_OUT, withTimeout } from '../../src/infra/timeout.js';
 
@@ -25,6 +25,20 @@ describe('withTimeout', () => {
   it('the value when the work wins, TIMED_OUT when the deadline does', async () => {
     expect(await withTimeout(Promise.resolve(7), 1000)).toBe(7);
     expect(await withTimeout(new Promise<number>(() => undefined), 5)).toBe(TIMED_OUT);
+  });
+
+  it('clears its timer whichever wins', async () => {
+    vi.useFakeTimers();
+    try {
+      expect(await withTimeout(Promise.resolve(7), 60_000)).toBe(7);
+      expect(vi.getTimerCount()).toBe(0);
+      const timedOut = withTimeout(new Promise<number>(() => undefined), 10);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(await timedOut).toBe(TIMED_OUT);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a rejection before the deadline propagates; after it, it is swallowed', async () => {

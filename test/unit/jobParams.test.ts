@@ -73,6 +73,18 @@ describe('sqlShape', () => {
     ).toBe('UPDATE t2 SET `col_1` = ?, b = ?, c = ?, d = ?, e = ? WHERE id = ?');
   });
 
+  it('trims, and replaces every literal form: bits, decimals, exponents', () => {
+    expect(sqlShape("  SELECT 1, b'0101', 3.14159, 1e-10, 2E10, 7.5E+12 FROM t \n")).toBe(
+      'SELECT ?, ?, ?, ?, ?, ? FROM t',
+    );
+  });
+
+  it('a shape of exactly 300 characters is kept whole', () => {
+    const sql = `SELECT ${'a'.repeat(286)} FROM t`;
+    expect(sql).toHaveLength(300);
+    expect(sqlShape(sql)).toBe(sql);
+  });
+
   it('is cut at 300 characters', () => {
     const shape = sqlShape(`SELECT ${'a, '.repeat(200)}b FROM t`);
     expect(shape).toHaveLength(301);

@@ -14,6 +14,15 @@ describe('statementShape', () => {
     expect(statementShape(sql)).toBe('INSERT INTO t (a, b) VALUES (?×2)×1000');
   });
 
+  it('trims, and counts runs however the commas are spaced', () => {
+    expect(statementShape('  SELECT ?,?, ?  , ? \n')).toBe('SELECT ?×4');
+    expect(statementShape('VALUES (?, ?),(?, ?) , (?, ?)')).toBe('VALUES (?×2)×3');
+  });
+
+  it('a shape of exactly `max` characters is kept whole', () => {
+    expect(statementShape('SELECT 1', 8)).toBe('SELECT 1');
+  });
+
   it('is bounded', () => {
     const shape = statementShape(`SELECT ${'x, '.repeat(1000)}y`, 100);
     expect(shape).toHaveLength(100);
