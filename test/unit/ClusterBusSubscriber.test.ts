@@ -6,6 +6,7 @@ import { BusSubscriber, type BusResetReason } from '../../src/bus/BusSubscriber.
 import { ClusterBusSubscriber } from '../../src/bus/ClusterBusSubscriber.js';
 import { encodeHeartbeat, encodeInvalidation } from '../../src/bus/codec.js';
 import { ManualClock } from '../helpers/manualClock.js';
+import { track } from '../helpers/track.js';
 
 /**
  * ioredis's `Redis`, replaced by a node connection the test drives: its
@@ -254,16 +255,15 @@ describe('ClusterBusSubscriber', () => {
         clock,
       });
       const conn = last();
-      let answer: unknown = 'pending';
-      void sub.subscribe('sluice:bus').then((r) => (answer = r));
+      const answer = track(sub.subscribe('sluice:bus'));
       await run(clock, 1000);
       conn.status = 'connect'; // connected, ready check (INFO) still running
       await run(clock, 1000);
-      expect(answer).toBe('pending');
+      expect(answer.value).toBe('pending');
       expect(conn.calls).toEqual([]);
       conn.ready();
       await run(clock, 20);
-      expect(answer).toBe(1);
+      expect(answer.value).toBe(1);
       expect(conn.calls).toEqual(['subscribe sluice:bus']);
     });
 

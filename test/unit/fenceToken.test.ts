@@ -72,33 +72,27 @@ describe('fenceToken: the token of the last commit on a connection', () => {
     expect(sent).toEqual(['SELECT @@last_gtid', 'SELECT @@global.gtid_executed']);
   });
 
-  it('MySQL 8.0 with GTIDs off: the position from SHOW MASTER STATUS', async () => {
+  it.each([
+    [
+      '8.0: the position from SHOW MASTER STATUS',
+      { 'SHOW MASTER STATUS': MYSQL80_MASTER_STATUS },
+      'mysql-bin.000007:4455',
+      ['SHOW MASTER STATUS'],
+    ],
+    [
+      '8.4: SHOW MASTER STATUS is gone, SHOW BINARY LOG STATUS answers',
+      { 'SHOW BINARY LOG STATUS': MYSQL84_BINARY_LOG_STATUS },
+      'binlog.000002:1307',
+      ['SHOW MASTER STATUS', 'SHOW BINARY LOG STATUS'],
+    ],
+  ])('MySQL %s (GTIDs off)', async (_what, status, expected, statusSent) => {
     const { conn, sent } = connection({
       'SELECT @@last_gtid': UNKNOWN_VARIABLE,
       'SELECT @@global.gtid_executed': [{ '@@global.gtid_executed': '' }],
-      'SHOW MASTER STATUS': MYSQL80_MASTER_STATUS,
+      ...status,
     });
-    expect(await fenceToken(conn)).toBe('mysql-bin.000007:4455');
-    expect(sent).toEqual([
-      'SELECT @@last_gtid',
-      'SELECT @@global.gtid_executed',
-      'SHOW MASTER STATUS',
-    ]);
-  });
-
-  it('MySQL 8.4 with GTIDs off: SHOW MASTER STATUS is gone, SHOW BINARY LOG STATUS answers', async () => {
-    const { conn, sent } = connection({
-      'SELECT @@last_gtid': UNKNOWN_VARIABLE,
-      'SELECT @@global.gtid_executed': [{ '@@global.gtid_executed': '' }],
-      'SHOW BINARY LOG STATUS': MYSQL84_BINARY_LOG_STATUS,
-    });
-    expect(await fenceToken(conn)).toBe('binlog.000002:1307');
-    expect(sent).toEqual([
-      'SELECT @@last_gtid',
-      'SELECT @@global.gtid_executed',
-      'SHOW MASTER STATUS',
-      'SHOW BINARY LOG STATUS',
-    ]);
+    expect(await fenceToken(conn)).toBe(expected);
+    expect(sent).toEqual(['SELECT @@last_gtid', 'SELECT @@global.gtid_executed', ...statusSent]);
   });
 
   it('no binary log at all (empty status, no GTIDs): the empty token', async () => {

@@ -5,7 +5,7 @@ import { parseStartFrom, SourcePolicy } from '../../src/pipeline/policies/source
 import { position } from '../../src/pipeline/position.js';
 import type { ServerChange, StartPoint } from '../../src/pipeline/source/BinlogSource.js';
 import { thrown } from '../helpers/errors.js';
-import { capturedLogger } from '../helpers/logs.js';
+import { capturedLogger, logFields } from '../helpers/logs.js';
 
 describe('parseStartFrom', () => {
   it('end, gtid:SET and FILE:POS are start points; checkpoint defers to the stored one', () => {
@@ -63,10 +63,7 @@ function setup(
   });
   /** What operators read: [message, fields] per line. */
   const logged = (): Array<[unknown, Record<string, unknown>]> =>
-    lines.map(({ msg, level: _level, time: _time, pid: _pid, hostname: _host, ...fields }) => [
-      msg,
-      fields,
-    ]);
+    logFields(lines).map(({ msg, level: _level, ...fields }) => [msg, fields]);
   return { policy, seeded, flushes, restarts, failed, followed: () => followed, logged };
 }
 
